@@ -1,0 +1,256 @@
+"""Daily bars: the CSV reader (datafiles/bars.py) and the right-aligned Bars container
+(core/bars.py) it builds, including SPEC 1's dropped bars and the provisional intraday bar."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tui_trader.core.bars import Bars, DroppedBar, DuplicateBarError
+from tui_trader.datafiles import InputFileError
+from tui_trader.datafiles.bars import read_bars_csv
+
+HEADER = "date,symbol,open,high,low,close,volume"
+D1, D2, D3, D4 = date(2024, 3, 1), date(2024, 3, 4), date(2024, 3, 5), date(2024, 3, 6)
+
+
+def _write(tmp_path: Path, *lines: str, name: str = "bars.csv") -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _error(path: Path) -> InputFileError:
+    with pytest.raises(InputFileError) as info:
+        read_bars_csv(path)
+    return info.value
+
+
+# --- errors name the line -----------------------------------------------------------------
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_text("", encoding="utf-8")
+    err = _error(path)
+    assert err.line == 1 and "empty" in err.problem
+    assert str(err) == f"{path}, line 1: the file is empty; expected a header line."
+
+
+def test_header_without_rows(tmp_path: Path) -> None:
+    err = _error(_write(tmp_path, HEADER))
+    assert err.line == 2 and "no bars" in err.problem
+
+
+def test_missing_column(tmp_path: Path) -> None:
+    err = _error(_write(tmp_path, "date,symbol,open,high,low,close", "2024-03-01,A,1,2,1,1.5"))
+    assert err.line == 1
+    assert err.problem.startswith("the header lacks column(s) volume;")
+
+
+def test_unknown_file(tmp_path: Path) -> None:
+    err = _error(tmp_path / "nope.csv")
+    assert err.line is None and "cannot be read" in err.problem
+
+
+def test_bad_number_names_line_and_column(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        HEADER,
+        "2024-03-01,AAA,10,11,9,10.5,1000",
+        "",  # a blank line still counts as a line
+        "2024-03-04,AAA,10,11,9,10,5,1000",  # a decimal comma: one field too many
+    )
+    err = _error(path)
+    assert err.line == 4 and err.problem == "the row has more fields than the header."
+    path = _write(tmp_path, HEADER, "2024-03-01,AAA,10,11,9,10.5,1000", "2024-03-04,AAA,10,1l,9,10,1")
+    err = _error(path)
+    assert err.line == 3 and err.problem == "high value '1l' is not a number."
+
+
+def test_surplus_field_on_first_row(tmp_path: Path) -> None:
+    err = _error(_write(tmp_path, HEADER, "2024-03-01,AAA,10,11,9,10.5,1000,7"))
+    assert err.line == 2
+
+
+def test_bad_and_missing_date_and_symbol(tmp_path: Path) -> None:
+    ok = "2024-03-01,AAA,10,11,9,10.5,1000"
+    err = _error(_write(tmp_path, HEADER, ok, "03/04/2024,AAA,10,11,9,10.5,1000"))
+    assert err.line == 3 and err.problem == "date '03/04/2024' is not a YYYY-MM-DD date."
+    err = _error(_write(tmp_path, HEADER, ok, ",AAA,10,11,9,10.5,1000"))
+    assert err.line == 3 and err.problem == "the date is missing."
+    err = _error(_write(tmp_path, HEADER, ok, "", "2024-03-04, ,10,11,9,10.5,1000"))
+    assert err.line == 4 and err.problem == "the symbol is missing."
+
+
+def test_duplicate_row_names_both_lines(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        HEADER,
+        "2024-03-01,AAA,10,11,9,10.5,1000",
+        "2024-03-01,BBB,10,11,9,10.5,1000",
+        "2024-03-04,AAA,10,11,9,10.5,1000",
+        "2024-03-01,AAA,10,11,9,10.6,1000",
+    )
+    err = _error(path)
+    assert err.line == 5
+    assert err.problem == "a second bar for AAA on 2024-03-01 (the first is on line 2)."
+
+
+# --- reading and dropping -------------------------------------------------------------------
+
+
+def test_any_column_and_row_order_and_right_alignment(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "symbol,volume,close,low,high,open,date,note",
+        "BBB,500,20.5,20,21,20.2,2024-03-05,x",
+        "AAA,100,10.5,10,11,10.2,2024-03-04,",
+        "AAA,110,10.7,10.1,11.1,10.3,2024-03-05,",
+        "AAA,90,10.1,9.9,10.9,10.0,2024-03-01,",
+    )
+    bars = read_bars_csv(path)
+    assert bars.symbols == ["AAA", "BBB"]
+    np.testing.assert_array_equal(bars.close, [[10.1, 10.5, 10.7], [np.nan, np.nan, 20.5]])
+    np.testing.assert_array_equal(bars.volume[0], [90, 100, 110])
+    assert bars.last_date("AAA") == bars.last_date("BBB") == D3
+    assert list(bars.n_valid) == [3, 1]
+    assert bars.dates[1, 0] != bars.dates[1, 0]  # NaT padding
+    assert bars.dropped == {}
+
+
+def test_invalid_bars_are_dropped_and_reported(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        HEADER,
+        "2024-03-01,AAA,10,11,9,10.5,1000",
+        "2024-03-04,AAA,10,11,9,,1000",  # empty close: NaN
+        "2024-03-05,AAA,10,9,11,10,1000",  # high < low
+        "2024-03-06,AAA,10,11,9,10.2,1000",
+        "2024-03-01,BBB,-1,11,9,10,1000",  # IB's -1 marker
+        "2024-03-04,BBB,10,1.7976931348623157e308,9,10,1000",  # IB's "no value"
+        "2024-03-05,BBB,10,11,9,10,-5",  # negative volume
+        "2024-03-06,BBB,0,11,9,10,1000",  # zero price
+        "2024-03-06,CCC,10,11,9,10,0",  # zero volume is a real value
+    )
+    bars = read_bars_csv(path)
+    assert bars.dropped == {
+        "AAA": (DroppedBar(D2, "missing_price"), DroppedBar(D3, "high_below_low")),
+        "BBB": (
+            DroppedBar(D1, "non_positive_price"),
+            DroppedBar(D2, "missing_price"),
+            DroppedBar(D3, "bad_volume"),
+            DroppedBar(D4, "non_positive_price"),
+        ),
+    }
+    np.testing.assert_array_equal(bars.close[bars.index("AAA")], [10.5, 10.2])
+    assert bars.n_valid.tolist() == [2, 0, 1]  # BBB kept, empty, so the scan says no_data
+    assert bars.last_date("BBB") is None
+    assert bars.volume[bars.index("CCC"), -1] == 0.0
+
+
+def test_asof_cuts_later_bars(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        HEADER,
+        "2024-03-01,AAA,10,11,9,10.5,1000",
+        "2024-03-04,AAA,10,11,9,10.6,1000",
+        "2024-03-05,AAA,10,9,11,10.7,1000",  # invalid, but after asof: not reported
+        "2024-03-05,BBB,10,11,9,10,1000",
+    )
+    bars = read_bars_csv(path, asof=D2)
+    assert bars.asof == D2 and bars.latest_date == D2
+    np.testing.assert_array_equal(bars.close[0], [10.5, 10.6])
+    assert bars.n_valid.tolist() == [2, 0]
+    assert bars.dropped == {}
+
+
+# --- the Bars container ---------------------------------------------------------------------
+
+
+def _bars(rows: list[tuple[date, str, float, float, float, float, float]]) -> Bars:
+    cols = ["date", "symbol", "open", "high", "low", "close", "volume"]
+    return Bars.from_frame(pd.DataFrame(rows, columns=cols))
+
+
+def test_from_frame_rejects_duplicates_and_missing_columns() -> None:
+    with pytest.raises(DuplicateBarError, match="AAA on 2024-03-01"):
+        _bars([(D1, "AAA", 1, 2, 1, 1.5, 10), (D1, "AAA", 1, 2, 1, 1.6, 10)])
+    with pytest.raises(ValueError, match="volume"):
+        Bars.from_frame(pd.DataFrame({"date": [D1], "symbol": ["A"]}))
+
+
+def test_provisional_bar_replaces_or_appends() -> None:
+    bars = _bars(
+        [
+            (D1, "AAA", 10, 11, 9, 10.5, 100),
+            (D2, "AAA", 10.5, 11.5, 10, 11, 120),
+            (D1, "BBB", 20, 21, 19, 20.5, 200),
+            (D2, "BBB", 20.5, 21, 20, 20.8, 210),
+            (D2, "CCC", 5, 6, 4, 5.5, 50),  # a partial bar for D2 already
+        ]
+    )
+    # CCC's D2 bar is today's partial bar: extend it; AAA and BBB get a new D3 bar.
+    partial = bars.with_provisional(D2, {"CCC": 6.5})
+    c = partial.index("CCC")
+    assert (partial.high[c, -1], partial.low[c, -1], partial.close[c, -1]) == (6.5, 4.0, 6.5)
+    assert partial.open[c, -1] == 5.0 and partial.volume[c, -1] == 50.0
+    assert partial.n_days == bars.n_days  # nothing appended
+
+    live = bars.with_provisional(D3, {"AAA": 11.2, "BBB": 0.0, "ZZZ": 1.0}, {"AAA": 40.0})
+    a, b = live.index("AAA"), live.index("BBB")
+    np.testing.assert_array_equal(live.close[a], [10.5, 11.0, 11.2])
+    assert (live.open[a, -1], live.high[a, -1], live.low[a, -1]) == (11.2, 11.2, 11.2)
+    assert live.volume[a, -1] == 40.0
+    np.testing.assert_array_equal(live.close[b], [np.nan, 20.5, 20.8])  # still aligned
+    assert live.last_date("AAA") == D3 and live.last_date("BBB") == D2
+    assert live.dropped == {"BBB": (DroppedBar(D3, "non_positive_price"),)}
+    assert live.asof == D3 and "ZZZ" not in live
+    # Extending the provisional bar again: high/low widen, close follows, no volume -> kept.
+    later = live.with_provisional(D3, {"AAA": 10.9})
+    assert later.high[a, -1] == 11.2 and later.low[a, -1] == 10.9
+    assert later.close[a, -1] == 10.9 and later.volume[a, -1] == 40.0
+    # The original is untouched.
+    assert bars.close[a, -1] == 11.0
+
+
+def test_provisional_without_volume_is_nan_not_guessed() -> None:
+    bars = _bars([(D1, "AAA", 10, 11, 9, 10.5, 100)])
+    live = bars.with_provisional(D2, {"AAA": float("nan")})
+    assert live.dropped == {"AAA": (DroppedBar(D2, "missing_price"),)}
+    live = bars.with_provisional(D2, {"AAA": 10.7})
+    assert np.isnan(live.volume[0, -1]) and live.close[0, -1] == 10.7
+
+
+def test_provisional_older_than_last_bar_is_refused() -> None:
+    bars = _bars([(D2, "AAA", 10, 11, 9, 10.5, 100)])
+    with pytest.raises(ValueError, match="older than its latest bar"):
+        bars.with_provisional(D1, {"AAA": 10.0})
+
+
+def test_shuffled_larger_file_round_trips(tmp_path: Path) -> None:
+    """400 symbols x 250 days in random row order come back in place, to the digit."""
+    rng = np.random.default_rng(1)
+    days = pd.bdate_range("2023-01-02", periods=250).strftime("%Y-%m-%d")
+    n = 400
+    close = 50 * np.exp(np.cumsum(rng.normal(0, 0.02, (n, 250)), axis=1)).round(4)
+    frame = pd.DataFrame(
+        {
+            "date": np.tile(days, n),
+            "symbol": np.repeat([f"S{i:03d}" for i in range(n)], 250),
+            "open": close.ravel(),
+            "high": (close * 1.01).ravel(),
+            "low": (close * 0.99).ravel(),
+            "close": close.ravel(),
+            "volume": 1e6,
+        }
+    ).sample(frac=1.0, random_state=3)  # any row order
+    path = tmp_path / "big.csv"
+    frame.to_csv(path, index=False)
+    bars = read_bars_csv(path)
+    assert bars.close.shape == (n, 250)
+    np.testing.assert_allclose(bars.close, close)

@@ -1,0 +1,150 @@
+"""Loading the configuration: TOML file + environment overrides -> validated ``Settings``.
+
+Where it comes from, later wins:
+1. the SPEC.md defaults (``tui_trader.core.settings``);
+2. the file given with ``--config FILE``, or else ``config.toml`` in the user config dir
+   (platformdirs: ``~/.config/tui-trader/config.toml`` on Linux) when it exists;
+3. environment variables ``TUI_TRADER_<SECTION>__<KEY>`` (e.g.
+   ``TUI_TRADER_RISK__MAX_POSITIONS=3``). A value is read as a TOML value when it parses as
+   one (numbers, booleans, ``["SPY","QQQ"]``) and as a plain string otherwise.
+
+Any problem -- unreadable file, TOML syntax, unknown section or key, wrong type, value out
+of range, contradictory values -- becomes one :class:`ConfigError` whose message names the
+source, the key and what is allowed. The CLI prints it and exits with code 2: a trader who
+mistyped a risk limit must not get a traceback, and must not get the default either.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from platformdirs import user_config_dir
+from pydantic import BaseModel, ValidationError
+
+from tui_trader.core.settings import Settings
+
+ENV_PREFIX = "TUI_TRADER_"
+APP_NAME = "tui-trader"
+
+
+class ConfigError(Exception):
+    """A configuration the app refuses to run with; ``str()`` is the sentence for the user."""
+
+
+def default_config_path() -> Path:
+    """Where the config file lives when ``--config`` is not given."""
+    return Path(user_config_dir(APP_NAME)) / "config.toml"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX) :]
+        section, sep, key = rest.partition("__")
+        if not sep or not section or not key:
+            raise ConfigError(
+                f"environment variable {name} must look like {ENV_PREFIX}<SECTION>__<KEY>"
+            )
+        out.setdefault(section.lower(), {})[key.lower()] = _env_value(raw)
+    return out
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
+    model: type[BaseModel] = Settings
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = field.annotation if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return sorted(model.model_fields)
+
+
+def _describe(error: Any, source: str) -> str:
+    loc: tuple[int | str, ...] = tuple(error["loc"])
+    kind = error["type"]
+    if len(loc) >= 2:
+        where = f"[{loc[0]}] {'.'.join(str(p) for p in loc[1:])}"
+    elif len(loc) == 1:
+        where = f"[{loc[0]}]"
+    else:
+        where = "the configuration"
+    if kind == "extra_forbidden":
+        allowed = ", ".join(_allowed_keys(loc))
+        noun = "section" if len(loc) == 1 else "key"
+        return f"{source}: unknown {noun} {where}; allowed: {allowed}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if "input" in error and kind != "missing" and not isinstance(error["input"], dict):
+        return f"{source}: {where}: {message} (got {error['input']!r})"
+    return f"{source}: {where}: {message}"
+
+
+def load_settings(
+    path: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build the effective settings; raise :class:`ConfigError` on any problem."""
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    sources: list[str] = []
+    if path is not None:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"config file {file} does not exist")
+        data = _read_toml(file)
+        sources.append(str(file))
+    else:
+        default = default_config_path()
+        if default.is_file():
+            data = _read_toml(default)
+            sources.append(str(default))
+    overrides = _env_overrides(env)
+    if overrides:
+        data = _merge(data, overrides)
+        sources.append(f"{ENV_PREFIX}* environment")
+    source = "config " + (" + ".join(sources) if sources else "defaults")
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(_describe(first, source)) from None
+
+
+def to_toml(settings: Settings) -> str:
+    """The effective configuration as a TOML document (what ``config --show`` prints)."""
+    return tomli_w.dumps(settings.model_dump(mode="json"))

@@ -1,0 +1,209 @@
+"""One scan of the universe: indicators, universe filter and strategies at each symbol's
+latest bar, as plain records the CLI prints as a table or JSON and the engine acts on.
+
+Every symbol in the bars gets a result, including those with no data: a symbol never
+disappears from a scan silently. Which symbols the bars hold is the caller's choice (the
+CLI scans a file's symbols, the engine loads ``[universe] symbols``); ``scan`` does not
+filter on that list.
+
+A symbol is evaluated at its own last column (see :mod:`tui_trader.core.bars`); when that
+bar is older than the newest bar in the scan (``ScanReport.asof``), the symbol is ``stale``
+and not eligible: its signals are last known, not current, and must not be traded.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tui_trader.core.bars import Bars
+from tui_trader.core.indicators import compute_indicators
+from tui_trader.core.settings import StrategySettings, UniverseSettings
+from tui_trader.core.strategies import (
+    FLAG_REASONS,
+    REASON_INSUFFICIENT_HISTORY,
+    REASON_NO_DATA,
+    REASON_STALE,
+    Direction,
+    clean_market_caps,
+    direction_codes,
+    direction_of,
+    strategy_masks,
+    universe_masks,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolScan:
+    """One symbol at its latest bar. Indicator values are None where undefined."""
+
+    symbol: str
+    last_date: date | None
+    close: float | None
+    rsi14: float | None
+    atr14: float | None
+    sma50: float | None
+    sma200: float | None
+    hhv20: float | None
+    llv20: float | None
+    avgvol20: float | None
+    eligible: bool
+    reasons: tuple[str, ...]
+    signals: tuple[str, ...]
+    direction: Direction | None
+
+    @property
+    def tradable(self) -> bool:
+        """Eligible and one clear direction: CONFLICT is shown, never traded (SPEC 4)."""
+        return self.eligible and self.direction in ("LONG", "SHORT")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: exactly the documented keys, None (never NaN) for unknown values."""
+        return {
+            "symbol": self.symbol,
+            "close": self.close,
+            "rsi14": self.rsi14,
+            "atr14": self.atr14,
+            "sma50": self.sma50,
+            "sma200": self.sma200,
+            "hhv20": self.hhv20,
+            "llv20": self.llv20,
+            "avgvol20": self.avgvol20,
+            "eligible": self.eligible,
+            "reasons": list(self.reasons),
+            "signals": list(self.signals),
+            "direction": self.direction,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ScanReport:
+    """A scan's results; ``elapsed_ms`` is the indicator + filter + strategy compute alone."""
+
+    asof: date | None
+    symbols: int
+    elapsed_ms: float
+    results: list[SymbolScan]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "asof": None if self.asof is None else self.asof.isoformat(),
+            "symbols": self.symbols,
+            "elapsed_ms": self.elapsed_ms,
+            "results": [r.to_dict() for r in self.results],
+        }
+
+
+def _values(arr: NDArray[np.float64]) -> list[float | None]:
+    values: list[float] = arr.tolist()
+    return [None if math.isnan(v) else v for v in values]
+
+
+def scan(
+    bars: Bars,
+    universe: UniverseSettings,
+    strategy: StrategySettings,
+    market_caps: Mapping[str, float] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> ScanReport:
+    """Evaluate every symbol of ``bars`` at its last column (SPEC 2-4)."""
+    caps = clean_market_caps(bars.symbols, market_caps)
+    started = clock()
+    ind = compute_indicators(bars)
+    umasks = universe_masks(ind, universe, caps)
+    smasks = strategy_masks(ind, strategy)
+    elapsed_ms = (clock() - started) * 1000.0
+
+    last_dates = bars.last_dates
+    has_data = ~np.isnat(last_dates)
+    asof = bars.latest_date
+    stale = has_data & (last_dates < np.datetime64(asof, "D")) if asof else has_data & False
+    eligible = umasks.eligible[:, -1] & has_data & ~stale
+    dirs = direction_codes(smasks, col=-1).tolist()
+    fired = {name: mask[:, -1].tolist() for name, mask in smasks.by_name().items()}
+    short_history = smasks.insufficient_history[:, -1].tolist()
+    columns = {
+        name: _values(getattr(ind, name)[:, -1])
+        for name in ("close", "rsi14", "atr14", "sma50", "sma200", "hhv20", "llv20", "avgvol20")
+    }
+    days: list[date | None] = last_dates.astype("datetime64[D]").tolist()  # NaT -> None
+
+    results: list[SymbolScan] = []
+    for i, sym in enumerate(bars.symbols):
+        if not has_data[i]:
+            reasons: list[str] = [REASON_NO_DATA]
+            reasons += [r for r in umasks.reasons_at(i) if r in FLAG_REASONS]
+            reasons.append(REASON_INSUFFICIENT_HISTORY)
+        else:
+            reasons = [REASON_STALE] if stale[i] else []
+            reasons += umasks.reasons_at(i)
+            if short_history[i]:
+                reasons.append(REASON_INSUFFICIENT_HISTORY)
+        results.append(
+            SymbolScan(
+                symbol=sym,
+                last_date=days[i],
+                close=columns["close"][i],
+                rsi14=columns["rsi14"][i],
+                atr14=columns["atr14"][i],
+                sma50=columns["sma50"][i],
+                sma200=columns["sma200"][i],
+                hhv20=columns["hhv20"][i],
+                llv20=columns["llv20"][i],
+                avgvol20=columns["avgvol20"][i],
+                eligible=bool(eligible[i]),
+                reasons=tuple(reasons),
+                signals=tuple(name for name, f in fired.items() if f[i]),
+                direction=direction_of(dirs[i]),
+            )
+        )
+    return ScanReport(asof=asof, symbols=len(results), elapsed_ms=elapsed_ms, results=results)
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def format_table(results: Sequence[SymbolScan]) -> str:
+    """Plain-text table for the CLI: one line per symbol, numbers right-aligned."""
+    header = (
+        "SYMBOL", "DATE", "CLOSE", "RSI14", "ATR14", "SMA50", "SMA200",
+        "HHV20", "LLV20", "AVGVOL20", "DIR", "SIGNALS", "ELIGIBLE", "REASONS",
+    )  # fmt: skip
+    rows: list[tuple[str, ...]] = [header]
+    for r in results:
+        rows.append(
+            (
+                r.symbol,
+                "-" if r.last_date is None else r.last_date.isoformat(),
+                _fmt(r.close, 2),
+                _fmt(r.rsi14, 1),
+                _fmt(r.atr14, 2),
+                _fmt(r.sma50, 2),
+                _fmt(r.sma200, 2),
+                _fmt(r.hhv20, 2),
+                _fmt(r.llv20, 2),
+                _fmt(r.avgvol20, 0),
+                r.direction or "-",
+                ",".join(r.signals) or "-",
+                "yes" if r.eligible else "no",
+                ",".join(r.reasons) or "-",
+            )
+        )
+    widths = [max(len(row[k]) for row in rows) for k in range(len(header))]
+    left = {0, 1, 10, 11, 12, 13}
+    lines = []
+    for row in rows:
+        cells = [
+            cell.ljust(widths[k]) if k in left else cell.rjust(widths[k])
+            for k, cell in enumerate(row)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)

@@ -1,0 +1,179 @@
+"""The trading rules' parameters: one pydantic model per ``[section]`` of SPEC.md.
+
+These models are pure data (no file or environment access), so ``core/`` functions can take
+them as arguments and stay free of I/O. Loading them from TOML files and environment
+variables is ``tui_trader.config``'s job. Every default here is the SPEC.md default; a change
+to one is a change to the trading rules and belongs in SPEC.md first.
+
+Every model forbids unknown keys: a misspelt key in a config file must fail loudly rather
+than leave a risk limit at its default without anyone noticing.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+#: The liquid, optionable US names the simulated gateway carries; the default universe.
+DEFAULT_SYMBOLS: tuple[str, ...] = (
+    "SPY", "QQQ", "IWM", "DIA", "XLF", "XLE", "XLK", "XLV", "GLD", "TLT",
+    "AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "AVGO", "AMD", "NFLX",
+    "ADBE", "CRM", "ORCL", "INTC", "CSCO", "QCOM", "TXN", "MU", "IBM", "UBER",
+    "JPM", "BAC", "WFC", "GS", "MS", "C", "V", "MA", "PYPL", "AXP",
+    "UNH", "JNJ", "PFE", "MRK", "ABBV", "LLY", "XOM", "CVX", "COP", "SLB",
+    "WMT", "COST", "HD", "LOW", "NKE", "MCD", "SBUX", "DIS", "BA", "CAT",
+)  # fmt: skip
+
+
+class Section(BaseModel):
+    """Base for every config section: unknown keys are errors, values are validated on set."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class UniverseSettings(Section):
+    """SPEC 3: which symbols may trade."""
+
+    min_price: float = Field(20.0, ge=0)
+    min_volume: float = Field(1_000_000, ge=0)
+    min_market_cap: float = Field(10e9, ge=0)
+    symbols: list[str] = Field(default_factory=lambda: list(DEFAULT_SYMBOLS), min_length=1)
+
+
+class StrategySettings(Section):
+    """SPEC 4: the four strategies' thresholds."""
+
+    high_base_max_atr_ratio: float = Field(2.0, gt=0)
+    high_base_min_rsi: float = Field(60.0, ge=0, le=100)
+    low_base_min_atr_ratio: float = Field(0.5, gt=0)
+    low_base_max_rsi: float = Field(40.0, ge=0, le=100)
+    bull_pullback_rsi_threshold: float = Field(45.0, ge=0, le=100)
+    bear_rally_rsi_threshold: float = Field(55.0, ge=0, le=100)
+
+
+class SelectionSettings(Section):
+    """SPEC 5: which vertical spreads are candidates and which are kept."""
+
+    min_dte: int = Field(30, ge=0)
+    max_dte: int = Field(45, ge=0)
+    max_strikes_apart: int = Field(4, ge=1, le=20)
+    min_delta: float = Field(0.30, ge=0, le=1)
+    max_delta: float = Field(0.50, ge=0, le=1)
+    multiplier: int = Field(100, gt=0)
+    max_spread_cost: float = Field(500.0, gt=0)
+    min_reward_risk: float = Field(1.5, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.min_delta > self.max_delta:
+            raise ValueError(
+                f"min_delta ({self.min_delta}) must not exceed max_delta ({self.max_delta})"
+            )
+        if self.min_dte > self.max_dte:
+            raise ValueError(f"min_dte ({self.min_dte}) must not exceed max_dte ({self.max_dte})")
+        return self
+
+
+class PricingSettings(Section):
+    """Inputs to Black-Scholes and POP that are not market data."""
+
+    risk_free_rate: float = Field(0.04, ge=-0.05, le=0.5)
+    dividend_yield: float = Field(0.0, ge=0, le=0.5)
+
+
+class ExecutionSettings(Section):
+    """SPEC 6: how combo orders are priced and walked."""
+
+    mode: Literal["paper", "live"] = "paper"
+    paper_order_type: Literal["LMT", "MKT"] = "LMT"
+    price_improvement_factor: float = Field(0.4, ge=0, le=1)
+    combo_tick: float = Field(0.01, gt=0)
+    walk_interval_s: float = Field(20.0, gt=0)
+    walk_step: float = Field(0.1, gt=0, le=1)
+    walk_max_steps: int = Field(5, ge=0, le=100)
+
+
+class TimingSettings(Section):
+    """SPEC 7: the entry window, in minutes before the exchange close."""
+
+    allow_late_day_entry: bool = True
+    window_start_min_before_close: int = Field(60, ge=1, le=390)
+    late_day_start_min_before_close: int = Field(75, ge=1, le=390)
+    window_end_min_before_close: int = Field(2, ge=0, le=60)
+    calendar: str = "XNYS"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        start = (
+            self.late_day_start_min_before_close
+            if self.allow_late_day_entry
+            else self.window_start_min_before_close
+        )
+        if start <= self.window_end_min_before_close:
+            raise ValueError(
+                "the entry window must open before it closes: start minutes before close "
+                f"({start}) must exceed window_end_min_before_close "
+                f"({self.window_end_min_before_close})"
+            )
+        return self
+
+
+class RiskSettings(Section):
+    """SPEC 8: gates before every opening order, and the circuit breakers."""
+
+    max_positions: int = Field(5, ge=0)
+    max_daily_trades: int = Field(3, ge=0)
+    risk_per_trade: float = Field(0.02, gt=0, le=1)
+    max_contracts_per_trade: int = Field(10, ge=1)
+    max_order_value: float = Field(10_000.0, gt=0)
+    min_buying_power: float = Field(5_000.0, ge=0)
+    max_volatility_iv: float = Field(1.0, gt=0)
+    stale_quote_s: float = Field(5.0, gt=0)
+    max_daily_loss: float = Field(1_000.0, gt=0)
+    max_rejections: int = Field(3, ge=1)
+    rejection_window_s: float = Field(600.0, gt=0)
+
+
+class ExitSettings(Section):
+    """SPEC 9: when an open spread is closed."""
+
+    stop_loss_atr_mult: float = Field(2.0, gt=0)
+    use_r_multiple_target: bool = True
+    r_multiple_target: float = Field(2.0, gt=0)
+    use_atr_target: bool = True
+    atr_target_multiple: float = Field(3.0, gt=0)
+    use_fibo_targets: bool = True
+    fibo_target_level: float = Field(1.618, gt=0)
+    min_days_to_exit: int = Field(14, ge=0)
+
+
+class ConnectionSettings(Section):
+    """Where TWS / IB Gateway listens, and the market-data line budget."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(7497, ge=1, le=65535)
+    client_id: int = Field(1, ge=0)
+    max_lines: int = Field(90, ge=1, le=10_000)
+    connect_timeout_s: float = Field(10.0, gt=0)
+
+
+class ScannerSettings(Section):
+    """How often the live scanner re-runs as today's bar moves."""
+
+    interval_s: float = Field(30.0, gt=0)
+
+
+class Settings(Section):
+    """Every section of the configuration file."""
+
+    universe: UniverseSettings = Field(default_factory=UniverseSettings)
+    strategy: StrategySettings = Field(default_factory=StrategySettings)
+    selection: SelectionSettings = Field(default_factory=SelectionSettings)
+    pricing: PricingSettings = Field(default_factory=PricingSettings)
+    execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
+    timing: TimingSettings = Field(default_factory=TimingSettings)
+    risk: RiskSettings = Field(default_factory=RiskSettings)
+    exits: ExitSettings = Field(default_factory=ExitSettings)
+    connection: ConnectionSettings = Field(default_factory=ConnectionSettings)
+    scanner: ScannerSettings = Field(default_factory=ScannerSettings)

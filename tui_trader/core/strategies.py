@@ -1,0 +1,279 @@
+"""SPEC 3 universe filter and SPEC 4 strategies as boolean masks over (symbols x days).
+
+Every mask is computed for every bar, not just the last, so the same code answers "does it
+fire today?" for the scanner and "when did it fire?" for a chart or a back-test. Comparisons
+with an undefined (NaN) indicator are False: nothing fires, and nothing passes the filter,
+on a number we do not have.
+
+Reason codes (stable strings; the CLI, JSON output and the TUI show them as they are):
+
+==========================  =====================================================  ========
+code                        meaning                                                eligible
+==========================  =====================================================  ========
+``no_data``                 the symbol has no valid bar at all                     no
+``stale``                   its latest bar is older than the scan's latest date    no
+``price_below_min``         close < ``[universe] min_price``                       no
+``avgvol_below_min``        AVGVOL20 < ``[universe] min_volume``                   no
+``avgvol_unknown``          AVGVOL20 undefined (fewer than 20 bars / no volume)    no
+``market_cap_below_min``    known market cap < ``[universe] min_market_cap``       no
+``market_cap_unknown``      market cap not known: eligible but flagged (SPEC 3)    yes
+``insufficient_history``    fewer than 201 bars: the trend strategies cannot fire  yes
+==========================  =====================================================  ========
+
+``no_data`` and ``stale`` depend on the bars' dates, so the scanner sets them; the rest come
+from :func:`universe_masks` and :func:`strategy_masks`.
+
+On ``insufficient_history``: SPEC 1 asks for 201 bars before BULL_PULLBACK / BEAR_RALLY may
+fire, although SMA200 itself is defined from the 200th bar (SPEC 2). We apply the stricter
+rule per bar: at bar t the trend strategies need at least 201 valid bars up to and
+including t.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tui_trader.core.indicators import Indicators
+from tui_trader.core.settings import StrategySettings, UniverseSettings
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+
+#: A scan's verdict per symbol. LONG / SHORT are the same strings core.spreads and
+#: core.exits take; CONFLICT (a LONG and a SHORT strategy both fire) is shown, never traded.
+Direction = Literal["LONG", "SHORT", "CONFLICT"]
+
+
+HIGH_BASE = "HIGH_BASE"
+LOW_BASE = "LOW_BASE"
+BULL_PULLBACK = "BULL_PULLBACK"
+BEAR_RALLY = "BEAR_RALLY"
+
+#: Strategy name -> the direction it trades, in the order signals are listed.
+STRATEGY_DIRECTIONS: Mapping[str, Direction] = {
+    HIGH_BASE: "LONG",
+    LOW_BASE: "SHORT",
+    BULL_PULLBACK: "LONG",
+    BEAR_RALLY: "SHORT",
+}
+
+#: SPEC 1: bars needed before the two SMA200 strategies may fire.
+MIN_TREND_BARS = 201
+
+REASON_NO_DATA = "no_data"
+REASON_STALE = "stale"
+REASON_PRICE_BELOW_MIN = "price_below_min"
+REASON_AVGVOL_BELOW_MIN = "avgvol_below_min"
+REASON_AVGVOL_UNKNOWN = "avgvol_unknown"
+REASON_MARKET_CAP_BELOW_MIN = "market_cap_below_min"
+REASON_MARKET_CAP_UNKNOWN = "market_cap_unknown"
+REASON_INSUFFICIENT_HISTORY = "insufficient_history"
+
+#: Every reason code, in the order a symbol's reasons are listed.
+REASON_ORDER: tuple[str, ...] = (
+    REASON_NO_DATA,
+    REASON_STALE,
+    REASON_PRICE_BELOW_MIN,
+    REASON_AVGVOL_BELOW_MIN,
+    REASON_AVGVOL_UNKNOWN,
+    REASON_MARKET_CAP_BELOW_MIN,
+    REASON_MARKET_CAP_UNKNOWN,
+    REASON_INSUFFICIENT_HISTORY,
+)
+#: Reasons that are shown but do not stop a symbol from trading.
+FLAG_REASONS: frozenset[str] = frozenset({REASON_MARKET_CAP_UNKNOWN, REASON_INSUFFICIENT_HISTORY})
+
+_IB_NO_VALUE = float(np.finfo(np.float64).max)
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class StrategyMasks:
+    """Where each strategy fires (symbols x days), and where history is too short."""
+
+    high_base: BoolArray
+    low_base: BoolArray
+    bull_pullback: BoolArray
+    bear_rally: BoolArray
+    insufficient_history: BoolArray
+
+    def by_name(self) -> dict[str, BoolArray]:
+        """Strategy name -> mask, in :data:`STRATEGY_DIRECTIONS` order."""
+        return {
+            HIGH_BASE: self.high_base,
+            LOW_BASE: self.low_base,
+            BULL_PULLBACK: self.bull_pullback,
+            BEAR_RALLY: self.bear_rally,
+        }
+
+    @property
+    def long(self) -> BoolArray:
+        out: BoolArray = self.high_base | self.bull_pullback
+        return out
+
+    @property
+    def short(self) -> BoolArray:
+        out: BoolArray = self.low_base | self.bear_rally
+        return out
+
+
+def enough_history(close: FloatArray, min_bars: int = MIN_TREND_BARS) -> BoolArray:
+    """Per bar: has the symbol at least ``min_bars`` valid bars up to and including it?
+
+    Counted from the row's first valid close (rows are right-aligned, padding first); a NaN
+    inside a row is not subtracted, as the indicators are NaN from such a hole on anyway.
+    Built time-major and returned as a (symbols x days) view, like the indicators.
+    """
+    finite = np.isfinite(close.T)  # time-major: the reductions below run contiguously
+    n_days = finite.shape[0]
+    first = np.argmax(finite, axis=0)
+    first[~finite.any(axis=0)] = n_days
+    days = np.arange(n_days)[:, None]
+    out: BoolArray = (days >= (first + (min_bars - 1))[None, :]).T
+    return out
+
+
+def _lagged(mask: BoolArray) -> BoolArray:
+    """``mask`` one bar later (its value at t-1, False at a row's first column)."""
+    out = np.zeros_like(mask)
+    out[:, 1:] = mask[:, :-1]
+    return out
+
+
+def strategy_masks(ind: Indicators, settings: StrategySettings) -> StrategyMasks:
+    """SPEC 4 for every bar. NaN anywhere in a rule's inputs means it does not fire."""
+    close, atr14, rsi14 = ind.close, ind.atr14, ind.rsi14
+    enough = enough_history(close)
+    # An ATR of 0 (a dead-flat stretch) makes the ratio +inf or 0/0 = NaN: both compare
+    # False, so a base is never "found" in a market that did not trade a range.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        high_dist = ind.hhv20 - close
+        high_dist /= atr14
+        high_base = high_dist <= settings.high_base_max_atr_ratio
+        high_base &= rsi14 >= settings.high_base_min_rsi
+        low_dist = close - ind.llv20
+        low_dist /= atr14
+        low_base = low_dist <= settings.low_base_min_atr_ratio
+        low_base &= rsi14 <= settings.low_base_max_rsi
+        bull = settings.bull_pullback_rsi_threshold
+        bull_pullback = _lagged(rsi14 < bull)  # RSI14_{t-1} < threshold
+        bull_pullback &= bull <= rsi14
+        bull_pullback &= ind.sma50 > ind.sma200
+        bull_pullback &= enough
+        bear = settings.bear_rally_rsi_threshold
+        bear_rally = _lagged(rsi14 > bear)  # RSI14_{t-1} > threshold
+        bear_rally &= bear >= rsi14
+        bear_rally &= ind.sma50 < ind.sma200
+        bear_rally &= enough
+    return StrategyMasks(
+        high_base=high_base,
+        low_base=low_base,
+        bull_pullback=bull_pullback,
+        bear_rally=bear_rally,
+        insufficient_history=~enough,
+    )
+
+
+def clean_market_caps(
+    symbols: Sequence[str], market_caps: Mapping[str, float] | None
+) -> FloatArray:
+    """Per-symbol market caps aligned with ``symbols``; NaN where unknown.
+
+    Missing, NaN, infinite, non-positive and IB's "no value" marker all count as unknown:
+    SPEC 3 lets an unknown cap through (flagged), and a garbage number must not pass for a
+    known one in either direction.
+    """
+    caps = np.full(len(symbols), np.nan)
+    if market_caps:
+        for i, sym in enumerate(symbols):
+            value = market_caps.get(sym)
+            if value is None:
+                continue
+            v = float(value)
+            if np.isfinite(v) and 0.0 < v < _IB_NO_VALUE:
+                caps[i] = v
+    return caps
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class UniverseMasks:
+    """SPEC 3 per bar (2-D) and per symbol (1-D, market cap), with each failure kept apart."""
+
+    price_below_min: BoolArray
+    avgvol_below_min: BoolArray
+    avgvol_unknown: BoolArray
+    market_cap_below_min: BoolArray  # 1-D, per symbol
+    market_cap_unknown: BoolArray  # 1-D, per symbol
+    eligible: BoolArray  # 2-D: passes the whole filter at that bar
+
+    def reasons_at(self, row: int, col: int = -1) -> list[str]:
+        """The filter's reason codes for one symbol at one bar, in REASON_ORDER."""
+        out: list[str] = []
+        if self.price_below_min[row, col]:
+            out.append(REASON_PRICE_BELOW_MIN)
+        if self.avgvol_below_min[row, col]:
+            out.append(REASON_AVGVOL_BELOW_MIN)
+        if self.avgvol_unknown[row, col]:
+            out.append(REASON_AVGVOL_UNKNOWN)
+        if self.market_cap_below_min[row]:
+            out.append(REASON_MARKET_CAP_BELOW_MIN)
+        if self.market_cap_unknown[row]:
+            out.append(REASON_MARKET_CAP_UNKNOWN)
+        return out
+
+
+def universe_masks(
+    ind: Indicators, settings: UniverseSettings, market_caps: FloatArray
+) -> UniverseMasks:
+    """SPEC 3 for every bar. ``market_caps`` per symbol, NaN = unknown (clean_market_caps).
+
+    A bar with no close is neither below nor above the minimum: it is not eligible, and it
+    gets no price reason (the scanner reports such a symbol as ``no_data``).
+    """
+    close, avgvol = ind.close, ind.avgvol20
+    price_ok = close >= settings.min_price
+    price_below = close < settings.min_price
+    vol_known = np.isfinite(avgvol)
+    vol_ok = avgvol >= settings.min_volume
+    vol_below = avgvol < settings.min_volume
+    cap_unknown = np.isnan(market_caps)
+    cap_below = market_caps < settings.min_market_cap
+    cap_ok = cap_unknown | ~cap_below
+    return UniverseMasks(
+        price_below_min=price_below,
+        avgvol_below_min=vol_below,
+        avgvol_unknown=~vol_known,
+        market_cap_below_min=cap_below,
+        market_cap_unknown=cap_unknown,
+        eligible=price_ok & vol_ok & cap_ok[:, None],
+    )
+
+
+_DIRECTION_BY_CODE: tuple[Direction | None, ...] = (
+    None,
+    "LONG",
+    "SHORT",
+    "CONFLICT",
+)
+
+
+def direction_codes(masks: StrategyMasks, col: int | None = None) -> NDArray[np.int8]:
+    """0 none, 1 LONG, 2 SHORT, 3 CONFLICT (a LONG and a SHORT strategy both fire).
+
+    Per bar (2-D), or for one column only (1-D per symbol) when ``col`` is given.
+    """
+    at = slice(None) if col is None else col
+    long = masks.high_base[:, at] | masks.bull_pullback[:, at]
+    short = masks.low_base[:, at] | masks.bear_rally[:, at]
+    out: NDArray[np.int8] = long.astype(np.int8) + 2 * short.astype(np.int8)
+    return out
+
+
+def direction_of(code: int) -> Direction | None:
+    """The Direction for a :func:`direction_codes` value (None: no signal)."""
+    return _DIRECTION_BY_CODE[code]

@@ -1,0 +1,326 @@
+"""Reconcile the journal's intents with what IB reports after a (re)connect.
+
+A pure function: the caller fetches IB's open orders, completed orders and executions
+(``broker/``), reads the intents (``Journal.intents()``), calls :func:`reconcile`, and applies
+the result (``Journal.apply_reconcile``). Pass *all* intents IB could still report (at least
+today's and every non-terminal one): an IB order whose ref is missing from ``intents`` is
+reported as an orphan.
+
+The rules, by orderRef (= intent id):
+
+1. An intent with an IB order takes its status from IB (:func:`status_from_ib`), through the
+   state machine: a terminal intent keeps its status, and a disagreement is a warning.
+   Filled quantity = the largest of the journal's, IB's order status and what the intent's
+   leg fills add up to; order id, perm id and average price come from IB.
+2. An intent with fills but no IB order: FILLED when every leg's fills add up to the whole
+   quantity, else UNKNOWN (some filled, the rest's fate is not known).
+3. An intent with neither, not terminal: UNKNOWN. A PENDING_SEND/SENT intent may or may not
+   have reached IB; it is **never resent automatically** -- the user decides.
+4. Fills carrying one of our refs attach to their intent; fills and orders with our prefix
+   but no intent are orphans (reported, never touched); the rest are external (counted).
+
+Several IB orders with one ref (open and completed lists both report it, or a re-placed
+order): the most advanced report (terminal, then most filled) is used; distinct perm ids are
+a warning, since one intent should never have become two orders.
+
+Deterministic: the updates do not depend on the order of ``ib_orders`` or ``ib_fills``, and
+reconciling the reconciled intents yields no update (idempotent). Nothing in the result can
+send an order: it only holds status/quantity updates, fills to record and findings.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from tui_trader.core.models import (
+    EventLevel,
+    Fill,
+    IbOrderSnapshot,
+    IntentStatus,
+    IntentUpdate,
+    JournalEvent,
+    OrderIntent,
+    SpreadOrderSpec,
+    apply_update,
+    is_our_ref,
+    next_status,
+    status_from_ib,
+    usable_number,
+    whole_units,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One sentence for the user about what reconciliation saw."""
+
+    level: EventLevel
+    text: str
+    intent_id: str | None = None
+
+    def to_event(self, now: datetime) -> JournalEvent:
+        return JournalEvent(
+            time=now, level=self.level, kind="reconcile", text=self.text, intent_id=self.intent_id
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileResult:
+    """What to apply and what to tell the user.
+
+    ``updates``: one per intent whose journal record changes, in ``intents`` order.
+    ``fills``: every fill of ours with ``intent_id`` set, deduplicated by exec id (the journal
+    ignores those it has). ``needs_user``: ids of intents that end UNKNOWN.
+    """
+
+    at: datetime
+    updates: tuple[IntentUpdate, ...]
+    fills: tuple[Fill, ...]
+    orphan_orders: tuple[IbOrderSnapshot, ...]
+    orphan_fills: tuple[Fill, ...]
+    external_orders: int
+    external_fills: int
+    findings: tuple[Finding, ...]
+    needs_user: tuple[str, ...]
+
+
+def _dedup_fills(fills: Sequence[Fill]) -> list[Fill]:
+    """One fill per exec id, in (time, exec id) order; a copy with a commission wins.
+
+    Which copy is kept does not depend on the input order (ties broken on the whole record).
+    """
+    by_id: dict[str, Fill] = {}
+    for f in sorted(fills, key=lambda f: (f.commission is None, f.model_dump_json())):
+        by_id.setdefault(f.exec_id, f)
+    return sorted(by_id.values(), key=lambda f: (f.time, f.exec_id))
+
+
+def filled_from_fills(spec: SpreadOrderSpec, fills: Sequence[Fill]) -> int:
+    """Whole combo units the leg fills account for: min over legs of leg quantity / ratio.
+
+    Fills of other contracts (IB may report the BAG itself) are ignored. Fills must be
+    deduplicated by exec id first.
+    """
+    units = []
+    for leg in spec.legs:
+        qty = sum(f.quantity for f in fills if f.con_id == leg.con_id)
+        units.append(whole_units(qty / leg.ratio))
+    return min(units) if units else 0
+
+
+_RANK = {
+    None: 0,
+    IntentStatus.SENT: 1,
+    IntentStatus.WORKING: 2,
+    IntentStatus.PARTIALLY_FILLED: 3,
+    IntentStatus.REJECTED: 4,
+    IntentStatus.CANCELLED: 5,
+    IntentStatus.FILLED: 6,
+}
+
+
+def _snapshot_key(s: IbOrderSnapshot) -> tuple[int, float, int, int, str, float, float]:
+    filled = s.filled if usable_number(s.filled) else -1.0
+    avg = s.avg_fill_price if usable_number(s.avg_fill_price) else 0.0
+    rem = s.remaining if usable_number(s.remaining) else 0.0
+    rank = _RANK.get(status_from_ib(s.status, s.filled), 0)
+    return (rank, filled, s.perm_id, s.order_id, s.status, avg, rem)
+
+
+def _pick(snaps: list[IbOrderSnapshot]) -> IbOrderSnapshot:
+    """The most advanced report: terminal first, then the most filled.
+
+    Deliberately blind to the ids the journal holds: those change when a result is applied,
+    and a choice that depended on them would not be idempotent.
+    """
+    return max(snaps, key=_snapshot_key)
+
+
+def _fill_words(n: int, spec: SpreadOrderSpec) -> str:
+    return f"{n} of {spec.quantity} filled"
+
+
+def reconcile(
+    intents: Sequence[OrderIntent],
+    ib_orders: Sequence[IbOrderSnapshot],
+    ib_fills: Sequence[Fill],
+    now: datetime,
+) -> ReconcileResult:
+    """Match IB's orders and fills to the journal's intents by orderRef; see the module doc."""
+    known: dict[str, OrderIntent] = {}
+    for it in intents:
+        if it.intent_id in known:
+            raise ValueError(f"intent {it.intent_id} is given twice")
+        known[it.intent_id] = it
+
+    orders_by_ref: dict[str, list[IbOrderSnapshot]] = defaultdict(list)
+    orphan_orders: list[IbOrderSnapshot] = []
+    external_orders = 0
+    for s in ib_orders:
+        ref = (s.order_ref or "").strip()
+        if ref in known:
+            orders_by_ref[ref].append(s)
+        elif is_our_ref(ref):
+            orphan_orders.append(s)
+        else:
+            external_orders += 1
+
+    fills_by_ref: dict[str, list[Fill]] = defaultdict(list)
+    ours: list[Fill] = []
+    orphan_fills: list[Fill] = []
+    external_fills = 0
+    for f in _dedup_fills(ib_fills):
+        ref = (f.order_ref or f.intent_id or "").strip()
+        if ref in known:
+            attached = f if f.intent_id == ref else f.model_copy(update={"intent_id": ref})
+            fills_by_ref[ref].append(attached)
+            ours.append(attached)
+        elif is_our_ref(ref):
+            orphan_fills.append(f)
+        else:
+            external_fills += 1
+
+    updates: list[IntentUpdate] = []
+    findings: list[Finding] = []
+    needs_user: list[str] = []
+    for it in intents:
+        iid = it.intent_id
+        snaps = orders_by_ref.get(iid, [])
+        fills = fills_by_ref.get(iid, [])
+        from_fills = filled_from_fills(it.spec, fills)
+        update: IntentUpdate
+        why: str
+        if snaps:
+            snap = _pick(snaps)
+            perms = sorted({s.perm_id for s in snaps if s.perm_id > 0})
+            if len(perms) > 1:
+                findings.append(
+                    Finding(
+                        EventLevel.WARNING,
+                        f"{iid}: IB reports {len(perms)} orders with this ref (perm ids "
+                        f"{', '.join(map(str, perms))}); using perm id {snap.perm_id}.",
+                        iid,
+                    )
+                )
+            ib_filled = snap.filled if usable_number(snap.filled) else 0.0
+            filled = max(ib_filled, float(from_fills))
+            observed = status_from_ib(snap.status, filled)
+            if observed is None and it.status is IntentStatus.PENDING_SEND:
+                observed = IntentStatus.SENT  # IB has it, so it was sent, whatever its state
+            update = IntentUpdate(
+                iid,
+                status=observed,
+                order_id=snap.order_id,
+                perm_id=snap.perm_id,
+                filled=filled,
+                avg_fill_price=snap.avg_fill_price,
+            )
+            why = f"IB reports {snap.status!r}"
+            if status_from_ib(snap.status) is None:
+                recorded = next_status(it.status, observed or it.status)
+                findings.append(
+                    Finding(
+                        EventLevel.WARNING,
+                        f"{iid}: IB order status {snap.status!r} is not one we know; "
+                        f"the journal records it as {recorded.value}.",
+                        iid,
+                    )
+                )
+            elif it.is_terminal and observed != it.status:
+                findings.append(
+                    Finding(
+                        EventLevel.WARNING,
+                        f"{iid}: IB reports {snap.status!r} but the journal has it "
+                        f"{it.status.value}; kept {it.status.value}, please check in TWS.",
+                        iid,
+                    )
+                )
+        elif fills:
+            complete = from_fills >= it.spec.quantity
+            observed = IntentStatus.FILLED if complete else IntentStatus.UNKNOWN
+            update = IntentUpdate(iid, status=observed, filled=float(from_fills))
+            why = f"no IB order, fills show {_fill_words(from_fills, it.spec)}"
+        elif not it.is_terminal:
+            update = IntentUpdate(iid, status=IntentStatus.UNKNOWN)
+            if it.status in (IntentStatus.PENDING_SEND, IntentStatus.SENT):
+                why = (
+                    "IB has no trace of it: it may never have been sent. It will NOT be "
+                    "resent automatically; check TWS and dismiss it or place a new order"
+                )
+            else:
+                why = "IB no longer reports this order or any fill for it; check TWS"
+        else:
+            continue
+
+        after = apply_update(it, update, now)
+        if after.status is IntentStatus.UNKNOWN:
+            needs_user.append(iid)
+        if after is it:
+            continue
+        updates.append(update)
+        if after.status != it.status:
+            level = EventLevel.WARNING if after.status is IntentStatus.UNKNOWN else EventLevel.INFO
+            findings.append(
+                Finding(level, f"{iid}: {it.status.value} -> {after.status.value} ({why}).", iid)
+            )
+        elif after.filled != it.filled:
+            findings.append(
+                Finding(
+                    EventLevel.INFO,
+                    f"{iid}: {_fill_words(after.filled, it.spec)} (was {it.filled}; {why}).",
+                    iid,
+                )
+            )
+
+    orphan_orders.sort(key=lambda s: (s.order_ref or "", s.perm_id, s.order_id, s.status))
+    for s in orphan_orders:
+        findings.append(
+            Finding(
+                EventLevel.WARNING,
+                f"IB has order {s.order_ref} (order id {s.order_id}, perm id {s.perm_id}, "
+                f"{s.status}) that the journal does not know; it is left alone.",
+            )
+        )
+    if orphan_fills:
+        refs = sorted({f.order_ref or f.intent_id or "" for f in orphan_fills})
+        findings.append(
+            Finding(
+                EventLevel.WARNING,
+                f"{len(orphan_fills)} fill(s) carry refs the journal does not know: "
+                f"{', '.join(refs)}.",
+            )
+        )
+    if external_orders or external_fills:
+        findings.append(
+            Finding(
+                EventLevel.INFO,
+                f"Ignored {external_orders} order(s) and {external_fills} fill(s) not placed "
+                "by tui-trader.",
+            )
+        )
+    return ReconcileResult(
+        at=now,
+        updates=tuple(updates),
+        fills=tuple(ours),
+        orphan_orders=tuple(orphan_orders),
+        orphan_fills=tuple(orphan_fills),
+        external_orders=external_orders,
+        external_fills=external_fills,
+        findings=tuple(findings),
+        needs_user=tuple(needs_user),
+    )
+
+
+def apply_result(
+    intents: Sequence[OrderIntent], result: ReconcileResult, now: datetime
+) -> list[OrderIntent]:
+    """The intents after ``result``'s updates, as the journal would store them (pure)."""
+    by_id = {u.intent_id: u for u in result.updates}
+    out = []
+    for it in intents:
+        u = by_id.get(it.intent_id)
+        out.append(it if u is None else apply_update(it, u, now))
+    return out

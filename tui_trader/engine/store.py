@@ -1,0 +1,338 @@
+"""The reactive store: the one place the engine writes state and the TUI reads it.
+
+Each *slice* is an immutable value (a frozen dataclass) identified by its class:
+``store.get(Health)``, ``store.set(Health, Health(...))``, ``store.update(Health,
+state=ConnectionState.DOWN)``. Decisions:
+
+- **Replace, never mutate.** A slice value is frozen; writers build a new one. Readers can
+  hold a value without it changing under them, and "did it change?" is plain ``==``. So
+  use None, not NaN, for "unknown" in a slice (NaN != NaN would notify on every write).
+- **Notify only on change**, with a per-slice ``version`` that grows by one per change, so a
+  UI can skip redraws it has done already (remember the version it last rendered).
+- **Delivery is synchronous and in order**: callbacks run in subscription order, on the
+  caller's thread (the asyncio loop), before ``set`` returns. A change made *inside* a
+  callback is queued and delivered after the current one has reached every subscriber, so
+  every subscriber sees a slice's changes in the order they happened. A failing subscriber
+  is logged and the others still run. Coalescing bursts into a few redraws a second is the
+  UI's job, not the store's.
+- No Textual import: the engine runs headless too.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, cast, overload
+
+from loguru import logger
+
+from tui_trader.core.models import JournalEvent, OrderIntent, SpreadOrderSpec
+from tui_trader.core.pricing import OrderPrice, PriceRefusal
+from tui_trader.core.risk import BreakerState, GateResult
+from tui_trader.core.scanner import ScanReport
+from tui_trader.core.spreads import SpreadSelection
+
+
+class ConnectionState(StrEnum):
+    """The link to IB as the status bar shows it.
+
+    DEGRADED: connected but something is wrong (farm down, data throttled, errors);
+    MAINTENANCE: IB's nightly/weekend reset window, reconnecting is expected to fail.
+    """
+
+    CONNECTED = "CONNECTED"
+    DEGRADED = "DEGRADED"
+    RECONNECTING = "RECONNECTING"
+    DOWN = "DOWN"
+    MAINTENANCE = "MAINTENANCE"
+
+
+class AccountMode(StrEnum):
+    PAPER = "PAPER"
+    LIVE = "LIVE"
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """Connection and market-data pacing. ``oldest_quote_age_s`` is seconds (None: no quotes)."""
+
+    state: ConnectionState = ConnectionState.DOWN
+    since: datetime | None = None
+    last_error_code: int | None = None
+    last_error_message: str | None = None
+    last_error_time: datetime | None = None
+    lines_active: int = 0
+    lines_max: int = 0
+    line_evictions: int = 0
+    lines_queued: int = 0
+    request_queue_depth: int = 0
+    throttled: bool = False
+    oldest_quote_age_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResults:
+    """The latest scan; ``running`` while one is under way, ``error`` when the last failed."""
+
+    report: ScanReport | None = None
+    updated_at: datetime | None = None
+    running: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateSet:
+    """One signalled underlying's ranked spreads (``selection`` compares by identity)."""
+
+    symbol: str
+    direction: str
+    spot: float
+    selection: SpreadSelection
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    sets: tuple[CandidateSet, ...] = ()
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """The order about to be confirmed: what would be sent, at what price, and the verdict
+    of the risk gates (``gate`` None until they ran)."""
+
+    spec: SpreadOrderSpec | None = None
+    price: OrderPrice | PriceRefusal | None = None
+    gate: GateResult | None = None
+    max_loss: float | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Orders:
+    """Every journaled intent the UI shows, oldest first."""
+
+    intents: tuple[OrderIntent, ...] = ()
+
+    @property
+    def active(self) -> tuple[OrderIntent, ...]:
+        return tuple(i for i in self.intents if not i.is_terminal)
+
+
+@dataclass(frozen=True, slots=True)
+class PositionLeg:
+    """One option position as IB reports it; ``quantity`` signed (short < 0)."""
+
+    con_id: int
+    symbol: str
+    expiry: str
+    strike: float
+    right: str
+    quantity: float
+    avg_cost: float
+    market_price: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SpreadPosition:
+    """Legs grouped into a spread (SPEC 10): by our journal (``intent_id``) or, for legs we
+    did not place, by pairing (``external``). ``pnl`` in account currency from leg mids."""
+
+    underlying: str
+    legs: tuple[PositionLeg, ...]
+    intent_id: str | None = None
+    external: bool = False
+    pnl: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Positions:
+    spreads: tuple[SpreadPosition, ...] = ()
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """Account values in account currency; ``account_masked`` only (never the full id)."""
+
+    net_liquidation: float | None = None
+    available_funds: float | None = None
+    buying_power: float | None = None
+    day_pnl: float | None = None
+    mode: AccountMode | None = None
+    account_masked: str | None = None
+    updated_at: datetime | None = None
+
+
+DEFAULT_MAX_EVENTS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class EventLog:
+    """The most recent events, oldest first, at most ``max_events`` (a bounded deque as an
+    immutable value: :meth:`Store.add_event` makes the next one)."""
+
+    items: tuple[JournalEvent, ...] = ()
+    max_events: int = DEFAULT_MAX_EVENTS
+
+    def __post_init__(self) -> None:
+        if self.max_events < 1:
+            raise ValueError(f"max_events must be >= 1, got {self.max_events}")
+        if len(self.items) > self.max_events:
+            object.__setattr__(self, "items", self.items[-self.max_events :])
+
+    def appended(self, event: JournalEvent) -> EventLog:
+        return replace(self, items=(*self.items, event))
+
+
+#: The slices every store holds, with their defaults (BreakerState: the risk banner).
+SLICES: tuple[type[Any], ...] = (
+    Health,
+    ScanResults,
+    Candidates,
+    Preview,
+    Orders,
+    Positions,
+    Account,
+    EventLog,
+    BreakerState,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Change[T]:
+    """What a subscriber receives: the slice, its new and previous value, its new version."""
+
+    slice: type[T]
+    value: T
+    previous: T
+    version: int
+
+
+Callback = Callable[[Change[Any]], None]
+
+
+@dataclass(eq=False, slots=True)
+class _Subscription:
+    slice: type[Any] | None
+    callback: Callback
+    active: bool = True
+
+
+@dataclass(slots=True)
+class _Entry:
+    value: Any
+    version: int = 0
+    subscribers: list[_Subscription] = field(default_factory=list)
+
+
+class Store:
+    """Typed slices with change notification; see the module doc.
+
+    ``initial`` values replace the defaults of their slices (e.g. a restored BreakerState or
+    an EventLog with another ``max_events``).
+    """
+
+    def __init__(self, initial: Iterable[object] = ()) -> None:
+        self._entries: dict[type[Any], _Entry] = {cls: _Entry(cls()) for cls in SLICES}
+        for value in initial:
+            self._entry(type(value)).value = value
+        self._subscriptions: list[_Subscription] = []
+        self._pending: deque[tuple[_Subscription, Change[Any]]] = deque()
+        self._delivering = False
+
+    def _entry(self, slice: type[Any]) -> _Entry:
+        try:
+            return self._entries[slice]
+        except KeyError:
+            raise KeyError(f"{slice!r} is not a store slice") from None
+
+    def get[T](self, slice: type[T]) -> T:
+        return cast(T, self._entry(slice).value)
+
+    def version(self, slice: type[Any]) -> int:
+        """How many times the slice has changed (0: still the initial value)."""
+        return self._entry(slice).version
+
+    def set[T](self, slice: type[T], value: T) -> bool:
+        """Replace the slice's value; True (and subscribers notified) when it changed."""
+        entry = self._entry(slice)
+        if type(value) is not slice:
+            raise TypeError(f"{slice.__name__} slice cannot hold a {type(value).__name__}")
+        previous = entry.value
+        if value == previous:
+            return False
+        entry.value = value
+        entry.version += 1
+        change = Change(slice, value, cast(T, previous), entry.version)
+        for sub in self._subscriptions:
+            if sub.slice is None or sub.slice is slice:
+                self._pending.append((sub, change))
+        self._deliver()
+        return True
+
+    def update[T](self, slice: type[T], **changes: Any) -> T:
+        """Set the slice to a copy of its value with ``changes``; returns the new value.
+
+        Unknown field names raise TypeError (a typo must not pass silently).
+        """
+        current = self.get(slice)
+        names = {f.name for f in fields(cast(Any, current))}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise TypeError(f"{slice.__name__} has no field(s) {', '.join(unknown)}")
+        new = cast(T, replace(cast(Any, current), **changes))
+        self.set(slice, new)
+        return new
+
+    def add_event(self, event: JournalEvent) -> None:
+        """Append to the bounded event log (the oldest drop off)."""
+        self.set(EventLog, self.get(EventLog).appended(event))
+
+    @overload
+    def subscribe[T](
+        self, slice: type[T], callback: Callable[[Change[T]], None]
+    ) -> Callable[[], None]: ...
+    @overload
+    def subscribe(self, slice: None, callback: Callback) -> Callable[[], None]: ...
+    def subscribe(self, slice: type[Any] | None, callback: Callback) -> Callable[[], None]:
+        """Call ``callback`` on every change of ``slice`` (None: of every slice).
+
+        Returns the unsubscribe function (idempotent; effective at once, also for changes
+        already queued).
+        """
+        if slice is not None:
+            self._entry(slice)
+        sub = _Subscription(slice, callback)
+        self._subscriptions.append(sub)
+
+        def unsubscribe() -> None:
+            if sub.active:
+                sub.active = False
+                self._subscriptions.remove(sub)
+
+        return unsubscribe
+
+    def _deliver(self) -> None:
+        if self._delivering:
+            return  # the outer call delivers what was just queued, in order
+        self._delivering = True
+        try:
+            while self._pending:
+                sub, change = self._pending.popleft()
+                if not sub.active:
+                    continue
+                try:
+                    sub.callback(change)
+                except Exception:
+                    logger.exception(
+                        "store subscriber {!r} failed on a {} change (version {})",
+                        getattr(sub.callback, "__qualname__", sub.callback),
+                        change.slice.__name__,
+                        change.version,
+                    )
+        finally:
+            self._delivering = False

@@ -1,0 +1,240 @@
+"""Fault injection: the state of injected faults and the ``--control-port`` line protocol.
+
+The control port is plain TCP on loopback, one command per line, each answered with
+exactly one line: ``ok`` (``ok <value>`` for queries) or ``error: <why>``. A malformed
+command never closes the connection; a line longer than ``MAX_LINE`` does (the stream
+can no longer be split into commands reliably).
+
+Commands::
+
+    drop                 close every client socket (as a network loss would)
+    refuse SECONDS       stop accepting connections for that long (connects are refused)
+    restart SECONDS      drop + refuse, like IB's daily restart
+    error CODE [TEXT]    send an IB error/notice with reqId -1 to every client; TEXT
+                         defaults to IB's standard text for 1100/1101/1102/2103/2104/...
+    reject-next [TEXT]   the next order is rejected (error 201) with TEXT
+    freeze SYMBOL        the symbol's quotes (and its options') stop moving
+    unfreeze SYMBOL
+    delay MS             answer every request MS milliseconds late (0 = no delay)
+    speed X              run the simulated clock at X times real time
+    time                 ok <simulated time, ISO 8601>
+    help                 ok <the command list>
+
+Notices also change what the simulated connection does, as IB's do: 1100 (and 2110)
+pause market data until 1101 (restored, data lost: every market data line is dropped and
+clients must resubscribe) or 1102 (restored, data kept); 2103 pauses market data until
+2104; 2105 fails historical requests (162) until 2106.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+from loguru import logger
+
+from tui_trader.sim.protocol import STANDARD_MESSAGES
+
+MAX_LINE = 4096
+MAX_SECONDS = 86_400.0
+MAX_DELAY_MS = 60_000.0
+
+Restoration = Literal["lost", "kept"]
+
+
+class FaultTarget(Protocol):
+    """What the control port drives (SimGateway implements it)."""
+
+    def drop(self) -> None: ...
+    def refuse(self, seconds: float) -> None: ...
+    def restart(self, seconds: float) -> None: ...
+    def send_error(self, code: int, text: str | None = None) -> None: ...
+    def reject_next(self, text: str | None = None) -> None: ...
+    def freeze(self, symbol: str) -> None: ...
+    def unfreeze(self, symbol: str) -> None: ...
+    def delay(self, ms: float) -> None: ...
+    def set_speed(self, speed: float) -> None: ...
+    def sim_time(self) -> datetime: ...
+
+
+@dataclass(slots=True)
+class FaultState:
+    """Which injected faults are active."""
+
+    delay_ms: float = 0.0
+    connectivity_lost: bool = False
+    broken_farms: set[str] = field(default_factory=set)
+
+    @property
+    def market_data_paused(self) -> bool:
+        return self.connectivity_lost or "usfarm" in self.broken_farms
+
+    @property
+    def historical_broken(self) -> bool:
+        return self.connectivity_lost or "ushmds" in self.broken_farms
+
+    def apply_notice(self, code: int) -> Restoration | None:
+        """Update the state for an IB notice; says whether a restoration lost the data."""
+        if code in (1100, 2110):
+            self.connectivity_lost = True
+        elif code == 1101:
+            self.connectivity_lost = False
+            return "lost"
+        elif code == 1102:
+            self.connectivity_lost = False
+            return "kept"
+        elif code in (2103, 2104, 2105, 2106, 2157, 2158):
+            farm = {2103: "usfarm", 2104: "usfarm", 2105: "ushmds", 2106: "ushmds",
+                    2157: "secdef", 2158: "secdef"}[code]  # fmt: skip
+            if code in (2103, 2105, 2157):
+                self.broken_farms.add(farm)
+            else:
+                self.broken_farms.discard(farm)
+                return "kept"
+        return None
+
+
+class CommandError(Exception):
+    """A control command that cannot be executed; the message is the reply's reason."""
+
+
+def _number(text: str, what: str, upper: float) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise CommandError(f"{what} must be a number, got {text!r}") from None
+    if not math.isfinite(x) or x < 0 or x > upper:
+        raise CommandError(f"{what} must be between 0 and {upper:g}, got {text!r}")
+    return x
+
+
+HELP = (
+    "commands: drop | refuse SECONDS | restart SECONDS | error CODE [TEXT] | "
+    "reject-next [TEXT] | freeze SYMBOL | unfreeze SYMBOL | delay MS | speed X | time | help"
+)
+
+
+def execute(target: FaultTarget, line: str) -> str:
+    """Run one control command; the one-line reply (never raises)."""
+    try:
+        return _execute(target, line.strip())
+    except CommandError as exc:
+        return f"error: {exc}"
+    except Exception as exc:  # a bug must not take the control port down
+        logger.exception("control command {!r} failed", line)
+        return f"error: {type(exc).__name__}: {exc}".replace("\n", " ")
+
+
+def _execute(target: FaultTarget, line: str) -> str:
+    if not line:
+        raise CommandError("empty command (try help)")
+    parts = line.split(maxsplit=1)
+    cmd = parts[0].lower()
+    rest = parts[1].strip() if len(parts) > 1 else ""
+    args = rest.split()
+
+    def want(n: int, usage: str) -> None:
+        if len(args) != n:
+            raise CommandError(f"usage: {usage}")
+
+    if cmd == "drop":
+        want(0, "drop")
+        target.drop()
+    elif cmd in ("refuse", "restart"):
+        want(1, f"{cmd} SECONDS")
+        seconds = _number(args[0], "SECONDS", MAX_SECONDS)
+        (target.refuse if cmd == "refuse" else target.restart)(seconds)
+    elif cmd == "error":
+        if not args:
+            raise CommandError("usage: error CODE [TEXT]")
+        code_text, _, text = rest.partition(" ")
+        try:
+            code = int(code_text)
+        except ValueError:
+            raise CommandError(f"CODE must be an integer, got {code_text!r}") from None
+        text = text.strip()
+        if not text and code not in STANDARD_MESSAGES:
+            known = ", ".join(str(c) for c in sorted(STANDARD_MESSAGES))
+            raise CommandError(f"no standard text for {code} (known: {known}); give TEXT")
+        target.send_error(code, text or None)
+    elif cmd == "reject-next":
+        target.reject_next(rest or None)
+    elif cmd in ("freeze", "unfreeze"):
+        want(1, f"{cmd} SYMBOL")
+        try:
+            (target.freeze if cmd == "freeze" else target.unfreeze)(args[0].upper())
+        except KeyError:
+            raise CommandError(f"unknown symbol {args[0]!r}") from None
+    elif cmd == "delay":
+        want(1, "delay MS")
+        target.delay(_number(args[0], "MS", MAX_DELAY_MS))
+    elif cmd == "speed":
+        want(1, "speed X")
+        target.set_speed(_number(args[0], "X", 10_000.0))
+    elif cmd == "time":
+        want(0, "time")
+        return f"ok {target.sim_time().isoformat()}"
+    elif cmd == "help":
+        return f"ok {HELP}"
+    else:
+        raise CommandError(f"unknown command {cmd!r} (try help)")
+    return "ok"
+
+
+class ControlServer:
+    """The ``--control-port`` server: loopback TCP, one command per line."""
+
+    def __init__(self, target: FaultTarget) -> None:
+        self._target = target
+        self._server: asyncio.Server | None = None
+        self._conns: set[asyncio.StreamWriter] = set()
+        self.port = 0
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        self._server = await asyncio.start_server(self._serve, host, port, limit=MAX_LINE)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        logger.info("simulated gateway control port on {}:{}", host, self.port)
+        return self.port
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for w in list(self._conns):
+                w.close()
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+            self._server = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._conns.add(writer)
+        try:
+            while True:
+                try:
+                    raw = await reader.readuntil(b"\n")
+                except asyncio.IncompleteReadError as exc:
+                    if not exc.partial.strip():
+                        break
+                    raw = exc.partial  # last command without a newline, then EOF
+                except asyncio.LimitOverrunError:
+                    writer.write(b"error: line too long\n")
+                    await writer.drain()
+                    break
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    reply = "error: not UTF-8"
+                else:
+                    reply = execute(self._target, line)
+                writer.write(reply.replace("\n", " ").encode() + b"\n")
+                await writer.drain()
+                if raw.endswith(b"\n") is False:
+                    break
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self._conns.discard(writer)
+            writer.close()
