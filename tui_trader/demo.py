@@ -10,7 +10,7 @@ simulated gateway.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TextIO
+from typing import Literal, TextIO
 
 import numpy as np
 import pandas as pd
@@ -35,9 +35,7 @@ def market_bars(market: Market) -> Bars:
         for symbol in market.symbols
         for bar in market.daily_bars(symbol)
     ]
-    frame = pd.DataFrame(
-        rows, columns=["date", "symbol", "open", "high", "low", "close", "volume"]
-    )
+    frame = pd.DataFrame(rows, columns=["date", "symbol", "open", "high", "low", "close", "volume"])
     frame["date"] = pd.to_datetime(frame["date"])
     return Bars.from_frame(frame)
 
@@ -86,7 +84,7 @@ def demo_spreads(
         if not tradable(result) or result.direction is None:
             continue
         chain = market_chain(market, result.symbol, asof, settings)
-        direction = "LONG" if result.direction == "LONG" else "SHORT"
+        direction: Literal["LONG", "SHORT"] = "LONG" if result.direction == "LONG" else "SHORT"
         selection = select_spreads(
             chain, market.mid(result.symbol), direction, asof, settings.selection,
             settings.pricing,

@@ -67,7 +67,9 @@ def test_bad_number_names_line_and_column(tmp_path: Path) -> None:
     )
     err = _error(path)
     assert err.line == 4 and err.problem == "the row has more fields than the header."
-    path = _write(tmp_path, HEADER, "2024-03-01,AAA,10,11,9,10.5,1000", "2024-03-04,AAA,10,1l,9,10,1")
+    path = _write(
+        tmp_path, HEADER, "2024-03-01,AAA,10,11,9,10.5,1000", "2024-03-04,AAA,10,1l,9,10,1"
+    )
     err = _error(path)
     assert err.line == 3 and err.problem == "high value '1l' is not a number."
 

@@ -379,4 +379,6 @@ def test_compute_indicators_on_bars_uses_last_column_as_today() -> None:
     assert ind.avgvol20[1, -1] == pytest.approx(volume[1, -20:].mean(), rel=1e-12)
     assert ind.hhv20[1, -1] == high[1, -20:].max()
     assert ind.llv20[1, -1] == low[1, -20:].min()
-    np.testing.assert_array_equal(ind.close[~np.isnan(ind.close)], bars.close[~np.isnan(bars.close)])
+    np.testing.assert_array_equal(
+        ind.close[~np.isnan(ind.close)], bars.close[~np.isnan(bars.close)]
+    )

@@ -166,6 +166,9 @@ def _sma_core(
     """
     n_days, m = x.shape
     csum = _running_sum(x, non_negative)
+    # Window t is csum[t + 1] - csum[t + 1 - n]; NaN-ing csum[j] for j < first makes every
+    # window that starts in the padding NaN, for all periods at once.
+    csum[:n_days] += s.pad
     outs: list[FloatArray] = []
     for n in periods:
         out = np.empty((n_days, m))
@@ -173,7 +176,6 @@ def _sma_core(
         if n <= n_days:
             body = out[n - 1 :]
             np.subtract(csum[n:], csum[:-n], out=body)
-            body += s.pad[: n_days - n + 1]
             body /= n
         outs.append(s.finish(out))
     return outs
@@ -195,15 +197,18 @@ def _rolling_extreme(x: FloatArray, s: _Series, n: int, pick: np.ufunc) -> Float
     if n < 1:
         raise ValueError("window must be at least 1")
     n_days = x.shape[0]
-    acc = x.copy()
-    span = 1
+    # Two buffers used in turn: fresh 20 MB arrays per level would cost a page fault per
+    # 4 kB, as much again as the max itself.
+    if n == 1:
+        return s.finish(x.copy())
+    buffers = (np.empty_like(x), np.empty_like(x))
+    acc, span, turn = x, 1, 0
     while span < n:
         step = min(span, n - span)  # windows of span and step bars, step apart: span+step
-        nxt = np.empty_like(acc)
+        nxt = buffers[turn]
         nxt[:step] = np.nan
         pick(acc[step:], acc[: n_days - step], out=nxt[step:])
-        acc = nxt
-        span += step
+        acc, span, turn = nxt, span + step, 1 - turn
     return s.finish(acc)
 
 
@@ -226,8 +231,8 @@ def _wilder(x0: FloatArray, s: _Series, n: int) -> FloatArray:
 
     The seed enters as the filter input at the seed bar (the in-order sum of the first
     ``n`` values, zeros before it), so one loop over days serves every symbol whatever its
-    padding, and the k series (gains, losses, true ranges) share that loop. ``x0`` is
-    modified in place.
+    padding. Each series stays contiguous (the elementwise passes around this loop run
+    twice as fast on contiguous blocks as on interleaved ones). ``x0`` is modified in place.
     """
     k, width, m = x0.shape
     out = np.full((k, width + 1, m), np.nan)
@@ -242,24 +247,24 @@ def _wilder(x0: FloatArray, s: _Series, n: int) -> FloatArray:
             seed_sum = seed_sum + x0[:, rows + step, cols]
             x0[:, rows + step - 1, cols] = 0.0
         x0[:, seed_at[cols], cols] = seed_sum
-    y = out[:, 1:]
-    np.divide(x0[:, 0], n, out=y[:, 0])
     keep = float(n - 1)
-    for t in range(1, width):
-        row = y[:, t]
-        np.multiply(y[:, t - 1], keep, out=row)
-        row += x0[:, t]
-        row /= n
+    for series in range(k):
+        x, y = x0[series], out[series, 1:]
+        prev = np.divide(x[0], n, out=y[0])
+        for t in range(1, width):
+            row = np.multiply(prev, keep, out=y[t])
+            np.add(row, x[t], out=row)
+            prev = np.divide(row, n, out=row)
     out[:, n:] += s.pad[None, : width - n + 1]
     out[:, :n] = np.nan
     return out
 
 
-def _gains_losses_into(close: FloatArray, gain: FloatArray, loss: FloatArray) -> None:
-    d = np.diff(close, axis=0)  # d[j] = close_{j+1} - close_j; NaN in the padding
-    np.fmax(d, 0.0, out=gain)  # fmax drops NaN: the padding becomes 0
-    np.negative(d, out=d)
-    np.fmax(d, 0.0, out=loss)
+def _gains_losses_into(close: FloatArray, gain: FloatArray, neg_loss: FloatArray) -> None:
+    """Gains and *negated* losses (<= 0, saving a pass); the padding's NaN become 0."""
+    np.subtract(close[1:], close[:-1], out=neg_loss)  # d[j] = close_{j+1} - close_j
+    np.fmax(neg_loss, 0.0, out=gain)  # fmax/fmin drop NaN
+    np.fmin(neg_loss, 0.0, out=neg_loss)
 
 
 def _true_range_into(h: FloatArray, lo: FloatArray, c: FloatArray, out: FloatArray) -> None:
@@ -268,13 +273,15 @@ def _true_range_into(h: FloatArray, lo: FloatArray, c: FloatArray, out: FloatArr
     out -= np.minimum(lo[1:], prev)
 
 
-def _rsi_from_averages(avg_gain: FloatArray, avg_loss: FloatArray) -> FloatArray:
+def _rsi_from_averages(avg_gain: FloatArray, avg_neg_loss: FloatArray) -> FloatArray:
+    """100 * G / (G + L) from G and -L (TA-Lib's form of SPEC 2's 100 - 100 / (1 + G/L))."""
+    out = np.subtract(avg_gain, avg_neg_loss)
+    # G + L = 0 means both are 0 (a flat stretch): 0/0 below, but SPEC 2 says RSI = 100
+    # whenever avgLoss = 0. (avgLoss = 0 < avgGain needs no help: G / G = 1.)
+    flat = np.flatnonzero(out.ravel() == 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.add(avg_gain, avg_loss)
         np.divide(avg_gain, out, out=out)
-        out *= 100.0
-    # Both averages 0 (a flat stretch) gave 0/0; SPEC 2: 100 whenever avgLoss = 0.
-    flat = np.flatnonzero(avg_loss.ravel() == 0.0)
+    out *= 100.0
     if flat.size:
         out.ravel()[flat] = 100.0
     return out

@@ -27,10 +27,16 @@ from tui_trader.core.bars import Bars
 from tui_trader.core.indicators import compute_indicators
 from tui_trader.core.settings import StrategySettings, UniverseSettings
 from tui_trader.core.strategies import (
-    FLAG_REASONS,
+    REASON_AVGVOL_BELOW_MIN,
+    REASON_AVGVOL_UNKNOWN,
     REASON_INSUFFICIENT_HISTORY,
+    REASON_MARKET_CAP_BELOW_MIN,
+    REASON_MARKET_CAP_UNKNOWN,
     REASON_NO_DATA,
+    REASON_ORDER,
+    REASON_PRICE_BELOW_MIN,
     REASON_STALE,
+    STRATEGY_DIRECTIONS,
     Direction,
     clean_market_caps,
     direction_codes,
@@ -40,9 +46,13 @@ from tui_trader.core.strategies import (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SymbolScan:
-    """One symbol at its latest bar. Indicator values are None where undefined."""
+    """One symbol at its latest bar. Indicator values are None where undefined.
+
+    Not frozen on purpose: a scan of 5,000 symbols builds 5,000 of these, and a frozen
+    dataclass costs three times as much to construct. Treat it as read-only.
+    """
 
     symbol: str
     last_date: date | None
@@ -101,6 +111,22 @@ class ScanReport:
         }
 
 
+_VALUE_FIELDS = ("close", "rsi14", "atr14", "sma50", "sma200", "hhv20", "llv20", "avgvol20")
+
+
+class _BitTuples(dict[int, tuple[str, ...]]):
+    """Bit pattern -> the tuple of names whose bits are set, built on first use."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        super().__init__()
+        self._names = tuple(names)
+
+    def __missing__(self, bits: int) -> tuple[str, ...]:
+        value = tuple(name for k, name in enumerate(self._names) if bits >> k & 1)
+        self[bits] = value
+        return value
+
+
 def _values(arr: NDArray[np.float64]) -> list[float | None]:
     values: list[float] = arr.tolist()
     return [None if math.isnan(v) else v for v in values]
@@ -125,45 +151,38 @@ def scan(
     has_data = ~np.isnat(last_dates)
     asof = bars.latest_date
     stale = has_data & (last_dates < np.datetime64(asof, "D")) if asof else has_data & False
-    eligible = umasks.eligible[:, -1] & has_data & ~stale
-    dirs = direction_codes(smasks, col=-1).tolist()
-    fired = {name: mask[:, -1].tolist() for name, mask in smasks.by_name().items()}
-    short_history = smasks.insufficient_history[:, -1].tolist()
-    columns = {
-        name: _values(getattr(ind, name)[:, -1])
-        for name in ("close", "rsi14", "atr14", "sma50", "sma200", "hhv20", "llv20", "avgvol20")
+    eligible = (umasks.eligible[:, -1] & has_data & ~stale).tolist()
+
+    # Reasons and signals as one small integer per symbol (bit k = the k-th code), turned
+    # into tuples through a cache: only a handful of combinations ever occur.
+    reason_bits = np.zeros(bars.n_symbols, dtype=np.int64)
+    flags = {
+        REASON_NO_DATA: ~has_data,
+        REASON_STALE: stale,
+        REASON_PRICE_BELOW_MIN: umasks.price_below_min[:, -1],
+        REASON_AVGVOL_BELOW_MIN: umasks.avgvol_below_min[:, -1],
+        REASON_AVGVOL_UNKNOWN: umasks.avgvol_unknown[:, -1] & has_data,  # no_data says it
+        REASON_MARKET_CAP_BELOW_MIN: umasks.market_cap_below_min,
+        REASON_MARKET_CAP_UNKNOWN: umasks.market_cap_unknown,
+        REASON_INSUFFICIENT_HISTORY: smasks.insufficient_history[:, -1],
     }
+    for bit, code in enumerate(REASON_ORDER):
+        reason_bits |= flags[code].astype(np.int64) << bit
+    signal_bits = np.zeros(bars.n_symbols, dtype=np.int64)
+    for bit, mask in enumerate(smasks.by_name().values()):
+        signal_bits |= mask[:, -1].astype(np.int64) << bit
+    reasons_of = _BitTuples(REASON_ORDER)
+    signals_of = _BitTuples(tuple(STRATEGY_DIRECTIONS))
+    directions = [direction_of(code) for code in direction_codes(smasks, col=-1).tolist()]
+    columns = [_values(getattr(ind, name)[:, -1]) for name in _VALUE_FIELDS]
     days: list[date | None] = last_dates.astype("datetime64[D]").tolist()  # NaT -> None
 
-    results: list[SymbolScan] = []
-    for i, sym in enumerate(bars.symbols):
-        if not has_data[i]:
-            reasons: list[str] = [REASON_NO_DATA]
-            reasons += [r for r in umasks.reasons_at(i) if r in FLAG_REASONS]
-            reasons.append(REASON_INSUFFICIENT_HISTORY)
-        else:
-            reasons = [REASON_STALE] if stale[i] else []
-            reasons += umasks.reasons_at(i)
-            if short_history[i]:
-                reasons.append(REASON_INSUFFICIENT_HISTORY)
-        results.append(
-            SymbolScan(
-                symbol=sym,
-                last_date=days[i],
-                close=columns["close"][i],
-                rsi14=columns["rsi14"][i],
-                atr14=columns["atr14"][i],
-                sma50=columns["sma50"][i],
-                sma200=columns["sma200"][i],
-                hhv20=columns["hhv20"][i],
-                llv20=columns["llv20"][i],
-                avgvol20=columns["avgvol20"][i],
-                eligible=bool(eligible[i]),
-                reasons=tuple(reasons),
-                signals=tuple(name for name, f in fired.items() if f[i]),
-                direction=direction_of(dirs[i]),
-            )
-        )
+    reasons = [reasons_of[bits] for bits in reason_bits.tolist()]
+    signals = [signals_of[bits] for bits in signal_bits.tolist()]
+    rows = zip(
+        bars.symbols, days, *columns, eligible, reasons, signals, directions, strict=True
+    )  # SymbolScan's field order
+    results = [SymbolScan(*row) for row in rows]
     return ScanReport(asof=asof, symbols=len(results), elapsed_ms=elapsed_ms, results=results)
 
 

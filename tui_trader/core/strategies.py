@@ -125,16 +125,14 @@ class StrategyMasks:
 def enough_history(close: FloatArray, min_bars: int = MIN_TREND_BARS) -> BoolArray:
     """Per bar: has the symbol at least ``min_bars`` valid bars up to and including it?
 
-    Counted from the row's first valid close (rows are right-aligned, padding first); a NaN
-    inside a row is not subtracted, as the indicators are NaN from such a hole on anyway.
-    Built time-major and returned as a (symbols x days) view, like the indicators.
+    Rows are right-aligned with the padding first, so that is "was there a close
+    ``min_bars - 1`` bars ago". A NaN inside a row (the indicators are NaN from such a hole
+    on anyway) only ever makes the answer False.
     """
-    finite = np.isfinite(close.T)  # time-major: the reductions below run contiguously
-    n_days = finite.shape[0]
-    first = np.argmax(finite, axis=0)
-    first[~finite.any(axis=0)] = n_days
-    days = np.arange(n_days)[:, None]
-    out: BoolArray = (days >= (first + (min_bars - 1))[None, :]).T
+    out = np.zeros(close.shape, dtype=bool, order="F")
+    lag = min_bars - 1
+    if lag < close.shape[1]:
+        np.isfinite(close[:, : close.shape[1] - lag], out=out[:, lag:])
     return out
 
 

@@ -544,6 +544,9 @@ class Exchange:
         order = state.request
         now = self._market.clock.now()
         direction = 1 if order.action == "BUY" else -1
+        # A combo's natural price is a sum of leg prices: round away the float noise.
+        combo_price = round(combo_price, 8)
+        leg_prices = [round(p, 8) for p in leg_prices]
         fills: list[ExchangeEvent] = []
         positions: list[ExchangeEvent] = []
         prior_exec = [e for e in self._executions if e.perm_id == state.perm_id]
@@ -557,7 +560,9 @@ class Exchange:
             cid = leg.contract.con_id
             before = [e for e in prior_exec if e.contract is not None and e.contract.con_id == cid]
             cum = sum(e.shares for e in before) + units
-            avg = (sum(e.shares * e.price for e in before) + units * price) / cum
+            # Rounded like IB reports prices: binary float noise (235.77000000000004) must
+            # not reach a client's screen or its reconciliation arithmetic.
+            avg = round((sum(e.shares * e.price for e in before) + units * price) / cum, 8)
             execution = Execution(
                 exec_id=self._next_exec_id(),
                 order_id=order.order_id,
@@ -582,9 +587,9 @@ class Exchange:
             positions.append(PositionEvent(self._position_of(leg.contract)))
 
         new_filled = state.filled + qty
-        state.avg_fill_price = (
-            state.avg_fill_price * state.filled + combo_price * qty
-        ) / new_filled
+        state.avg_fill_price = round(
+            (state.avg_fill_price * state.filled + combo_price * qty) / new_filled, 8
+        )
         state.filled = new_filled
         state.remaining = order.quantity - new_filled
         state.last_fill_price = combo_price

@@ -231,7 +231,7 @@ class ControlServer:
                     reply = execute(self._target, line)
                 writer.write(reply.replace("\n", " ").encode() + b"\n")
                 await writer.drain()
-                if raw.endswith(b"\n") is False:
+                if not raw.endswith(b"\n"):
                     break
         except (ConnectionError, asyncio.CancelledError):
             pass
