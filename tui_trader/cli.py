@@ -17,12 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
 from tui_trader.config import ConfigError, load_settings, to_toml
+from tui_trader.core.bars import DroppedBar
 from tui_trader.core.settings import Settings
 
 EXIT_OK = 0
@@ -152,11 +153,26 @@ def _print_json(payload: Any) -> None:
     sys.stdout.write(json.dumps(payload, allow_nan=False) + "\n")
 
 
+#: Dropped bars listed per symbol before the rest is summarised as a count.
+DROPPED_SHOWN = 3
+
+
+def _report_dropped(dropped: Mapping[str, Sequence[DroppedBar]]) -> None:
+    """SPEC 1: invalid bars are dropped per symbol *and reported*; stderr keeps the JSON intact."""
+    for symbol, bars in sorted(dropped.items()):
+        if not bars:
+            continue
+        shown = ", ".join(f"{b.date} {b.reason}" for b in bars[:DROPPED_SHOWN])
+        more = f" and {len(bars) - DROPPED_SHOWN} more" if len(bars) > DROPPED_SHOWN else ""
+        print(f"tui-trader: dropped {len(bars)} bar(s) of {symbol}: {shown}{more}", file=sys.stderr)
+
+
 def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
     from tui_trader.core.scanner import format_table, scan
     from tui_trader.datafiles.bars import read_bars_csv
 
     bars = read_bars_csv(args.bars, asof=args.asof)
+    _report_dropped(bars.dropped)
     report = scan(bars, settings.universe, settings.strategy)
     results = report.results if args.all else [r for r in report.results if r.signals]
     if args.json:

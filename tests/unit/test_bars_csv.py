@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from tui_trader.core.bars import Bars, DroppedBar, DuplicateBarError
+from tui_trader.core.indicators import compute_indicators
 from tui_trader.datafiles import InputFileError
 from tui_trader.datafiles.bars import read_bars_csv
 
@@ -256,3 +257,68 @@ def test_shuffled_larger_file_round_trips(tmp_path: Path) -> None:
     bars = read_bars_csv(path)
     assert bars.close.shape == (n, 250)
     np.testing.assert_allclose(bars.close, close)
+
+
+def _arrays(close: list[list[float]]) -> dict[str, np.ndarray]:
+    c = np.asarray(close, dtype=np.float64)
+    days = np.datetime64("2024-03-01") + np.arange(c.shape[1])
+    dates = np.where(np.isnan(c), np.datetime64("NaT"), days[None, :]).astype("datetime64[D]")
+    return {"dates": dates, "open": c, "high": c + 1, "low": c - 1, "close": c, "volume": c * 10}
+
+
+def test_constructor_checks_the_alignment_convention() -> None:
+    ok = _arrays([[np.nan, 10.0, 11.0], [9.0, 9.5, 9.8]])
+    bars = Bars(symbols=["A", "B"], **ok)
+    assert bars.first_valid.tolist() == [1, 0] and bars.volume_hole.tolist() == [3, 3]
+    gap = _arrays([[10.0, np.nan, 11.0]])  # NaN between two bars: not right-aligned
+    with pytest.raises(ValueError, match="right-aligned"):
+        Bars(symbols=["A"], **gap)
+    bad = _arrays([[10.0, 10.5, 11.0]])
+    bad["low"] = bad["low"].copy()
+    bad["low"][0, 1] = 12.0  # low above high
+    with pytest.raises(ValueError, match="below"):
+        Bars(symbols=["A"], **bad)
+    marker = _arrays([[10.0, 10.5, 11.0]])
+    marker["close"] = marker["close"].copy()
+    marker["close"][0, 0] = 1.7976931348623157e308
+    with pytest.raises(ValueError, match="close"):
+        Bars(symbols=["A"], **marker)
+    negative_volume = _arrays([[10.0, 10.5, 11.0]])
+    negative_volume["volume"][0, 2] = -1.0
+    with pytest.raises(ValueError, match="volume"):
+        Bars(symbols=["A"], **negative_volume)
+    with pytest.raises(ValueError, match="unique"):
+        Bars(symbols=["A", "A"], **ok)
+
+
+def test_provisional_without_volume_leaves_prices_intact() -> None:
+    rng = np.random.default_rng(8)
+    close = 50 * np.exp(np.cumsum(rng.normal(0, 0.02, 40)))
+    rows = [
+        (date(2024, 1, 1) + timedelta(days=k), "AAA", c, c * 1.01, c * 0.99, c, 1e6)
+        for k, c in enumerate(close)
+    ]
+    bars = _bars(rows)
+    today = date(2024, 1, 1) + timedelta(days=40)
+    live = bars.with_provisional(today, {"AAA": float(close[-1] * 1.02)})
+    assert live.volume_hole.tolist() == [40]
+    ind = compute_indicators(live)
+    assert np.isnan(ind.avgvol20[0, -1]) and ind.avgvol20[0, -2] == 1e6
+    assert not np.isnan(ind.rsi14[0, -1]) and not np.isnan(ind.atr14[0, -1])
+    assert ind.close[0, -1] == pytest.approx(close[-1] * 1.02)
+
+
+def test_header_spaces_and_repeats(tmp_path: Path) -> None:
+    bars = read_bars_csv(
+        _write(tmp_path, "date , symbol,open,high,low,close,volume", "2024-03-01,A,1,2,1,1.5,9")
+    )
+    assert bars.symbols == ["A"] and bars.close[0, -1] == 1.5
+    err = _error(_write(tmp_path, HEADER + ",close", "2024-03-01,A,1,2,1,1.5,9,1.6"))
+    assert err.line == 1 and err.problem == "the header repeats column(s) close."
+
+
+def test_bad_number_late_in_a_larger_file(tmp_path: Path) -> None:
+    rows = [f"2024-03-01,S{i:05d},10,11,9,10.5,1000" for i in range(20_000)]
+    rows[17_345] = "2024-03-01,BAD,10,11,9,1O.5,1000"  # letter O for zero
+    err = _error(_write(tmp_path, HEADER, *rows))
+    assert err.line == 17_347 and err.problem == "close value '1O.5' is not a number."

@@ -216,3 +216,18 @@ def test_console_script_exit_code_without_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert str(missing) in proc.stderr
+
+
+def test_scan_reports_dropped_bars_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bars = tmp_path / "bars.csv"
+    write_bars(bars)
+    with bars.open("a") as f:
+        f.write("2024-12-30,UP,10,9,11,10,1000\n")  # high < low
+        f.write("2024-12-31,UP,-1,-1,-1,-1,1000\n")  # IB's "no value" marker as a price
+    code, out, err = run(["scan", "--bars", str(bars), "--all", "--json"], capsys)
+    assert code == 0
+    assert json.loads(out)["symbols"] == 3  # the JSON on stdout is untouched
+    assert "dropped 2 bar(s) of UP" in err
+    assert "2024-12-30 high_below_low" in err

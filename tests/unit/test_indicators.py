@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from datetime import date, timedelta
+from unittest.mock import patch
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,7 @@ import talib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tui_trader.core import indicators as indicators_module
 from tui_trader.core.bars import Bars
 from tui_trader.core.indicators import (
     atr,
@@ -269,10 +271,38 @@ def _padded_bars(draw: st.DrawFn) -> tuple[np.ndarray, ...]:
     return tuple(stacked[:, k, :] for k in range(4))
 
 
+def _bars_from_padded(
+    high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray
+) -> Bars:
+    """The Bars constructor itself (no frame): rows already right-aligned, NaN padding."""
+    n_rows, n_days = close.shape
+    days = np.datetime64("2024-01-01") + np.arange(n_days)
+    dates = np.where(np.isnan(close), np.datetime64("NaT"), days[None, :]).astype("datetime64[D]")
+    return Bars(
+        symbols=[f"S{i}" for i in range(n_rows)],
+        dates=dates,
+        open=close.copy(),
+        high=high,
+        low=low,
+        close=close,
+        volume=volume,
+    )
+
+
 @settings(max_examples=40, deadline=None)
-@given(_padded_bars())
-def test_equals_plain_loop_per_symbol(data: tuple[np.ndarray, ...]) -> None:
+@given(data=_padded_bars(), block=st.sampled_from([0, 1, 3]))
+def test_equals_plain_loop_per_symbol(data: tuple[np.ndarray, ...], block: int) -> None:
+    """Both entry points: the per-indicator functions on raw arrays, and compute_indicators
+    on Bars; with the default day blocks and with tiny ones (1 or 3 days of all symbols)."""
     high, low, close, volume = data
+    elements = block * close.shape[0] or indicators_module._BLOCK_ELEMENTS
+    with patch.object(indicators_module, "_BLOCK_ELEMENTS", elements):
+        _check_against_plain_loop(high, low, close, volume)
+
+
+def _check_against_plain_loop(
+    high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray
+) -> None:
     got = {
         "sma50": sma(close, 50),
         "sma200": sma(close, 200),
@@ -282,6 +312,18 @@ def test_equals_plain_loop_per_symbol(data: tuple[np.ndarray, ...]) -> None:
         "llv": llv(low),
         "avgvol": sma(volume, 20),
     }
+    ind = compute_indicators(_bars_from_padded(high, low, close, volume))
+    from_bars = {
+        "sma50": ind.sma50,
+        "sma200": ind.sma200,
+        "rsi": ind.rsi14,
+        "atr": ind.atr14,
+        "hhv": ind.hhv20,
+        "llv": ind.llv20,
+        "avgvol": ind.avgvol20,
+    }
+    for name, values in from_bars.items():
+        np.testing.assert_array_equal(values, got[name], err_msg=name)
     for i in range(close.shape[0]):
         valid = ~np.isnan(close[i])
         ref = _reference(
@@ -296,6 +338,25 @@ def test_equals_plain_loop_per_symbol(data: tuple[np.ndarray, ...]) -> None:
                 values[i, valid], expected, rtol=1e-9, atol=1e-9 * scale, equal_nan=True,
                 err_msg=name,
             )  # fmt: skip
+
+
+@pytest.mark.parametrize("block_days", [1, 3, 7])
+def test_day_blocks_do_not_change_results(block_days: int) -> None:
+    """37 days (a multiple of no block size), rows with and without padding."""
+    rng = np.random.default_rng(17)
+    high, low, close, volume = _walk(rng, 3, 37)
+    for arr in (high, low, close, volume):
+        arr[1, :9] = np.nan
+    bars = _bars_from_padded(high, low, close, volume)
+    whole = compute_indicators(bars)
+    assert len(list(indicators_module.day_blocks(37, 3))) == 1
+    with patch.object(indicators_module, "_BLOCK_ELEMENTS", block_days * 3):
+        assert len(list(indicators_module.day_blocks(37, 3))) == -(-37 // block_days)
+        blocked = compute_indicators(bars)
+        blocked_rsi = rsi(close)
+    for name in ("sma50", "sma200", "rsi14", "atr14", "hhv20", "llv20", "avgvol20"):
+        np.testing.assert_array_equal(getattr(blocked, name), getattr(whole, name), name)
+    np.testing.assert_array_equal(blocked_rsi, whole.rsi14)
 
 
 # --- edge cases ---------------------------------------------------------------------------

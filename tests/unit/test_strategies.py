@@ -7,12 +7,15 @@ numbers the rule sees.
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from tui_trader.core import indicators as indicators_module
 from tui_trader.core.indicators import Indicators
 from tui_trader.core.settings import StrategySettings, UniverseSettings
 from tui_trader.core.strategies import (
@@ -220,6 +223,37 @@ def test_nan_inputs_never_fire(values: np.ndarray) -> None:
     assert not (masks.low_base & (nan["llv20"] | nan["atr14"] | nan["rsi14"])).any()
     for mask in (masks.bull_pullback, masks.bear_rally):
         assert not (mask & (nan["sma50"] | nan["sma200"] | nan["rsi14"] | prev_nan)).any()
+
+
+@pytest.mark.parametrize("block_days", [1, 4])
+def test_day_blocks_do_not_change_masks(block_days: int) -> None:
+    """The masks are built a block of days at a time; the RSI crossing looks across a
+    block boundary, and the result must not depend on where the boundaries fall."""
+    rng = np.random.default_rng(4)
+    n_days = 230
+    arrays = {
+        "close": np.full((3, n_days), 100.0),
+        "sma50": rng.uniform(95, 105, (3, n_days)),
+        "sma200": np.full((3, n_days), 100.0),
+        "rsi14": rng.uniform(30, 70, (3, n_days)),
+        "atr14": rng.uniform(0.5, 5, (3, n_days)),
+        "hhv20": rng.uniform(100, 110, (3, n_days)),
+        "llv20": rng.uniform(90, 100, (3, n_days)),
+        "avgvol20": rng.uniform(5e5, 2e6, (3, n_days)),
+    }
+    arrays["close"][1, :20] = NAN
+    ind = Indicators(**arrays)
+    caps = np.array([NAN, 5e9, 2e10])
+    whole = strategy_masks(ind, DEFAULT)
+    whole_u = universe_masks(ind, UniverseSettings(), caps)
+    with patch.object(indicators_module, "_BLOCK_ELEMENTS", block_days * 3):
+        blocked = strategy_masks(ind, DEFAULT)
+        blocked_u = universe_masks(ind, UniverseSettings(), caps)
+    for name, mask in whole.by_name().items():
+        assert mask.any(), name  # the data exercises every rule
+        np.testing.assert_array_equal(blocked.by_name()[name], mask, name)
+    np.testing.assert_array_equal(blocked_u.eligible, whole_u.eligible)
+    np.testing.assert_array_equal(blocked_u.avgvol_below_min, whole_u.avgvol_below_min)
 
 
 # --- universe filter (SPEC 3) ---------------------------------------------------------------

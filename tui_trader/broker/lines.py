@@ -187,8 +187,8 @@ class LineBudget[K: Hashable]:
     def all_keys(self) -> list[K]:
         """Every key that holds or waits for a line, in priority order: pinned before
         unpinned; within each, streaming (most recently used first) before queued (FIFO).
-        Requesting them in this order into a fresh budget of the same size gives the same
-        lines and the same queue."""
+        Requesting them in this order into a fresh budget of the same size (with the same
+        pins) gives the same lines and the same queued keys, the pinned ones now first."""
         mru = list(reversed(self._active))
         pinned = [k for k in mru if self.is_pinned(k)]
         pinned += [k for k in self._queue if self.is_pinned(k)]

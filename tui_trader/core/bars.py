@@ -107,6 +107,9 @@ class Bars:
     ``(len(symbols), n_days)``; ``n_days >= 1`` always, so column ``-1`` exists even when
     nothing is known (then it is NaN). ``n_valid[i]`` is how many valid bars row ``i`` holds.
     ``asof`` is the cut-off the bars were taken at (None: no cut-off was asked for).
+    The constructors store the arrays Fortran-ordered (days contiguous per column, i.e.
+    time-major in memory), the layout the indicators compute in; any layout is accepted.
+    Treat the arrays as read-only: the checks below ran once, on construction.
     """
 
     symbols: list[str]
@@ -274,12 +277,14 @@ class Bars:
         cols = width - counts[k_codes] + pos
 
         def scatter(values: FloatArray) -> FloatArray:
-            out = np.full((n_sym, width), np.nan, dtype=np.float64, order="F")
+            # Rows arrive symbol by symbol, so write row-major, then store time-major.
+            out = np.full((n_sym, width), np.nan, dtype=np.float64)
             out[k_codes, cols] = values[keep]
-            return out
+            return np.asfortranarray(out)
 
-        dates = np.full((n_sym, width), _NAT, dtype="datetime64[D]", order="F")
-        dates[k_codes, cols] = s_days[keep].astype("datetime64[D]")
+        dates_c = np.full((n_sym, width), _NAT, dtype="datetime64[D]")
+        dates_c[k_codes, cols] = s_days[keep].astype("datetime64[D]")
+        dates: DateArray = np.asfortranarray(dates_c)
         return cls(
             symbols=symbols,
             dates=dates,
@@ -378,12 +383,12 @@ class Bars:
 
         return Bars(
             symbols=list(self.symbols),
-            dates=arrays["dates"].astype("datetime64[D]"),
-            open=arrays["open"].astype(np.float64),
-            high=arrays["high"].astype(np.float64),
-            low=arrays["low"].astype(np.float64),
-            close=arrays["close"].astype(np.float64),
-            volume=arrays["volume"].astype(np.float64),
+            dates=arrays["dates"].astype("datetime64[D]", copy=False),
+            open=arrays["open"].astype(np.float64, copy=False),
+            high=arrays["high"].astype(np.float64, copy=False),
+            low=arrays["low"].astype(np.float64, copy=False),
+            close=arrays["close"].astype(np.float64, copy=False),
+            volume=arrays["volume"].astype(np.float64, copy=False),
             dropped={s: tuple(v) for s, v in dropped.items()},
             asof=day,
         )

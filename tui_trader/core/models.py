@@ -447,3 +447,24 @@ class JournalEvent(_Model):
     kind: str = Field(min_length=1)
     text: str
     intent_id: str | None = None
+
+
+class ConnectionState(StrEnum):
+    """The link to IB as the status bar shows it.
+
+    DEGRADED: connected but something is wrong (farm down, data throttled, errors);
+    MAINTENANCE: IB's nightly/weekend reset window, reconnecting is expected to fail.
+    """
+
+    CONNECTED = "CONNECTED"
+    DEGRADED = "DEGRADED"
+    RECONNECTING = "RECONNECTING"
+    DOWN = "DOWN"
+    MAINTENANCE = "MAINTENANCE"
+
+
+class AccountMode(StrEnum):
+    """Which kind of IB account the session trades: IB paper accounts start with "D"."""
+
+    PAPER = "PAPER"
+    LIVE = "LIVE"

@@ -13,7 +13,6 @@ and not eligible: its signals are last known, not current, and must not be trade
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -128,8 +127,11 @@ class _BitTuples(dict[int, tuple[str, ...]]):
 
 
 def _values(arr: NDArray[np.float64]) -> list[float | None]:
-    values: list[float] = arr.tolist()
-    return [None if math.isnan(v) else v for v in values]
+    """Python floats, None for NaN (JSON has no NaN)."""
+    boxed = arr.astype(object)
+    boxed[np.isnan(arr)] = None
+    values: list[float | None] = boxed.tolist()
+    return values
 
 
 def scan(

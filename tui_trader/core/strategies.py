@@ -38,7 +38,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from tui_trader.core.indicators import Indicators
+from tui_trader.core.indicators import Indicators, day_blocks
 from tui_trader.core.settings import StrategySettings, UniverseSettings
 
 FloatArray = NDArray[np.float64]
@@ -136,38 +136,66 @@ def enough_history(close: FloatArray, min_bars: int = MIN_TREND_BARS) -> BoolArr
     return out
 
 
-def _lagged(mask: BoolArray) -> BoolArray:
-    """``mask`` one bar later (its value at t-1, False at a row's first column)."""
-    out = np.zeros_like(mask)
-    out[:, 1:] = mask[:, :-1]
-    return out
+def _bases_into(
+    ind: Indicators, settings: StrategySettings, days: slice, high: BoolArray, low: BoolArray
+) -> None:
+    c, atr, rsi = ind.close[:, days], ind.atr14[:, days], ind.rsi14[:, days]
+    dist = ind.hhv20[:, days] - c  # (HHV20 - close) / ATR14 <= k and RSI14 >= min
+    dist /= atr
+    np.less_equal(dist, settings.high_base_max_atr_ratio, out=high)
+    high &= rsi >= settings.high_base_min_rsi
+    np.subtract(c, ind.llv20[:, days], out=dist)  # (close - LLV20) / ATR14 <= k, RSI <= max
+    dist /= atr
+    np.less_equal(dist, settings.low_base_min_atr_ratio, out=low)
+    low &= rsi <= settings.low_base_max_rsi
+
+
+def _crossings_into(
+    ind: Indicators,
+    settings: StrategySettings,
+    now: slice,
+    enough: BoolArray,
+    bull_pullback: BoolArray,
+    bear_rally: BoolArray,
+) -> None:
+    prev = slice(now.start - 1, now.stop - 1)
+    rsi, rsi_prev = ind.rsi14[:, now], ind.rsi14[:, prev]
+    sma50, sma200 = ind.sma50[:, now], ind.sma200[:, now]
+    bull = settings.bull_pullback_rsi_threshold  # RSI14_{t-1} < bull <= RSI14_t
+    np.less(rsi_prev, bull, out=bull_pullback)
+    bull_pullback &= bull <= rsi
+    bull_pullback &= sma50 > sma200
+    bull_pullback &= enough
+    bear = settings.bear_rally_rsi_threshold  # RSI14_{t-1} > bear >= RSI14_t
+    np.greater(rsi_prev, bear, out=bear_rally)
+    bear_rally &= bear >= rsi
+    bear_rally &= sma50 < sma200
+    bear_rally &= enough
 
 
 def strategy_masks(ind: Indicators, settings: StrategySettings) -> StrategyMasks:
-    """SPEC 4 for every bar. NaN anywhere in a rule's inputs means it does not fire."""
-    close, atr14, rsi14 = ind.close, ind.atr14, ind.rsi14
-    enough = enough_history(close)
-    # An ATR of 0 (a dead-flat stretch) makes the ratio +inf or 0/0 = NaN: both compare
-    # False, so a base is never "found" in a market that did not trade a range.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        high_dist = ind.hhv20 - close
-        high_dist /= atr14
-        high_base = high_dist <= settings.high_base_max_atr_ratio
-        high_base &= rsi14 >= settings.high_base_min_rsi
-        low_dist = close - ind.llv20
-        low_dist /= atr14
-        low_base = low_dist <= settings.low_base_min_atr_ratio
-        low_base &= rsi14 <= settings.low_base_max_rsi
-        bull = settings.bull_pullback_rsi_threshold
-        bull_pullback = _lagged(rsi14 < bull)  # RSI14_{t-1} < threshold
-        bull_pullback &= bull <= rsi14
-        bull_pullback &= ind.sma50 > ind.sma200
-        bull_pullback &= enough
-        bear = settings.bear_rally_rsi_threshold
-        bear_rally = _lagged(rsi14 > bear)  # RSI14_{t-1} > threshold
-        bear_rally &= bear >= rsi14
-        bear_rally &= ind.sma50 < ind.sma200
-        bear_rally &= enough
+    """SPEC 4 for every bar. NaN anywhere in a rule's inputs means it does not fire.
+
+    Evaluated a block of days at a time (:func:`day_blocks`), so the ~25 elementwise
+    steps work on cache-sized slices instead of streaming every array from memory each.
+    """
+    n_symbols, n_days = ind.close.shape
+    enough = enough_history(ind.close)
+
+    def empty() -> BoolArray:
+        return np.zeros((n_symbols, n_days), dtype=bool, order="F")
+
+    high_base, low_base, bull_pullback, bear_rally = empty(), empty(), empty(), empty()
+    # An ATR of 0 (a dead-flat stretch) makes the ratio +inf or 0/0 = NaN (a tiny one may
+    # overflow to inf): all compare False, so no base in a market that traded no range.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for days in day_blocks(n_days, n_symbols):
+            _bases_into(ind, settings, days, high_base[:, days], low_base[:, days])
+            # The crossings look one bar back; a row's first column has no previous bar.
+            now = slice(max(days.start, 1), days.stop)
+            if now.start < now.stop:
+                ok = enough[:, now]
+                _crossings_into(ind, settings, now, ok, bull_pullback[:, now], bear_rally[:, now])
     return StrategyMasks(
         high_base=high_base,
         low_base=low_base,
@@ -234,21 +262,27 @@ def universe_masks(
     gets no price reason (the scanner reports such a symbol as ``no_data``).
     """
     close, avgvol = ind.close, ind.avgvol20
-    price_ok = close >= settings.min_price
-    price_below = close < settings.min_price
-    vol_known = np.isfinite(avgvol)
-    vol_ok = avgvol >= settings.min_volume
-    vol_below = avgvol < settings.min_volume
+    n_symbols, n_days = close.shape
     cap_unknown = np.isnan(market_caps)
     cap_below = market_caps < settings.min_market_cap
-    cap_ok = cap_unknown | ~cap_below
+    cap_ok = (cap_unknown | ~cap_below)[:, None]
+    masks = [np.zeros((n_symbols, n_days), dtype=bool, order="F") for _ in range(4)]
+    price_below, vol_below, vol_unknown, eligible = masks
+    for days in day_blocks(n_days, n_symbols):
+        c, v = close[:, days], avgvol[:, days]
+        np.less(c, settings.min_price, out=price_below[:, days])
+        np.less(v, settings.min_volume, out=vol_below[:, days])
+        np.isnan(v, out=vol_unknown[:, days])
+        ok = np.greater_equal(c, settings.min_price, out=eligible[:, days])
+        ok &= v >= settings.min_volume
+        ok &= cap_ok
     return UniverseMasks(
         price_below_min=price_below,
         avgvol_below_min=vol_below,
-        avgvol_unknown=~vol_known,
+        avgvol_unknown=vol_unknown,
         market_cap_below_min=cap_below,
         market_cap_unknown=cap_unknown,
-        eligible=price_ok & vol_ok & cap_ok[:, None],
+        eligible=eligible,
     )
 
 

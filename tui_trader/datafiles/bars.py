@@ -1,9 +1,10 @@
 """Daily bars from a CSV file: ``date,symbol,open,high,low,close,volume``.
 
 File format decisions:
-- The header names the columns (any order; extra columns are ignored). Line 1 is the header,
-  so a data row's line number is its 0-based row index + 2 (blank lines are counted and
-  skipped, so numbers stay true to what an editor shows).
+- The header names the columns (any order, surrounding spaces ignored; extra columns are
+  ignored, a repeated name is an error). Line 1 is the header, so a data row's line number
+  is its 0-based row index + 2 (blank lines are counted and skipped, so numbers stay true
+  to what an editor shows; a quoted field spanning lines would throw them off).
 - Dates are ``YYYY-MM-DD`` only: a day-first or month-first date is ambiguous in
   early-month days, and a silently swapped date reorders bars.
 - An empty price/volume cell (or NaN) is a parsable but invalid bar: it is dropped and
@@ -61,20 +62,26 @@ def _check_header(path: Path, header: list[str]) -> None:
             f"the header lacks column(s) {', '.join(missing)}; expected {','.join(BAR_COLUMNS)}.",
             1,
         )
-    repeated = sorted({c for c in BAR_COLUMNS if header.count(c) > 1})
+    repeated = sorted({c for c in header if c and header.count(c) > 1})
     if repeated:
         raise InputFileError(path, f"the header repeats column(s) {', '.join(repeated)}.", 1)
 
 
-def _read_frame(path: Path, numeric_dtype: str) -> pd.DataFrame:
-    """The C-engine read. No ``usecols``: with it pandas silently drops surplus fields, and
-    a row with one field too many (a decimal comma, say) would shift its numbers."""
+def _read_frame(path: Path, header: list[str], numeric_dtype: str) -> pd.DataFrame:
+    """The C-engine read, under the stripped header names.
+
+    No ``usecols``: with it pandas silently drops surplus fields, and a row with one field
+    too many (a decimal comma, say) would shift its numbers; it must be an error instead.
+    """
+    names = [name or f"unnamed column {k + 1}" for k, name in enumerate(header)]
     dtypes = {c: numeric_dtype for c in _NUMERIC} | {c: "object" for c in _TEXT}
     with warnings.catch_warnings():
         # pandas only warns when the *first* data row has surplus fields; make it an error.
         warnings.simplefilter("error", pd.errors.ParserWarning)
         frame = pd.read_csv(
             path,
+            header=0,
+            names=names,
             dtype=dtypes,
             index_col=False,
             encoding="utf-8-sig",
@@ -95,22 +102,22 @@ def _locate_long_row(path: Path, n_fields: int) -> int | None:
     return None
 
 
-def _locate_bad_number(path: Path) -> InputFileError:
-    """Re-read everything as text and name the first cell that is not a number."""
-    raw = _read_frame(path, "object")
-    for row, cells in enumerate(raw[list(_NUMERIC)].itertuples(index=False, name=None)):
-        for column, cell in zip(_NUMERIC, cells, strict=True):
-            if cell is None or (isinstance(cell, float) and np.isnan(cell)):
-                continue
-            try:
-                float(str(cell))
-            except ValueError:
-                return InputFileError(
-                    path,
-                    f"{column} value {str(cell)!r} is not a number.",
-                    row + _FIRST_DATA_LINE,
-                )
-    return InputFileError(path, "a price or volume is not a number.")
+def _locate_bad_number(path: Path, header: list[str]) -> InputFileError:
+    """Re-read the numbers as text and name the first cell that is not a number."""
+    raw = _read_frame(path, header, "object")
+    first_bad: tuple[int, str] | None = None
+    for column in _NUMERIC:
+        text = raw[column]
+        bad = (pd.to_numeric(text, errors="coerce").isna() & text.notna()).to_numpy()
+        if bad.any():
+            row = int(np.argmax(bad))
+            if first_bad is None or row < first_bad[0]:
+                first_bad = (row, column)
+    if first_bad is None:
+        return InputFileError(path, "a price or volume is not a number.")
+    row, column = first_bad
+    cell = str(raw[column].iloc[row])
+    return InputFileError(path, f"{column} value {cell!r} is not a number.", row + _FIRST_DATA_LINE)
 
 
 def _codes(path: Path, col: pd.Series, what: str) -> tuple[IntArray, list[str]]:
@@ -150,14 +157,14 @@ def read_bars_csv(path: str | Path, asof: date | None = None) -> Bars:
     header = _read_header(path)
     _check_header(path, header)
     try:
-        frame = _read_frame(path, "float64")
+        frame = _read_frame(path, header, "float64")
     except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
         line = _locate_long_row(path, len(header))
         raise InputFileError(path, "the row has more fields than the header.", line) from exc
     except UnicodeDecodeError as exc:  # a ValueError too: must come first
         raise InputFileError(path, "is not UTF-8 text.") from exc
     except ValueError as exc:
-        raise _locate_bad_number(path) from exc
+        raise _locate_bad_number(path, header) from exc
 
     blank = frame["date"].isna().to_numpy().copy()
     if blank.any():  # a blank line has every field empty; a row missing only its date is bad
@@ -174,7 +181,11 @@ def read_bars_csv(path: str | Path, asof: date | None = None) -> Bars:
         line = None if exc.line is None else int(line_of_row[exc.line])
         raise InputFileError(path, exc.problem, line) from None
 
-    frame = frame.assign(date=days, symbol=np.asarray(sym_names, dtype=object)[sym_codes])
+    # A categorical column: Bars.from_frame then sorts ~5,000 names, not 2.5 M strings.
+    # (Two raw spellings may strip to one name, hence the second factorize.)
+    names, remap = np.unique(np.asarray(sym_names, dtype=object), return_inverse=True)
+    symbols = pd.Categorical.from_codes(remap[sym_codes], categories=names.tolist())
+    frame = frame.assign(date=days, symbol=symbols)
     try:
         return Bars.from_frame(frame, asof=asof)
     except DuplicateBarError as exc:

@@ -24,35 +24,22 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, cast, overload
 
 from loguru import logger
 
-from tui_trader.core.models import JournalEvent, OrderIntent, SpreadOrderSpec
+# Re-exported: the UI and broker name these through the store, where they first lived.
+from tui_trader.core.models import AccountMode as AccountMode
+from tui_trader.core.models import ConnectionState as ConnectionState
+from tui_trader.core.models import (
+    JournalEvent,
+    OrderIntent,
+    SpreadOrderSpec,
+)
 from tui_trader.core.pricing import OrderPrice, PriceRefusal
 from tui_trader.core.risk import BreakerState, GateResult
 from tui_trader.core.scanner import ScanReport
 from tui_trader.core.spreads import SpreadSelection
-
-
-class ConnectionState(StrEnum):
-    """The link to IB as the status bar shows it.
-
-    DEGRADED: connected but something is wrong (farm down, data throttled, errors);
-    MAINTENANCE: IB's nightly/weekend reset window, reconnecting is expected to fail.
-    """
-
-    CONNECTED = "CONNECTED"
-    DEGRADED = "DEGRADED"
-    RECONNECTING = "RECONNECTING"
-    DOWN = "DOWN"
-    MAINTENANCE = "MAINTENANCE"
-
-
-class AccountMode(StrEnum):
-    PAPER = "PAPER"
-    LIVE = "LIVE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,22 +87,85 @@ class Candidates:
 
 
 @dataclass(frozen=True, slots=True)
+class PreviewLeg:
+    """One leg of the previewed spread with its live quote and greeks (None: unknown).
+
+    ``action`` is the leg's side when the combo is bought (BUY long, SELL short); greeks
+    are per share in core.options' units (vega per vol point, theta per calendar day).
+    """
+
+    con_id: int
+    action: str
+    expiry: str
+    strike: float
+    right: str
+    bid: float | None = None
+    ask: float | None = None
+    mid: float | None = None
+    iv: float | None = None
+    delta: float | None = None
+    gamma: float | None = None
+    vega: float | None = None
+    theta: float | None = None
+    quote_age_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Preview:
     """The order about to be confirmed: what would be sent, at what price, and the verdict
-    of the risk gates (``gate`` None until they ran)."""
+    of the risk gates (``gate`` None until they ran).
+
+    Debits are per share of the combo; margins and commissions in account currency, from
+    IB's what-if answer (None until it arrived, or where IB left a value unset).
+    ``what_if_warning`` is IB's warning text or why no what-if answer is available.
+    Net greeks are long leg minus short leg, per share.
+    """
 
     spec: SpreadOrderSpec | None = None
     price: OrderPrice | PriceRefusal | None = None
     gate: GateResult | None = None
     max_loss: float | None = None
     updated_at: datetime | None = None
+    legs: tuple[PreviewLeg, ...] = ()
+    quantity: int | None = None
+    natural_debit: float | None = None
+    mid_debit: float | None = None
+    limit_debit: float | None = None
+    net_delta: float | None = None
+    net_gamma: float | None = None
+    net_vega: float | None = None
+    net_theta: float | None = None
+    init_margin_change: float | None = None
+    maint_margin_change: float | None = None
+    equity_with_loan_change: float | None = None
+    commission: float | None = None
+    min_commission: float | None = None
+    max_commission: float | None = None
+    what_if_warning: str | None = None
+    what_if_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WalkInfo:
+    """A working order being walked (SPEC 6): the step reached, of ``max_steps``, the limit
+    now working (per share; None for MKT) and when the next step is due."""
+
+    intent_id: str
+    step: int
+    max_steps: int
+    limit: float | None
+    next_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
 class Orders:
-    """Every journaled intent the UI shows, oldest first."""
+    """Every journaled intent the UI shows, oldest first (``OrderIntent`` carries the
+    filled quantity, average fill price, commission, walk step and working limit);
+    ``walking`` the orders whose walk is running."""
 
     intents: tuple[OrderIntent, ...] = ()
+    walking: tuple[WalkInfo, ...] = ()
+    updated_at: datetime | None = None
 
     @property
     def active(self) -> tuple[OrderIntent, ...]:
@@ -124,7 +174,13 @@ class Orders:
 
 @dataclass(frozen=True, slots=True)
 class PositionLeg:
-    """One option position as IB reports it; ``quantity`` signed (short < 0)."""
+    """One option position as IB reports it; ``quantity`` signed (short < 0).
+
+    ``avg_cost`` is IB's: per contract, multiplier and commissions included. ``bid``/``ask``
+    /``mid`` are the live quote (None without a usable one), ``market_price`` IB's mark;
+    ``day_pnl`` is the position's day P&L from reqPnLSingle. A stock has ``sec_type`` STK,
+    no expiry/right, strike 0 and multiplier 1.
+    """
 
     con_id: int
     symbol: str
@@ -134,18 +190,46 @@ class PositionLeg:
     quantity: float
     avg_cost: float
     market_price: float | None = None
+    mid: float | None = None
+    sec_type: str = "OPT"
+    day_pnl: float | None = None
+    multiplier: int = 100
+    bid: float | None = None
+    ask: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SpreadPosition:
     """Legs grouped into a spread (SPEC 10): by our journal (``intent_id``) or, for legs we
-    did not place, by pairing (``external``). ``pnl`` in account currency from leg mids."""
+    did not place, by pairing (``external``). ``pnl`` in account currency from leg mids.
+
+    ``legs`` hold this spread's share of each position (long first, quantity signed).
+    ``quantity`` is spread units; ``cost`` the money paid to open them (IB's average costs,
+    commissions included, account currency); ``mark`` the combo's value per share from leg
+    mids; ``pnl_pct`` = pnl / cost; ``dte`` calendar days to expiry (New York date).
+    ``direction`` is LONG (bull call) / SHORT (bear put) for a debit spread, None for a
+    pair that is not one (a credit spread, a single leg). Stop/target levels are prices of
+    the underlying set by the exits engine; distances are (level - spot) / spot.
+    """
 
     underlying: str
     legs: tuple[PositionLeg, ...]
     intent_id: str | None = None
     external: bool = False
     pnl: float | None = None
+    quantity: int = 0
+    intent_ids: tuple[str, ...] = ()
+    direction: str | None = None
+    expiry: str | None = None
+    cost: float | None = None
+    mark: float | None = None
+    pnl_pct: float | None = None
+    day_pnl: float | None = None
+    dte: int | None = None
+    stop_level: float | None = None
+    target_level: float | None = None
+    stop_distance: float | None = None
+    target_distance: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +240,12 @@ class Positions:
 
 @dataclass(frozen=True, slots=True)
 class Account:
-    """Account values in account currency; ``account_masked`` only (never the full id)."""
+    """Account values in account currency; ``account_masked`` only (never the full id).
+
+    ``mode`` is what the account is (IB paper accounts start with "D"); ``mode_problem``
+    says why the configured ``[execution] mode`` does not match it (trading is refused),
+    None when it does.
+    """
 
     net_liquidation: float | None = None
     available_funds: float | None = None
@@ -165,6 +254,9 @@ class Account:
     mode: AccountMode | None = None
     account_masked: str | None = None
     updated_at: datetime | None = None
+    unrealized_pnl: float | None = None
+    realized_pnl: float | None = None
+    mode_problem: str | None = None
 
 
 DEFAULT_MAX_EVENTS = 200

@@ -1,0 +1,219 @@
+"""Daily bars from the simulated gateway: cached per day, paced, unknown symbols skipped."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from ib_insync import Stock
+
+from tests.broker.conftest import FakeMonotonic
+from tests.sim.conftest import Connect, MakeGateway
+from tui_trader.broker.bars import apply_live_price, apply_live_prices, load_daily_bars
+from tui_trader.broker.marketdata import IB_UNSET_DOUBLE
+from tui_trader.broker.pacing import HistoricalPacer
+from tui_trader.core.bars import Bars
+from tui_trader.engine.journal import Journal
+from tui_trader.sim import protocol as p
+from tui_trader.sim.gateway import GatewayLimits, SimGateway
+from tui_trader.sim.historical import HistoricalPacing
+
+TODAY = date(2026, 11, 18)
+
+
+class HistoricalSpy:
+    """Counts reqHistoricalData on the gateway side."""
+
+    def __init__(self, gateway: SimGateway) -> None:
+        self.count = 0
+        original = gateway._handle
+
+        def handle(s: Any, req: p.Request) -> None:
+            if isinstance(req, p.ReqHistoricalData):
+                self.count += 1
+            original(s, req)
+
+        gateway._handle = handle  # type: ignore[method-assign]
+
+
+class FakeSleep:
+    """Waits the pacer asks for pass on the fake monotonic clock (which paces the gateway
+    too), not in real time."""
+
+    def __init__(self, fake_time: FakeMonotonic) -> None:
+        self.fake_time = fake_time
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.fake_time.advance(seconds)
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[Journal]:
+    j = Journal(tmp_path / "journal.sqlite3")
+    yield j
+    j.close()
+
+
+async def test_bars_load_then_same_day_restart_reads_the_cache(
+    gateway: SimGateway, connect: Connect, fake_time: FakeMonotonic, tmp_path: Path
+) -> None:
+    spy = HistoricalSpy(gateway)
+    path = tmp_path / "journal.sqlite3"
+    ib = await connect(1)
+    with Journal(path) as journal:
+        bars, problems = await load_daily_bars(
+            ib, ["AAPL", "SPY", "MSFT"], journal, HistoricalPacer(), today=TODAY,
+            monotonic=fake_time,
+        )  # fmt: skip
+    assert problems == {}
+    assert spy.count == 3
+    assert bars.symbols == ["AAPL", "MSFT", "SPY"]
+    assert (bars.n_valid > 400).all()  # two years of sessions
+    assert bars.latest_date == TODAY  # today's partial bar (the market is open)
+    assert bars.last_date("AAPL") == TODAY
+    ib.disconnect()
+
+    # a restart the same day: a new connection, a new journal object on the same file
+    fake_time.advance(20.0)
+    ib2 = await connect(2)
+    with Journal(path) as journal:
+        again, problems2 = await load_daily_bars(
+            ib2, ["AAPL", "SPY", "MSFT"], journal, HistoricalPacer(), today=TODAY,
+            monotonic=fake_time,
+        )  # fmt: skip
+    assert spy.count == 3  # zero historical requests the second time
+    assert problems2 == {}
+    assert again.symbols == bars.symbols
+    np.testing.assert_array_equal(again.close, bars.close)
+    np.testing.assert_array_equal(again.volume, bars.volume)
+    np.testing.assert_array_equal(again.dates, bars.dates)
+
+    # the next day the cache is stale and is refetched
+    fake_time.advance(20.0)
+    with Journal(path) as journal:
+        await load_daily_bars(
+            ib2, ["AAPL"], journal, HistoricalPacer(), today=date(2026, 11, 19),
+            monotonic=fake_time,
+        )  # fmt: skip
+    assert spy.count == 4
+
+
+async def test_unknown_symbol_is_flagged_and_skipped(
+    gateway: SimGateway, connect: Connect, fake_time: FakeMonotonic, journal: Journal
+) -> None:
+    spy = HistoricalSpy(gateway)
+    ib = await connect(3)
+    bars, problems = await load_daily_bars(
+        ib, ["AAPL", "ZZZZ", "SPY", "AAPL"], journal, HistoricalPacer(), today=TODAY,
+        monotonic=fake_time,
+    )  # fmt: skip
+    assert bars.symbols == ["AAPL", "SPY"]
+    assert set(problems) == {"ZZZZ"}
+    assert "unknown symbol" in problems["ZZZZ"] and "200" in problems["ZZZZ"]
+    assert spy.count == 2  # nothing asked for the unknown one; the duplicate asked once
+    assert journal.get_bars("ZZZZ", TODAY) is None
+
+
+async def test_pacing_waits_instead_of_violating(
+    make_gateway: MakeGateway, connect: Connect, fake_time: FakeMonotonic, journal: Journal
+) -> None:
+    symbols = ("AAPL", "SPY", "MSFT", "QQQ", "IWM")
+    limits = GatewayLimits(historical=HistoricalPacing(max_requests=3, window=600.0))
+    gateway = await make_gateway(symbols=symbols, limits=limits)
+    spy = HistoricalSpy(gateway)
+    ib = await connect(4, gateway)
+    errors: list[int] = []
+    ib.errorEvent += lambda req_id, code, msg, contract: errors.append(code)
+    sleep = FakeSleep(fake_time)
+    pacer: HistoricalPacer[Any] = HistoricalPacer(max_per_window=3, window_s=600.0)
+    bars, problems = await load_daily_bars(
+        ib, symbols, journal, pacer, today=TODAY, monotonic=fake_time, sleep=sleep
+    )
+    assert problems == {}
+    assert sorted(bars.symbols) == sorted(symbols)
+    assert spy.count == 5
+    assert 162 not in errors  # the gateway enforces the window: we never broke it
+    assert sleep.waits == [600.0]  # three, then the 10-minute window, then two
+    assert pacer.queue_depth == 0 and pacer.open_count == 0
+
+
+async def test_pacing_violation_from_ib_is_retried(
+    make_gateway: MakeGateway, connect: Connect, fake_time: FakeMonotonic, journal: Journal
+) -> None:
+    limits = GatewayLimits(historical=HistoricalPacing(max_requests=2, window=600.0))
+    gateway = await make_gateway(limits=limits)
+    ib = await connect(5, gateway)
+    # someone else on the login used the window: our pacer does not know about it
+    other = await connect(6, gateway)
+    spy_stock = Stock("SPY", "SMART", "USD")
+    await other.qualifyContractsAsync(spy_stock)
+    await other.reqHistoricalDataAsync(spy_stock, "", "5 D", "1 day", "TRADES", True)
+    await other.reqHistoricalDataAsync(spy_stock, "", "10 D", "1 day", "TRADES", True)
+    waits: list[float] = []
+
+    async def oversleep(seconds: float) -> None:
+        waits.append(seconds)
+        fake_time.advance(600.0)  # a sleep may last longer: IB's window passes meanwhile
+
+    errors: list[int] = []
+    ib.errorEvent += lambda req_id, code, msg, contract: errors.append(code)
+    bars, problems = await load_daily_bars(
+        ib, ["AAPL"], journal, HistoricalPacer(), today=TODAY, monotonic=fake_time,
+        sleep=oversleep,
+    )  # fmt: skip
+    assert errors == [162]  # IB's pacing violation, answered by waiting and asking again
+    assert problems == {}
+    assert bars.symbols == ["AAPL"]
+    assert waits == [15.0]  # the identical-request gap before the retry
+
+
+def _bars(last_day: date) -> Bars:
+    days = pd.bdate_range(end=pd.Timestamp(last_day), periods=3)
+    frame = pd.DataFrame(
+        {
+            "date": days,
+            "symbol": "AAPL",
+            "open": [10.0, 11.0, 12.0],
+            "high": [11.0, 12.0, 13.0],
+            "low": [9.5, 10.5, 11.5],
+            "close": [10.5, 11.5, 12.5],
+            "volume": [1e6, 1.1e6, 1.2e6],
+        }
+    )
+    return Bars.from_frame(frame)
+
+
+def test_apply_live_price_moves_todays_bar() -> None:
+    bars = _bars(TODAY)  # today's partial bar is already there
+    up = apply_live_price(bars, "AAPL", 13.4, TODAY)
+    assert up.high[0, -1] == 13.4 and up.low[0, -1] == 11.5 and up.close[0, -1] == 13.4
+    assert up.open[0, -1] == 12.0 and up.volume[0, -1] == 1.2e6
+    down = apply_live_price(up, "AAPL", 11.0, TODAY, volume=1.5e6)
+    assert (down.high[0, -1], down.low[0, -1], down.close[0, -1]) == (13.4, 11.0, 11.0)
+    assert down.volume[0, -1] == 1.5e6
+    assert down.n_days == bars.n_days
+
+
+def test_apply_live_price_opens_a_provisional_bar() -> None:
+    bars = _bars(date(2026, 11, 17))
+    today = apply_live_price(bars, "AAPL", 12.9, TODAY)
+    assert today.last_date("AAPL") == TODAY
+    assert today.n_days == bars.n_days + 1
+    assert today.open[0, -1] == today.high[0, -1] == today.low[0, -1] == 12.9
+    assert math.isnan(today.volume[0, -1])
+
+
+def test_no_value_last_price_changes_nothing() -> None:
+    bars = _bars(TODAY)
+    for bad in (math.nan, -1.0, -2.0, IB_UNSET_DOUBLE, 0.0, math.inf):
+        assert apply_live_price(bars, "AAPL", bad, TODAY) is bars
+    assert apply_live_prices(bars, {"MSFT": 400.0}, TODAY) is bars  # not held
+    assert bars.dropped == {}

@@ -1,0 +1,150 @@
+"""The Scanner screen: rows from the scan report, sorting, filtering, live updates that
+touch only changed cells and keep the cursor, and the keys that call the engine."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from tests.tui.conftest import AppFactory, RecordingEngine
+from tests.tui.demo_store import Demo
+from tui_trader.core.scanner import SymbolScan
+from tui_trader.engine.store import ScanResults
+from tui_trader.tui.screens.preview import PreviewScreen
+from tui_trader.tui.screens.scanner import (
+    SORTS,
+    ScannerScreen,
+    matches,
+    scanner_cells,
+    scanner_rows,
+    trend,
+)
+from tui_trader.tui.widgets.cells import Palette
+from tui_trader.tui.widgets.tables import DiffTable
+
+PALETTE = Palette.from_variables({})
+
+
+def row_of(demo: Demo, symbol: str) -> SymbolScan:
+    return next(r for r in demo.report.results if r.symbol == symbol)
+
+
+def test_a_row_shows_the_scan_numbers(demo: Demo) -> None:
+    cells = [c.plain for c in scanner_cells(row_of(demo, "AAPL"), PALETTE)]
+    # AAPL in the seed-7 demo: close 225.82, RSI14 30.87, ATR14 7.875, SMA50 247.92 > SMA200
+    # 235.81, LOW_BASE -> SHORT, eligible.
+    assert cells == ["AAPL", "SHORT", "225.82", "-", "30.9", "7.88", "▲ up", "LOW_BASE", "yes"]
+
+
+def test_unknown_values_show_a_dash_and_ineligible_rows_their_reasons(demo: Demo) -> None:
+    base = row_of(demo, "AAPL")
+    bad = replace(base, close=float("nan"), rsi14=None, sma200=None, eligible=False,
+                  reasons=("insufficient_history", "price_below_min"), signals=(),
+                  direction=None)  # fmt: skip
+    cells = [c.plain for c in scanner_cells(bad, PALETTE)]
+    assert cells == ["AAPL", "-", "-", "-", "-", "7.88", "-", "-",
+                     "insufficient_history, price_below_min"]  # fmt: skip
+    assert trend(bad) is None
+
+
+def test_sorting_puts_unknown_values_last_and_breaks_ties_by_symbol(demo: Demo) -> None:
+    results = demo.report.results
+    rsi = next(s for s in SORTS if s.column == "rsi")
+    keys = [k for k, _ in scanner_rows(results, rsi, "", PALETTE)]
+    values = {r.symbol: r.rsi14 for r in results}
+    known = [values[k] for k in keys if values[k] is not None]
+    assert known == sorted(known, reverse=True)
+    assert keys[0] == "BA"  # RSI14 84.3, the highest of the demo
+    direction = next(s for s in SORTS if s.column == "dir")
+    dirs = [row_of(demo, k).direction for k, _ in scanner_rows(results, direction, "", PALETTE)]
+    assert dirs[: dirs.count("LONG")] == ["LONG"] * dirs.count("LONG")
+    assert dirs[-1] is None
+
+
+def test_the_filter_matches_symbol_direction_signal_and_reason(demo: Demo) -> None:
+    aapl = row_of(demo, "AAPL")
+    assert matches(aapl, "aap") and matches(aapl, "short") and matches(aapl, "low_b")
+    assert not matches(aapl, "LONG") and matches(aapl, "")
+
+
+async def test_s_cycles_the_sort_and_keeps_the_cursor_on_its_symbol(
+    make_app: AppFactory, demo: Demo
+) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ScannerScreen)
+        table = screen.table
+        assert table.keys == sorted(r.symbol for r in demo.report.results)
+        table.select_key("MSFT")
+        await pilot.press("s")  # direction
+        assert screen.sort.column == "dir"
+        assert table.highlighted_key == "MSFT"
+        assert [row_of(demo, k).direction for k in table.keys[:3]] == ["LONG"] * 3
+        await pilot.press("s", "s", "s")  # last, chg, rsi
+        assert screen.sort.column == "rsi"
+        assert table.keys[0] == "BA"
+        assert table.highlighted_key == "MSFT"
+        assert "sort: RSI14, highest first" in str(screen.query_one("#title-status").render())
+
+
+async def test_slash_filters_rows_and_escape_clears(make_app: AppFactory, demo: Demo) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ScannerScreen)
+        await pilot.press("slash", "s", "h", "o", "r", "t")
+        shorts = sorted(r.symbol for r in demo.report.results if r.direction == "SHORT")
+        assert screen.table.keys == shorts == ["AAPL", "CAT", "TLT"]
+        await pilot.press("enter")  # keeps the filter, back to the table
+        assert screen.table.has_focus and screen.filter_text == "short"
+        await pilot.press("escape")
+        assert len(screen.table.keys) == 60
+
+
+async def test_a_new_scan_updates_only_changed_cells_and_keeps_the_cursor(
+    make_app: AppFactory, demo: Demo
+) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ScannerScreen)
+        table = screen.table
+        table.select_key("MSFT")
+        cursor_row = table.cursor_row
+        before_rebuilds = table.rebuilds
+        before_cells = table.cells_updated
+        results = [
+            replace(r, close=230.0) if r.symbol == "AAPL" else r for r in demo.report.results
+        ]
+        report = replace(demo.report, results=results)
+        app.store.update(ScanResults, report=report)
+        await pilot.pause()
+        assert table.cells_updated - before_cells == 1  # AAPL's last, nothing else
+        assert table.rebuilds == before_rebuilds
+        assert table.cells("AAPL")[2].plain == "230.00"
+        assert table.highlighted_key == "MSFT" and table.cursor_row == cursor_row
+
+
+async def test_enter_previews_the_highlighted_symbol_and_r_rescans(make_app: AppFactory) -> None:
+    engine = RecordingEngine()
+    app = make_app(engine=engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ScannerScreen)
+        await pilot.press("r")
+        screen.table.select_key("AMZN")
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        assert isinstance(app.screen, PreviewScreen) and app.screen.symbol == "AMZN"
+        assert engine.calls == [("rescan", ()), ("preview", ("AMZN",))]
+
+
+async def test_scanner_shows_an_empty_state_before_the_first_scan(make_app: AppFactory) -> None:
+    from tui_trader.engine.store import Store
+
+    app = make_app(store_=Store())
+    async with app.run_test(size=(80, 24)):
+        screen = app.screen
+        assert isinstance(screen, ScannerScreen)
+        assert screen.query_one(DiffTable).keys == []
+        assert "no scan yet" in str(screen.query_one("#title-status").render())

@@ -1,0 +1,1023 @@
+"""The order path to IB: what-if, journal-first transmit, tracking, cancel/modify, walking,
+and reconciliation after every (re)connect.
+
+The rule everything here serves: **an order is journaled before it is sent, and nothing is
+ever sent twice.**
+
+- ``transmit`` checks everything that can refuse an order *first* (connection, stale
+  quotes, paper/live mismatch, risk gates, an order already working on the same legs),
+  builds the BAG and the order, takes IB's order id, then commits the intent to the
+  journal (``orderRef`` = intent id) and only then calls ``placeOrder``. Between the
+  journal commit and ``placeOrder`` there is no ``await``: nothing else runs on the loop,
+  so the connection cannot change state in between and no other task can observe a
+  half-sent intent. A crash in that gap leaves a PENDING_SEND intent that reconciliation
+  turns into UNKNOWN -- shown to the user, never resent.
+- ``placeOrder`` hands the bytes to the socket at once, unless ib_insync's own throttle
+  (45 messages per second) queues them in memory; the intent is SENT either way, and if the
+  connection dies before the queue drains, reconciliation finds no trace: UNKNOWN.
+- Nothing in this module re-places an order on its own. A walk step *modifies* the working
+  order (same order id, same orderRef); IB applies the new limit to the unfilled
+  remainder, so only the unfilled quantity is re-priced. ``resync`` only reads IB and
+  updates the journal.
+- Modify and cancel go only to an order that IB lists as working with our orderRef *and*
+  our clientId: re-placing an order id from another clientId would create a second order.
+- **Rejections.** IB reports a rejected order as a Cancelled status plus an error (201 and
+  IB's reason), in either order. An unrequested Cancelled is therefore held for
+  ``reject_grace_s`` (default 0.25 s) so the error that explains it can turn it into
+  REJECTED with IB's text; a cancel we asked for is applied at once. The terminal states
+  are absorbing, so whichever arrives last cannot undo the first.
+- **Fills** are recorded per leg execution; IB's execution of the BAG itself (its combo
+  price, no commission) is not stored as a fill -- the intent's average price comes from
+  IB's order status -- so summing a spread's fills never double counts.
+- **Walking** (SPEC 6, :func:`tui_trader.core.pricing.next_walk_action`): one task per
+  working order, time from the injected ``clock`` and ``sleep``; the walk re-prices from
+  the legs' current quotes (``quotes``: conId -> (bid, ask); by default ib_insync's
+  tickers), never past the natural far side nor ``max_debit`` (default
+  ``max_spread_cost / multiplier``), and cancels after ``walk_max_steps``. Each step is
+  journaled before its modify is sent.
+- IB's "no value" markers (1.7976931348623157e308, NaN, empty strings) in a what-if answer
+  become None, never numbers; an answer that never comes becomes a warning after
+  ``what_if_timeout_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from ib_insync import IB, Contract, Trade
+from ib_insync import Fill as IbFill
+from ib_insync import OrderState as IbOrderState
+from loguru import logger
+
+from tui_trader.broker.account import (
+    account_mode_problem,
+    realized_pnl,
+    ticker_quotes,
+    trading_account,
+)
+from tui_trader.broker.contracts import combo_contract, combo_limit, combo_order
+from tui_trader.core.models import (
+    EventLevel,
+    Fill,
+    IbOrderSnapshot,
+    IntentStatus,
+    JournalEvent,
+    OrderIntent,
+    SpreadOrderSpec,
+    is_our_ref,
+    status_from_ib,
+    usable_number,
+)
+from tui_trader.core.pricing import (
+    OrderPrice,
+    PriceRefusal,
+    WalkKind,
+    WalkState,
+    natural_quotes,
+    next_walk_action,
+    start_walk,
+)
+from tui_trader.core.risk import GateResult
+from tui_trader.core.settings import ExecutionSettings, RiskSettings, SelectionSettings
+from tui_trader.engine.journal import Journal
+from tui_trader.engine.reconcile import ReconcileResult, reconcile
+from tui_trader.engine.store import Orders, Preview, Store, WalkInfo
+
+QuoteSource = Callable[[int], tuple[float, float] | None]
+Sleep = Callable[[float], Awaitable[None]]
+
+#: Error codes on an order id that do not end the order (warnings, cancel confirmations,
+#: refused cancels), after ib_insync's own warning list.
+NON_FATAL_ORDER_ERRORS = frozenset({161, 202, 399, 404, 434, 492, 10147, 10148, 10167})
+_DEAD = frozenset({"Cancelled", "ApiCancelled", "Inactive"})
+_DONE = frozenset({"Filled", "Cancelled", "ApiCancelled"})
+#: How long terminal intents stay in the store's Orders slice.
+RECENT = timedelta(hours=24)
+
+
+class OrderRefused(Exception):
+    """Nothing was sent; ``reason`` is the sentence for the user."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# --------------------------------------------------------------------------- what-if
+
+
+def ib_number(x: object) -> float | None:
+    """A number from an IB field (float or numeric string); None for IB's unset marker,
+    NaN, infinities, empty strings and anything unparsable."""
+    if x is None or (isinstance(x, str) and not x.strip()):
+        return None
+    try:
+        v = float(x)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return v if usable_number(v) else None
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIfPreview:
+    """IB's margin and commission preview of an order (account currency; None: unknown).
+
+    Margin changes are what the order adds to the requirement (for a debit spread IB
+    asks for the debit paid: the max loss). ``warning`` is IB's warning text, or why no
+    answer is available (then every number is None).
+    """
+
+    init_margin_before: float | None = None
+    init_margin_change: float | None = None
+    init_margin_after: float | None = None
+    maint_margin_change: float | None = None
+    maint_margin_after: float | None = None
+    equity_with_loan_change: float | None = None
+    equity_with_loan_after: float | None = None
+    commission: float | None = None
+    min_commission: float | None = None
+    max_commission: float | None = None
+    commission_currency: str | None = None
+    warning: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """IB answered with a usable margin change."""
+        return self.init_margin_change is not None
+
+    @property
+    def available_funds_after(self) -> float | None:
+        """Equity with loan minus initial margin after the order (the risk gate's input)."""
+        if self.equity_with_loan_after is None or self.init_margin_after is None:
+            return None
+        return self.equity_with_loan_after - self.init_margin_after
+
+
+def preview_from_state(state: IbOrderState) -> WhatIfPreview:
+    """Read ib_insync's what-if OrderState; unset or garbage values become None."""
+    warning = (state.warningText or "").strip() or None
+    return WhatIfPreview(
+        init_margin_before=ib_number(state.initMarginBefore),
+        init_margin_change=ib_number(state.initMarginChange),
+        init_margin_after=ib_number(state.initMarginAfter),
+        maint_margin_change=ib_number(state.maintMarginChange),
+        maint_margin_after=ib_number(state.maintMarginAfter),
+        equity_with_loan_change=ib_number(state.equityWithLoanChange),
+        equity_with_loan_after=ib_number(state.equityWithLoanAfter),
+        commission=ib_number(state.commission),
+        min_commission=ib_number(state.minCommission),
+        max_commission=ib_number(state.maxCommission),
+        commission_currency=(state.commissionCurrency or "").strip() or None,
+        warning=warning,
+    )
+
+
+# --------------------------------------------------------------------------- snapshots
+
+
+def _order_id_from_fills(fills: Sequence[IbFill], perm_id: int) -> int:
+    """The order id IB's executions report for ``perm_id`` (completed orders carry none)."""
+    for f in fills:
+        if perm_id > 0 and f.execution.permId == perm_id and f.execution.orderId > 0:
+            return int(f.execution.orderId)
+    return 0
+
+
+def _bag_avg(fills: Sequence[IbFill], perm_id: int) -> float:
+    """Average combo price of an order from IB's executions of the BAG; NaN when none."""
+    qty = total = 0.0
+    for f in fills:
+        if f.contract.secType == "BAG" and f.execution.permId == perm_id and perm_id > 0:
+            qty += f.execution.shares
+            total += f.execution.shares * f.execution.price
+    return total / qty if qty > 0 else math.nan
+
+
+def snapshot_of(trade: Trade, *, completed: bool, fills: Sequence[IbFill] = ()) -> IbOrderSnapshot:
+    """An IB order as :func:`tui_trader.engine.reconcile.reconcile` reads it.
+
+    Completed orders carry no order id and no order status numbers in ib_insync (only the
+    order's ``filledQuantity``): the order id is taken from the executions of the same perm
+    id, the average price from the BAG executions, else NaN (unknown), never 0.
+    """
+    o, st = trade.order, trade.orderStatus
+    perm_id = o.permId or st.permId
+    if completed:
+        filled = o.filledQuantity if usable_number(o.filledQuantity) else 0.0
+        total = o.totalQuantity if usable_number(o.totalQuantity) else filled
+        return IbOrderSnapshot(
+            order_ref=o.orderRef or None,
+            order_id=o.orderId if o.orderId > 0 else _order_id_from_fills(fills, perm_id),
+            perm_id=perm_id,
+            status=st.status,
+            filled=filled,
+            remaining=max(0.0, total - filled),
+            avg_fill_price=_bag_avg(fills, perm_id),
+        )
+    avg = st.avgFillPrice if st.filled > 0 else math.nan
+    return IbOrderSnapshot(
+        order_ref=o.orderRef or None,
+        order_id=o.orderId or st.orderId,
+        perm_id=perm_id,
+        status=st.status,
+        filled=st.filled,
+        remaining=st.remaining,
+        avg_fill_price=avg,
+    )
+
+
+def fill_of(f: IbFill, *, intent_id: str | None, commission: float | None) -> Fill | None:
+    """One leg execution as the journal stores it; None for the BAG's own execution and
+    for an execution whose numbers are unusable (logged)."""
+    c, e = f.contract, f.execution
+    if c.secType == "BAG" or c.conId <= 0:
+        return None
+    side = e.side.upper()
+    if side not in ("BOT", "SLD"):
+        logger.warning("execution {} has side {!r}; not recorded", e.execId, e.side)
+        return None
+    when = e.time if e.time.tzinfo is not None else f.time
+    try:
+        return Fill(
+            exec_id=e.execId,
+            intent_id=intent_id,
+            order_id=e.orderId,
+            perm_id=e.permId,
+            con_id=c.conId,
+            symbol=c.symbol,
+            side="BOT" if side == "BOT" else "SLD",
+            quantity=e.shares,
+            price=e.price,
+            time=when,
+            commission=commission,
+            order_ref=e.orderRef or None,
+        )
+    except ValueError as exc:
+        logger.error("execution {} cannot be recorded: {}", e.execId, exc)
+        return None
+
+
+# --------------------------------------------------------------------------- the manager
+
+
+@dataclass(slots=True)
+class _Walk:
+    task: asyncio.Task[None]
+    state: WalkState
+    max_debit: float | None
+
+
+class OrderManager:
+    """Sends, tracks, modifies, walks and reconciles combo orders (module doc).
+
+    Subscribes to the IB object's events at construction; the same ``IB`` may reconnect
+    (events survive a reconnect), after which :meth:`resync` must run.
+    """
+
+    def __init__(
+        self,
+        ib: IB,
+        journal: Journal,
+        *,
+        clock: Callable[[], datetime],
+        store: Store | None = None,
+        execution: ExecutionSettings,
+        risk: RiskSettings,
+        selection: SelectionSettings,
+        quotes: QuoteSource | None = None,
+        sleep: Sleep = asyncio.sleep,
+        what_if_timeout_s: float = 5.0,
+        reject_grace_s: float = 0.25,
+    ) -> None:
+        self._ib = ib
+        self._journal = journal
+        self._clock = clock
+        self._store = store
+        self._execution = execution
+        self._risk = risk
+        self._selection = selection
+        self._quotes = quotes or self._ticker_quote
+        self._sleep = sleep
+        self._what_if_timeout_s = what_if_timeout_s
+        self._reject_grace_s = reject_grace_s
+        self._cancel_requested: set[str] = set()
+        self._pending_cancel: dict[str, asyncio.TimerHandle] = {}
+        self._walks: dict[str, _Walk] = {}
+        self._max_debit: dict[str, float | None] = {}
+        self._subscribed = False
+        self.start()
+
+    # -- wiring ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Listen to IB's order events (idempotent)."""
+        if self._subscribed:
+            return
+        ib = self._ib
+        ib.orderStatusEvent += self._on_status
+        ib.execDetailsEvent += self._on_exec
+        ib.commissionReportEvent += self._on_commission
+        ib.errorEvent += self._on_error
+        self._subscribed = True
+
+    async def close(self) -> None:
+        """Stop listening and stop every walk (working orders stay working at IB)."""
+        if self._subscribed:
+            ib = self._ib
+            ib.orderStatusEvent -= self._on_status
+            ib.execDetailsEvent -= self._on_exec
+            ib.commissionReportEvent -= self._on_commission
+            ib.errorEvent -= self._on_error
+            self._subscribed = False
+        for handle in self._pending_cancel.values():
+            handle.cancel()
+        self._pending_cancel.clear()
+        walks = list(self._walks.values())
+        for w in walks:
+            w.task.cancel()
+        for w in walks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await w.task
+        self._walks.clear()
+
+    @property
+    def connected(self) -> bool:
+        return self._ib.isConnected()
+
+    # -- what-if --------------------------------------------------------------------------
+
+    async def what_if(self, spec: SpreadOrderSpec) -> WhatIfPreview:
+        """IB's margin/commission preview of ``spec`` (nothing is placed).
+
+        Never raises for IB's answers: no connection, an error, a timeout or unset values
+        come back as a preview whose ``warning`` says why numbers are missing. Also fills
+        the store's Preview when it shows this spec.
+        """
+        preview = await self._what_if(spec)
+        if self._store is not None and self._store.get(Preview).spec == spec:
+            self._store.update(
+                Preview,
+                init_margin_change=preview.init_margin_change,
+                maint_margin_change=preview.maint_margin_change,
+                equity_with_loan_change=preview.equity_with_loan_change,
+                commission=preview.commission,
+                min_commission=preview.min_commission,
+                max_commission=preview.max_commission,
+                what_if_warning=preview.warning,
+                what_if_at=self._clock(),
+            )
+        return preview
+
+    async def _what_if(self, spec: SpreadOrderSpec) -> WhatIfPreview:
+        ib = self._ib
+        if not ib.isConnected():
+            return WhatIfPreview(warning="Not connected to IB: no what-if preview.")
+        account = trading_account(ib)
+        if account is None:
+            return WhatIfPreview(warning="IB reports no single account: no what-if preview.")
+        try:
+            contract = combo_contract(spec)
+            order = combo_order(
+                spec, account=account, order_ref="", combo_tick=self._execution.combo_tick
+            )
+        except ValueError as exc:
+            return WhatIfPreview(warning=f"Cannot build the order: {exc}.")
+        errors: list[str] = []
+
+        def on_error(req_id: int, code: int, text: str, c: Contract | None) -> None:
+            if c is contract:
+                errors.append(f"IB error {code}: {text}")
+
+        ib.errorEvent += on_error
+        try:
+            answer: Any = await asyncio.wait_for(
+                ib.whatIfOrderAsync(contract, order), self._what_if_timeout_s
+            )
+        except TimeoutError:
+            return WhatIfPreview(
+                warning=f"IB did not answer the what-if within {self._what_if_timeout_s:g} s."
+            )
+        except ConnectionError as exc:
+            return WhatIfPreview(warning=f"The connection dropped during the what-if: {exc}.")
+        finally:
+            ib.errorEvent -= on_error
+        if isinstance(answer, IbOrderState):
+            return preview_from_state(answer)
+        why = "; ".join(errors) or "IB refused the what-if without a reason"
+        return WhatIfPreview(warning=why)
+
+    # -- transmit -------------------------------------------------------------------------
+
+    def refusal(
+        self,
+        spec: SpreadOrderSpec,
+        *,
+        gate: GateResult | None,
+        session_ok: bool,
+        quotes_fresh: bool,
+    ) -> str | None:
+        """Why ``spec`` must not be sent now, or None. Checked in this order: mode of the
+        spec, connection, quotes, account mode, risk gates (BUY only), cost cap, an active
+        order on the same legs (an UNKNOWN one included: until the user has resolved it,
+        a second order could duplicate it)."""
+        ex = self._execution
+        if spec.mode != ex.mode:
+            return (
+                f"The order was priced for {spec.mode} trading but [execution] mode is "
+                f"{ex.mode}: refusing to send it."
+            )
+        if not session_ok or not self._ib.isConnected():
+            return "Not connected to IB (or the session is not healthy): nothing was sent."
+        if not quotes_fresh:
+            return (
+                f"A leg quote is stale (older than {self._risk.stale_quote_s:g} s): "
+                "nothing was sent."
+            )
+        problem = account_mode_problem(self._ib, ex.mode)
+        if problem is not None:
+            return problem
+        if spec.action == "BUY":
+            if gate is None:
+                return "The risk gates have not been checked for this opening order."
+            if not gate.ok:
+                return f"Risk gate {gate.reason_code}: {gate.message}"
+            if spec.quantity > gate.contracts:
+                return (
+                    f"{spec.quantity} contracts exceed the {gate.contracts} the risk gates passed."
+                )
+            lim = spec.limit_price
+            cap = self._selection.max_spread_cost
+            if lim is not None and lim * self._selection.multiplier > cap + 1e-9:
+                return (
+                    f"A debit of {lim:.2f} costs {lim * self._selection.multiplier:,.2f} per "
+                    f"spread, above max_spread_cost {cap:,.2f}."
+                )
+        legs = (spec.long_leg.con_id, spec.short_leg.con_id)
+        for it in self._journal.intents(active_only=True):
+            if (it.spec.long_leg.con_id, it.spec.short_leg.con_id) == legs:
+                return (
+                    f"Order {it.intent_id} on the same legs is {it.status.value}; resolve it "
+                    "before sending another."
+                )
+        return None
+
+    async def transmit(
+        self,
+        spec: SpreadOrderSpec,
+        *,
+        gate: GateResult | None = None,
+        session_ok: bool,
+        quotes_fresh: bool,
+        max_debit: float | None = None,
+    ) -> OrderIntent:
+        """Journal ``spec`` and send it; the SENT intent, or :class:`OrderRefused` when
+        nothing was sent (see :meth:`refusal`).
+
+        ``gate`` is required (and must pass with enough contracts) for an opening BUY;
+        ``max_debit`` (per share) bounds a BUY's walk, default max_spread_cost/multiplier.
+        An off-grid limit is put on ``combo_tick`` (toward our side) before it is journaled,
+        so the journal holds exactly what was sent. A journal failure *after* placeOrder
+        propagates as is: the order is at IB and reconciliation will find it.
+        """
+        problem = self.refusal(spec, gate=gate, session_ok=session_ok, quotes_fresh=quotes_fresh)
+        if problem is not None:
+            self._event(EventLevel.WARNING, "order", f"refused {spec.describe()}: {problem}")
+            raise OrderRefused(problem)
+        ib = self._ib
+        account = trading_account(ib)
+        assert account is not None  # account_mode_problem refuses otherwise
+        try:
+            sent_limit = combo_limit(spec, spec.limit_price, self._execution.combo_tick)
+            if sent_limit != spec.limit_price:
+                spec = SpreadOrderSpec.model_validate(
+                    {**spec.model_dump(), "limit_price": sent_limit}
+                )
+            contract = combo_contract(spec)
+            order = combo_order(
+                spec, account=account, order_ref="", combo_tick=self._execution.combo_tick
+            )
+            order_id = ib.client.getReqId()
+        except (ValueError, ConnectionError) as exc:
+            self._event(EventLevel.WARNING, "order", f"refused {spec.describe()}: {exc}")
+            raise OrderRefused(f"Nothing was sent: {exc}.") from exc
+        order.orderId = order_id
+        # --- journal first, then the wire; no await from here to placeOrder -------------
+        try:
+            intent = self._journal.record_intent(spec, self._clock())
+        except Exception as exc:
+            logger.exception("journaling {} failed", spec.describe())
+            raise OrderRefused(
+                f"The journal could not record the order ({exc}); nothing was sent."
+            ) from exc
+        order.orderRef = intent.intent_id
+        try:
+            ib.placeOrder(contract, order)
+        except Exception as exc:
+            self._journal.update_from_ib(
+                intent.intent_id,
+                self._clock(),
+                status=IntentStatus.UNKNOWN,
+                error_text=f"placeOrder failed: {exc}",
+            )
+            self._publish()
+            raise OrderRefused(
+                f"placeOrder failed ({exc}); {intent.intent_id} is UNKNOWN: check TWS before "
+                "sending it again."
+            ) from exc
+        intent = self._journal.mark_sent(intent.intent_id, order_id, self._clock())
+        # --------------------------------------------------------------------------------
+        if spec.action == "BUY":
+            cap = self._selection.max_spread_cost / self._selection.multiplier
+            self._max_debit[intent.intent_id] = cap if max_debit is None else min(cap, max_debit)
+        self._publish()
+        self._start_walk(intent, first=True)
+        return intent
+
+    # -- cancel / modify ------------------------------------------------------------------
+
+    def _live_trade(self, intent: OrderIntent) -> Trade | None:
+        """IB's working order for ``intent`` placed by this clientId; None when IB lists
+        none; OrderRefused when it belongs to another clientId."""
+        mine = self._ib.client.clientId
+        found = [t for t in self._ib.openTrades() if t.order.orderRef == intent.intent_id]
+        ours = [t for t in found if t.order.clientId == mine]
+        if ours:
+            return ours[0]
+        if found:
+            raise OrderRefused(
+                f"{intent.intent_id} was placed by clientId {found[0].order.clientId}; this "
+                f"session is clientId {mine}, which IB does not let change it. Use TWS."
+            )
+        return None
+
+    def _intent_or_refuse(self, intent_id: str) -> OrderIntent:
+        intent = self._journal.intent(intent_id)
+        if intent is None:
+            raise OrderRefused(f"No order {intent_id} in the journal.")
+        return intent
+
+    async def cancel(self, intent_id: str, *, reason: str | None = None) -> OrderIntent:
+        """Ask IB to cancel the working order of ``intent_id`` (its walk stops).
+
+        A terminal intent is returned unchanged. Refused (OrderRefused) when not connected
+        or IB lists no working order of ours with that ref (an UNKNOWN intent is the
+        user's to resolve in TWS).
+        """
+        intent = self._intent_or_refuse(intent_id)
+        if intent.is_terminal:
+            return intent
+        if not self._ib.isConnected():
+            raise OrderRefused("Not connected to IB: cannot cancel.")
+        trade = self._live_trade(intent)
+        if trade is None:
+            raise OrderRefused(
+                f"IB lists no working order {intent_id} ({intent.status.value}); nothing to cancel."
+            )
+        self._stop_walk(intent_id)
+        self._cancel_requested.add(intent_id)
+        self._ib.cancelOrder(trade.order)
+        text = f"cancel requested{f': {reason}' if reason else ''}"
+        self._event(EventLevel.INFO, "order", text, intent_id)
+        return self._journal.intent(intent_id) or intent
+
+    async def modify(self, intent_id: str, limit: float) -> OrderIntent:
+        """Move the working order's limit to ``limit`` (per share, put on the tick grid
+        toward our side); journaled before it is sent. A BUY stays a positive debit within
+        max_spread_cost. A manual modify ends the order's walk: the user has taken over."""
+        intent = self._intent_or_refuse(intent_id)
+        if intent.is_terminal:
+            raise OrderRefused(f"{intent_id} is {intent.status.value}: nothing to modify.")
+        spec = intent.spec
+        if spec.order_type != "LMT":
+            raise OrderRefused("A market order has no limit to modify.")
+        try:
+            price = combo_limit(spec, limit, self._execution.combo_tick)
+        except ValueError as exc:
+            raise OrderRefused(str(exc)) from exc
+        assert price is not None
+        mult = self._selection.multiplier
+        if spec.action == "BUY" and price * mult > self._selection.max_spread_cost + 1e-9:
+            raise OrderRefused(
+                f"A debit of {price:.2f} costs {price * mult:,.2f} per spread, above "
+                f"max_spread_cost {self._selection.max_spread_cost:,.2f}."
+            )
+        if not self._ib.isConnected():
+            raise OrderRefused("Not connected to IB: cannot modify.")
+        trade = self._live_trade(intent)
+        if trade is None:
+            raise OrderRefused(f"IB lists no working order {intent_id}; nothing to modify.")
+        self._stop_walk(intent_id)  # the user has taken the price over
+        after = self._journal.set_walk_step(intent_id, intent.walk_step, price, self._clock())
+        if after.is_terminal:
+            return after
+        self._send_modify(after, trade, price)
+        self._event(EventLevel.INFO, "order", f"limit modified to {price:.2f}", intent_id)
+        return after
+
+    def _send_modify(self, intent: OrderIntent, trade: Trade, limit: float) -> None:
+        account = trade.order.account or trading_account(self._ib) or ""
+        order = combo_order(
+            intent.spec,
+            account=account,
+            order_ref=intent.intent_id,
+            combo_tick=self._execution.combo_tick,
+            limit=limit,
+        )
+        order.orderId = trade.order.orderId
+        order.permId = trade.order.permId
+        self._ib.placeOrder(combo_contract(intent.spec), order)
+        self._publish()
+
+    # -- walking --------------------------------------------------------------------------
+
+    def _ticker_quote(self, con_id: int) -> tuple[float, float] | None:
+        return ticker_quotes(self._ib.tickers()).get(con_id)
+
+    def _natural(self, spec: SpreadOrderSpec) -> tuple[float, float]:
+        """The combo's natural (bid, ask) from the legs' quotes; NaNs when unusable."""
+        lq = self._quotes(spec.long_leg.con_id)
+        sq = self._quotes(spec.short_leg.con_id)
+        if lq is None or sq is None:
+            return math.nan, math.nan
+        nat = natural_quotes(lq[0], lq[1], sq[0], sq[1])
+        if isinstance(nat, PriceRefusal):
+            return math.nan, math.nan
+        return nat.bid, nat.ask
+
+    def _start_walk(self, intent: OrderIntent, *, first: bool) -> None:
+        """Start walking ``intent`` unless it is already walked or done."""
+        if intent.intent_id in self._walks or intent.is_terminal:
+            return
+        spec = intent.spec
+        nb, na = self._natural(spec)
+        limit = intent.working_limit if spec.order_type == "LMT" else None
+        placed = OrderPrice(spec.action, spec.order_type, limit, nb, na)
+        state = start_walk(placed, spec.quantity, self._clock())
+        if not first:
+            state = replace(state, step=intent.walk_step)
+        max_debit = self._max_debit.get(intent.intent_id)
+        if max_debit is None and spec.action == "BUY":
+            max_debit = self._selection.max_spread_cost / self._selection.multiplier
+        task = asyncio.get_running_loop().create_task(
+            self._walk(intent.intent_id), name=f"walk-{intent.intent_id}"
+        )
+        self._walks[intent.intent_id] = _Walk(task, state, max_debit)
+        self._publish()
+
+    def _stop_walk(self, intent_id: str) -> None:
+        walk = self._walks.pop(intent_id, None)
+        if walk is not None and walk.task is not asyncio.current_task():
+            walk.task.cancel()
+        self._publish()
+
+    async def _walk(self, intent_id: str) -> None:
+        try:
+            await self._walk_loop(intent_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("walking {} failed; the order keeps its last limit", intent_id)
+            self._event(
+                EventLevel.ERROR,
+                "order",
+                "walking failed; the order keeps its last limit",
+                intent_id,
+            )
+        finally:
+            walk = self._walks.get(intent_id)
+            if walk is not None and walk.task is asyncio.current_task():
+                del self._walks[intent_id]
+                self._publish()
+
+    async def _walk_loop(self, intent_id: str) -> None:
+        ex = self._execution
+        interval = timedelta(seconds=ex.walk_interval_s)
+        while True:
+            walk = self._walks.get(intent_id)
+            if walk is None:
+                return
+            delay = (walk.state.last_step_at + interval - self._clock()).total_seconds()
+            await self._sleep(max(0.0, delay))
+            walk = self._walks.get(intent_id)
+            intent = self._journal.intent(intent_id)
+            if walk is None or intent is None or intent.is_terminal:
+                return
+            if not self._ib.isConnected():
+                # No step is consumed while IB cannot be told; try again an interval later.
+                walk.state = replace(walk.state, last_step_at=self._clock())
+                continue
+            nb, na = self._natural(intent.spec)
+            previous = walk.state
+            action = next_walk_action(
+                previous, self._clock(), nb, na, intent.filled, ex, max_debit=walk.max_debit
+            )
+            stepped = action.state.step != previous.step
+            walk.state = action.state
+            if action.kind is WalkKind.DONE:
+                return
+            if action.kind is WalkKind.CANCEL:
+                try:
+                    await self.cancel(intent_id, reason=action.reason)
+                except OrderRefused as exc:
+                    self._event(
+                        EventLevel.WARNING, "order", f"walk cancel: {exc.reason}", intent_id
+                    )
+                return
+            if action.kind is WalkKind.WAIT:
+                if stepped:
+                    self._journal.set_walk_step(
+                        intent_id, action.state.step, intent.working_limit, self._clock()
+                    )
+                    if action.reason:
+                        self._event(
+                            EventLevel.INFO,
+                            "order",
+                            f"walk step {action.state.step}: {action.reason}",
+                            intent_id,
+                        )
+                    self._publish()
+                continue
+            # REPLACE: journal the step, then modify the working order.
+            assert action.limit is not None
+            try:
+                trade = self._live_trade(intent)
+            except OrderRefused as exc:
+                self._event(EventLevel.WARNING, "order", f"walk stopped: {exc.reason}", intent_id)
+                return
+            if trade is None or trade.orderStatus.status in _DONE:
+                # IB does not list it as working (not acknowledged yet, or just done): this
+                # step is not taken; look again an interval later.
+                walk.state = replace(previous, last_step_at=self._clock())
+                continue
+            after = self._journal.set_walk_step(
+                intent_id, action.state.step, action.limit, self._clock()
+            )
+            if after.is_terminal:
+                return
+            self._send_modify(after, trade, action.limit)
+
+    def walking(self) -> dict[str, WalkState]:
+        """The walk state of every order being walked, by intent id."""
+        return {iid: w.state for iid, w in self._walks.items()}
+
+    # -- IB events ------------------------------------------------------------------------
+
+    def _intent_id_of(self, trade: Trade) -> str | None:
+        ref = trade.order.orderRef
+        if not is_our_ref(ref):
+            return None
+        return ref if self._journal.intent(ref) is not None else None
+
+    def _on_status(self, trade: Trade) -> None:
+        try:
+            self._handle_status(trade)
+        except Exception:
+            logger.exception("order status for {} not recorded", trade.order.orderRef)
+
+    def _handle_status(self, trade: Trade) -> None:
+        intent_id = self._intent_id_of(trade)
+        if intent_id is None:
+            return
+        st = trade.orderStatus
+        observed = status_from_ib(st.status, st.filled)
+        if observed is None:
+            logger.warning("{}: unknown IB order status {!r}", intent_id, st.status)
+        unrequested_cancel = (
+            observed is IntentStatus.CANCELLED and intent_id not in self._cancel_requested
+        )
+        if unrequested_cancel and self._reject_grace_s > 0:
+            # Maybe a rejection whose reason (an IB error) is on its way: hold the status.
+            self._apply(intent_id, trade, status=None)
+            if intent_id not in self._pending_cancel:
+                loop = asyncio.get_running_loop()
+                self._pending_cancel[intent_id] = loop.call_later(
+                    self._reject_grace_s, self._apply_held_cancel, intent_id, trade
+                )
+            return
+        self._apply(intent_id, trade, status=observed)
+
+    def _apply_held_cancel(self, intent_id: str, trade: Trade) -> None:
+        self._pending_cancel.pop(intent_id, None)
+        try:
+            self._apply(intent_id, trade, status=IntentStatus.CANCELLED)
+        except Exception:
+            logger.exception("cancel of {} not recorded", intent_id)
+
+    def _apply(
+        self,
+        intent_id: str,
+        trade: Trade,
+        *,
+        status: IntentStatus | None,
+        error_code: int | None = None,
+        error_text: str | None = None,
+    ) -> OrderIntent:
+        st = trade.orderStatus
+        before = self._journal.intent(intent_id)
+        after = self._journal.update_from_ib(
+            intent_id,
+            self._clock(),
+            status=status,
+            order_id=trade.order.orderId or st.orderId or None,
+            perm_id=trade.order.permId or st.permId or None,
+            filled=st.filled,
+            avg_fill_price=st.avgFillPrice if st.filled > 0 else None,
+            error_code=error_code,
+            error_text=error_text,
+        )
+        if before is not None and after.status != before.status:
+            self._store_event(
+                EventLevel.WARNING if after.status is IntentStatus.REJECTED else EventLevel.INFO,
+                f"{before.status.value} -> {after.status.value}"
+                + (f" ({error_text})" if error_text else ""),
+                intent_id,
+            )
+            if after.is_terminal:
+                self._cancel_requested.discard(intent_id)
+                self._stop_walk(intent_id)
+                self._max_debit.pop(intent_id, None)
+        self._publish()
+        return after
+
+    def _on_error(self, req_id: int, code: int, text: str, contract: Contract | None) -> None:
+        try:
+            self._handle_error(req_id, code, text)
+        except Exception:
+            logger.exception("IB error {} on {} not recorded", code, req_id)
+
+    def _handle_error(self, req_id: int, code: int, text: str) -> None:
+        if req_id <= 0:
+            return
+        mine = self._ib.client.clientId
+        trade = next(
+            (
+                t
+                for t in self._ib.trades()
+                if t.order.orderId == req_id and t.order.clientId == mine
+            ),
+            None,
+        )
+        if trade is None:
+            return
+        intent_id = self._intent_id_of(trade)
+        if intent_id is None:
+            return
+        fatal = code not in NON_FATAL_ORDER_ERRORS and not 2100 <= code < 2200
+        dead = trade.orderStatus.status in _DEAD
+        if fatal and dead and intent_id not in self._cancel_requested:
+            held = self._pending_cancel.pop(intent_id, None)
+            if held is not None:
+                held.cancel()
+            self._apply(
+                intent_id, trade, status=IntentStatus.REJECTED, error_code=code, error_text=text
+            )
+            return
+        self._apply(intent_id, trade, status=None, error_code=code, error_text=text)
+
+    def _on_exec(self, trade: Trade, fill: IbFill) -> None:
+        try:
+            ref = fill.execution.orderRef or trade.order.orderRef
+            if not is_our_ref(ref):
+                return
+            f = fill_of(fill, intent_id=None, commission=None)
+            if f is not None:
+                self._journal.add_fill(f.model_copy(update={"order_ref": ref}))
+                self._publish()
+        except Exception:
+            logger.exception("execution {} not recorded", fill.execution.execId)
+
+    def _on_commission(self, trade: Trade, fill: IbFill, report: Any) -> None:
+        try:
+            ref = fill.execution.orderRef or trade.order.orderRef
+            if not is_our_ref(ref):
+                return
+            if self._journal.set_commission(fill.execution.execId, report.commission):
+                intent = self._journal.intent_by_order_ref(ref)
+                if intent is not None:
+                    self._maybe_realized(intent)
+                self._publish()
+        except Exception:
+            logger.exception("commission for {} not recorded", fill.execution.execId)
+
+    def _maybe_realized(self, intent: OrderIntent) -> None:
+        """Record a filled close's realized P&L once all its commissions are known."""
+        if intent.spec.action != "SELL" or intent.status is not IntentStatus.FILLED:
+            return
+        key = f"realized_pnl/{intent.intent_id}"
+        if self._journal.get_kv(key) is not None:
+            return
+        value = realized_pnl(self._journal, intent, self._selection.multiplier)
+        if value is None:
+            return
+        self._journal.put_kv(key, round(value, 6))
+        self._event(
+            EventLevel.INFO,
+            "pnl",
+            f"closed {intent.spec.describe()}: realized P&L {value:+,.2f}",
+            intent.intent_id,
+        )
+
+    # -- reconciliation -------------------------------------------------------------------
+
+    async def resync(self, now: datetime | None = None) -> ReconcileResult:
+        """Read IB's open and completed orders and today's executions, reconcile them with
+        the journal by orderRef and apply the result; then resume the walks of working
+        orders. Never sends an order. Hook for the session's ready callback."""
+        ib = self._ib
+        if not ib.isConnected():
+            raise OrderRefused("Not connected to IB: cannot reconcile.")
+        open_trades = await ib.reqAllOpenOrdersAsync()
+        completed = await ib.reqCompletedOrdersAsync(apiOnly=False)
+        ib_fills = await ib.reqExecutionsAsync()
+        when = self._clock() if now is None else now
+        reports = {
+            f.commissionReport.execId: f.commissionReport.commission
+            for f in ib.fills()
+            if f.commissionReport.execId
+        }
+        snapshots = [snapshot_of(t, completed=False) for t in open_trades]
+        snapshots += [snapshot_of(t, completed=True, fills=ib_fills) for t in completed]
+        fills: list[Fill] = []
+        for f in ib_fills:
+            commission = reports.get(f.execution.execId)
+            if f.commissionReport.execId == f.execution.execId:
+                commission = f.commissionReport.commission
+            core = fill_of(f, intent_id=None, commission=commission)
+            if core is not None:
+                fills.append(core)  # reconcile keeps ours, reports orphans, counts the rest
+        intents = self._journal.intents()
+        result = reconcile(intents, snapshots, fills, when)
+        changed = self._journal.apply_reconcile(result, when)
+        for finding in result.findings:
+            if self._store is not None:
+                self._store.add_event(finding.to_event(when))
+        for intent in changed:
+            if intent.is_terminal:
+                self._stop_walk(intent.intent_id)
+                self._maybe_realized(intent)
+        self._publish()
+        for intent in self._journal.intents(active_only=True):
+            if intent.status in (IntentStatus.WORKING, IntentStatus.PARTIALLY_FILLED):
+                try:
+                    trade = self._live_trade(intent)
+                except OrderRefused:
+                    continue
+                if trade is not None:
+                    self._start_walk(intent, first=False)
+        return result
+
+    # -- store ----------------------------------------------------------------------------
+
+    def _event(self, level: EventLevel, kind: str, text: str, intent_id: str | None = None) -> None:
+        event = self._journal.log_event(level, kind, text, self._clock(), intent_id=intent_id)
+        if self._store is not None:
+            self._store.add_event(event)
+
+    def _store_event(self, level: EventLevel, text: str, intent_id: str) -> None:
+        """Show an event the journal has already logged."""
+        if self._store is not None:
+            self._store.add_event(
+                JournalEvent(
+                    time=self._clock(), level=level, kind="order", text=text, intent_id=intent_id
+                )
+            )
+
+    def _publish(self) -> None:
+        if self._store is None:
+            return
+        now = self._clock()
+        intents = tuple(
+            i for i in self._journal.intents() if not i.is_terminal or now - i.updated_at <= RECENT
+        )
+        ex = self._execution
+        walking = tuple(
+            WalkInfo(
+                intent_id=iid,
+                step=w.state.step,
+                max_steps=ex.walk_max_steps,
+                limit=w.state.limit,
+                next_at=w.state.last_step_at + timedelta(seconds=ex.walk_interval_s),
+            )
+            for iid, w in sorted(self._walks.items())
+        )
+        current = self._store.get(Orders)
+        if current.intents != intents or current.walking != walking:
+            self._store.set(Orders, Orders(intents, walking, now))
+
+
+__all__ = [
+    "NON_FATAL_ORDER_ERRORS",
+    "OrderManager",
+    "OrderRefused",
+    "WhatIfPreview",
+    "fill_of",
+    "ib_number",
+    "preview_from_state",
+    "snapshot_of",
+]

@@ -1,0 +1,364 @@
+"""The Textual app: screens over the engine's store, keys calling the engine's actions.
+
+Built by :func:`create_app` from what the caller owns -- settings, the store, a clock and
+the engine (None: no trading connected) -- so the demo, the tests and real trading run the
+same app. The app never talks to the broker and never computes a trading number: it reads
+the store and calls :class:`~tui_trader.engine.actions.EngineActions`.
+
+Decisions:
+
+- **Coalesced redraws.** Store callbacks only record which slices changed; one redraw per
+  ``refresh_interval`` (0.25 s: at most four a second) publishes the set of changed slices
+  inside ``batch_update`` (:attr:`TraderApp.store_changed`) and the screens diff their
+  tables. Toasts for fills, rejections, connection changes and breaker trips are raised at
+  once, from the change itself, so none is lost to coalescing.
+- **One slow timer.** The footer's clock ticks once a second; nothing else polls, so an
+  idle dashboard costs next to no CPU over SSH.
+- **No engine, no crash.** Every key that would act shows "Trading is not connected" when
+  ``engine`` is None; an engine call that raises becomes an error toast, never a crash.
+- **Confirm what leaves.** Transmit, cancel, kill switch, and quitting with working orders
+  each ask first (``y`` only).
+- Keys are the defaults of the dashboard issue; remapping them from config is not part of
+  this slice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar
+
+from loguru import logger
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.signal import Signal
+from textual.theme import BUILTIN_THEMES, Theme
+
+from tui_trader.core.models import IntentStatus, OrderIntent
+from tui_trader.core.risk import BreakerState, BreakerStatus
+from tui_trader.core.settings import Settings
+from tui_trader.engine.actions import EngineActions, Outcome
+from tui_trader.engine.store import Change, ConnectionState, Health, Orders, Store
+from tui_trader.tui.screens.base import TraderScreen
+from tui_trader.tui.screens.confirm import ConfirmScreen, order_text
+from tui_trader.tui.screens.help import HelpScreen
+from tui_trader.tui.screens.log import LogScreen
+from tui_trader.tui.screens.orders import OrdersScreen
+from tui_trader.tui.screens.positions import PositionsScreen
+from tui_trader.tui.screens.scanner import ScannerScreen
+from tui_trader.tui.themes import (
+    DEFAULT_THEME,
+    TRADING_VARIABLES,
+    ThemeError,
+    available_themes,
+)
+
+#: Seconds between redraws from the store (at most four a second).
+DEFAULT_REFRESH_S = 0.25
+#: Seconds between footer clock ticks.
+CLOCK_TICK_S = 1.0
+
+NOT_CONNECTED_TITLE = "Trading is not connected"
+
+
+class TraderApp(App[None]):
+    """The dashboard. Build it with :func:`create_app`."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "tui-trader"
+    MODES: ClassVar[dict[str, str | Callable[[], Screen[Any]]]] = {
+        "scanner": ScannerScreen,
+        "positions": PositionsScreen,
+        "orders": OrdersScreen,
+        "log": LogScreen,
+    }
+    DEFAULT_MODE = "scanner"
+    # Screen.-narrow hides the payoff plot; Textual annotates this "ClassVar[...] | None".
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "goto('scanner')", "Scanner"),
+        Binding("2", "goto('positions')", "Positions"),
+        Binding("3", "goto('orders')", "Orders"),
+        Binding("4", "goto('log')", "Log"),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "request_quit", "Quit (asks when orders are working)"),
+        Binding("ctrl+q", "request_quit", "Quit", show=False, priority=True),
+        Binding("ctrl+k", "kill_switch", "Kill switch: cancel all, halt entries", priority=True),
+    ]
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        clock: Callable[[], datetime],
+        engine: EngineActions | None,
+        themes: dict[str, Theme],
+        theme: str,
+        refresh_interval: float = DEFAULT_REFRESH_S,
+        bell: bool = False,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.store = store
+        self.engine = engine
+        self._clock = clock
+        self._refresh_interval = refresh_interval
+        self._bell_on_alert = bell
+        self.store_changed: Signal[frozenset[type[Any]]] = Signal(self, "store-changed")
+        self.clock_ticked: Signal[datetime] = Signal(self, "clock-ticked")
+        self._dirty: set[type[Any]] = set()
+        self._flush_pending = False
+        self._unsubscribe: Callable[[], None] | None = None
+        #: How many coalesced redraws ran (tests and benchmarks read it).
+        self.flush_count = 0
+        #: Input cursors blink unless switched off (snapshot tests need a still picture).
+        self.cursor_blink = True
+        for t in themes.values():
+            self.register_theme(t)
+        self.theme = theme
+
+    # -- time, store -------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The injected clock (the simulated market's in demo, fixed in tests)."""
+        return self._clock()
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return dict(TRADING_VARIABLES)
+
+    def on_mount(self) -> None:
+        self._unsubscribe = self.store.subscribe(None, self._on_store_change)
+        self.set_interval(CLOCK_TICK_S, self._tick)
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    def _tick(self) -> None:
+        self.clock_ticked.publish(self.now())
+
+    def _on_store_change(self, change: Change[Any]) -> None:
+        try:
+            self._alert(change)
+        except Exception:  # a toast must never break the store's delivery
+            logger.exception("toast for a {} change failed", change.slice.__name__)
+        self._dirty.add(change.slice)
+        if not self._flush_pending:
+            self._flush_pending = True
+            if self._refresh_interval > 0:
+                self.set_timer(self._refresh_interval, self.flush)
+            else:
+                self.call_later(self.flush)
+
+    def flush(self) -> None:
+        """Redraw what the changes since the last flush touched (one batched repaint)."""
+        self._flush_pending = False
+        dirty, self._dirty = frozenset(self._dirty), set()
+        if not dirty:
+            return
+        self.flush_count += 1
+        with self.batch_update():
+            self.store_changed.publish(dirty)
+
+    # -- toasts ------------------------------------------------------------------------
+
+    def _toast(self, message: str, *, title: str = "", severity: str = "information") -> None:
+        self.notify(message, title=title, severity=severity)  # type: ignore[arg-type]
+        if severity == "error" and self._bell_on_alert:
+            self.bell()
+
+    def _alert(self, change: Change[Any]) -> None:
+        if change.slice is Health:
+            old, new = change.previous.state, change.value.state
+            if old != new:
+                severity = {
+                    ConnectionState.CONNECTED: "information",
+                    ConnectionState.DOWN: "error",
+                }.get(new, "warning")
+                self._toast(f"{old.value} -> {new.value}", title="Connection", severity=severity)
+        elif change.slice is Orders:
+            before = {i.intent_id: i for i in change.previous.intents}
+            for intent in change.value.intents:
+                self._alert_order(before.get(intent.intent_id), intent)
+        elif change.slice is BreakerState:
+            was, now = change.previous.status, change.value.status
+            if was is BreakerStatus.ACTIVE and now is BreakerStatus.HALTED:
+                reason = change.value.reason or "a circuit breaker tripped"
+                self._toast(f"New entries halted: {reason}.", title="HALTED", severity="error")
+            elif was is BreakerStatus.HALTED and now is BreakerStatus.ACTIVE:
+                self._toast("New entries allowed again.", title="Breakers cleared")
+
+    def _alert_order(self, old: OrderIntent | None, new: OrderIntent) -> None:
+        if old is not None and old.status == new.status and old.filled == new.filled:
+            return
+        what = order_text(new.spec)
+        if new.status is IntentStatus.REJECTED and (old is None or not old.is_terminal):
+            reason = new.last_error_text or (
+                f"IB error {new.last_error_code}" if new.last_error_code else "no reason given"
+            )
+            self._toast(f"{what}: {reason}", title="Order rejected", severity="error")
+        elif new.filled > (old.filled if old else 0):
+            avg = "" if new.avg_fill_price is None else f" avg {new.avg_fill_price:.2f}"
+            title = "Filled" if new.status is IntentStatus.FILLED else "Partial fill"
+            self._toast(f"{what}: {new.filled}/{new.spec.quantity}{avg}", title=title)
+        elif old is not None and new.status is IntentStatus.CANCELLED:
+            self._toast(what, title="Order cancelled")
+        elif old is not None and new.status is IntentStatus.UNKNOWN:
+            self._toast(
+                f"{what}: outcome unknown, check TWS.", title="Order unknown", severity="warning"
+            )
+
+    # -- engine calls ------------------------------------------------------------------
+
+    def call_engine(
+        self,
+        label: str,
+        call: Callable[[EngineActions], Awaitable[Outcome]],
+        then: Callable[[Outcome], None] | None = None,
+        *,
+        quiet: bool = False,
+    ) -> bool:
+        """Run an engine action in a worker and toast its outcome (``quiet``: failures
+        only); False (and a toast) when trading is not connected. ``label`` completes
+        "Cannot ..." (e.g. "rescan")."""
+        engine = self.engine
+        if engine is None:
+            self.notify(
+                f"Cannot {label}: no engine is connected to this dashboard.",
+                title=NOT_CONNECTED_TITLE,
+                severity="warning",
+            )
+            return False
+
+        async def run() -> None:
+            try:
+                outcome = await call(engine)
+            except Exception as exc:
+                logger.exception("engine action {!r} failed", label)
+                self.notify(f"{label} failed: {exc}", title="Error", severity="error")
+                return
+            if not (quiet and outcome.ok):
+                self.notify(
+                    outcome.message,
+                    title=label[:1].upper() + label[1:],
+                    severity="information" if outcome.ok else "warning",
+                )
+            if then is not None:
+                then(outcome)
+
+        self.run_worker(run(), group="engine", exit_on_error=False)
+        return True
+
+    # -- actions -----------------------------------------------------------------------
+
+    def action_goto(self, mode: str) -> None:
+        """Show a main screen; from a screen pushed on top of it (preview, help), go back to
+        the main screen itself."""
+        if self.current_mode != mode:
+            self.switch_mode(mode)
+            return
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.pop_screen()
+        else:
+            self.push_screen(HelpScreen())
+
+    def action_request_quit(self) -> None:
+        working = self.store.get(Orders).active
+        if not working:
+            self.exit()
+            return
+        n = len(working)
+        self.push_screen(
+            ConfirmScreen(
+                "Quit?",
+                f"{n} order{'s are' if n != 1 else ' is'} still working.",
+                "Quitting does not cancel them: they stay at IB and can still fill.",
+            ),
+            self._quit_answer,
+        )
+
+    def _quit_answer(self, yes: bool | None) -> None:
+        if yes:
+            self.exit()
+
+    def action_kill_switch(self) -> None:
+        if self.engine is None:
+            self.call_engine("engage the kill switch", lambda e: e.kill_switch())
+            return
+        self.push_screen(
+            ConfirmScreen(
+                "Kill switch",
+                "Cancel every working order and halt new entries?",
+                "Entries stay halted (also after a restart) until you clear the kill switch.",
+            ),
+            self._kill_answer,
+        )
+
+    def _kill_answer(self, yes: bool | None) -> None:
+        if yes:
+            self.call_engine("engage the kill switch", lambda e: e.kill_switch())
+
+    # -- command palette ---------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Every key's action is in the palette too: the current screen's, then the app's."""
+        seen: set[str] = set()
+        sources: list[tuple[Any, list[BindingType]]] = []
+        if isinstance(screen, TraderScreen):
+            sources.append((screen, list(type(screen).BINDINGS)))
+        sources.append((self, list(self.BINDINGS)))
+        for namespace, bindings in sources:
+            for binding in Binding.make_bindings(bindings):
+                if not binding.description or binding.action in seen:
+                    continue
+                seen.add(binding.action)
+                yield SystemCommand(
+                    binding.description,
+                    f"key: {self.get_key_display(binding)}",
+                    partial(self.run_action, binding.action, namespace),
+                )
+        yield from super().get_system_commands(screen)
+
+
+def create_app(
+    settings: Settings,
+    store: Store,
+    *,
+    clock: Callable[[], datetime],
+    engine: EngineActions | None,
+    theme: str | None = None,
+    user_theme_dir: Path | None = None,
+    refresh_interval: float = DEFAULT_REFRESH_S,
+    bell: bool = False,
+) -> TraderApp:
+    """The dashboard over ``store``; ``engine`` None shows data without trading.
+
+    ``theme`` is a theme file name (``dark``, ``light``, ``ansi`` or one of the user's) or a
+    Textual built-in theme; an unknown name or a broken theme file raises
+    :class:`~tui_trader.tui.themes.ThemeError` (one sentence for the user).
+    """
+    themes = available_themes(user_theme_dir)
+    name = theme or DEFAULT_THEME
+    if name not in themes and name not in BUILTIN_THEMES:
+        raise ThemeError(f"unknown theme {name!r}; available: {', '.join(sorted(themes))}")
+    if refresh_interval < 0:
+        raise ValueError(f"refresh_interval must be >= 0, got {refresh_interval}")
+    return TraderApp(
+        settings,
+        store,
+        clock=clock,
+        engine=engine,
+        themes=themes,
+        theme=name,
+        refresh_interval=refresh_interval,
+        bell=bell,
+    )

@@ -1,0 +1,113 @@
+"""What every dashboard screen shares: the title bar, the health footer, and redrawing from
+the store.
+
+The app coalesces store changes and publishes the set of changed slices a few times a
+second (:attr:`TraderApp.store_changed`); a screen redraws its body only when one of the
+slices it shows (:attr:`TraderScreen.WATCHES`) changed, and only while it is the screen on
+top: a screen in the background is marked stale and redrawn when it comes back, so a busy
+scanner costs nothing while the trader looks at his orders. The footer redraws on the
+slices it shows and on the app's one-second clock tick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+
+from tui_trader.core.risk import BreakerState
+from tui_trader.engine.store import Account, Health
+from tui_trader.tui.widgets.cells import Palette
+from tui_trader.tui.widgets.footer import HealthFooter
+from tui_trader.tui.widgets.title import TitleBar
+
+if TYPE_CHECKING:
+    from tui_trader.tui.app import TraderApp
+
+#: The slices the health footer shows.
+FOOTER_SLICES: frozenset[type[Any]] = frozenset({Health, Account, BreakerState})
+
+
+class TraderScreen(Screen[None]):
+    """A dashboard screen: ``TITLE`` in the title bar, :meth:`compose_body`, the footer."""
+
+    TITLE: ClassVar[str] = ""
+    #: Store slices whose change redraws the body.
+    WATCHES: ClassVar[frozenset[type[Any]]] = frozenset()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._stale = True
+
+    @property
+    def trader(self) -> TraderApp:
+        return cast("TraderApp", self.app)
+
+    @property
+    def palette(self) -> Palette:
+        return Palette.from_variables(self.app.theme_variables)
+
+    def compose(self) -> ComposeResult:
+        yield TitleBar(self.TITLE)
+        yield from self.compose_body()
+        yield HealthFooter()
+
+    def compose_body(self) -> Iterable[Any]:
+        """The widgets between title bar and footer."""
+        return ()
+
+    def on_mount(self) -> None:
+        self.trader.store_changed.subscribe(self, self._on_store_changed, immediate=True)
+        self.trader.clock_ticked.subscribe(self, self._on_tick, immediate=True)
+        self.app.theme_changed_signal.subscribe(self, self._on_theme, immediate=True)
+        self.refresh_footer()
+        self.redraw()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_footer()
+        if self._stale:
+            self.redraw()
+
+    def _on_store_changed(self, slices: frozenset[type[Any]]) -> None:
+        if not self.is_current:
+            if slices & self.WATCHES:
+                self._stale = True
+            return
+        if slices & FOOTER_SLICES:
+            self.refresh_footer()
+        if slices & self.WATCHES:
+            self.redraw()
+
+    def _on_tick(self, now: datetime) -> None:
+        if self.is_current:
+            self.refresh_footer(now)
+
+    def _on_theme(self, _theme: object) -> None:
+        self._stale = True
+        if self.is_current:
+            self.redraw()
+
+    def refresh_footer(self, now: datetime | None = None) -> None:
+        trader = self.trader
+        store = trader.store
+        self.query_one(HealthFooter).show_state(
+            store.get(Health),
+            store.get(Account),
+            store.get(BreakerState),
+            now or trader.now(),
+            trader.settings.timing,
+        )
+
+    def redraw(self) -> None:
+        """Render the body from the store (the title bar status included)."""
+        self._stale = False
+        self.render_body()
+
+    def render_body(self) -> None:
+        """Subclasses draw their body here; called from :meth:`redraw`."""
+
+    def set_status(self, status: str) -> None:
+        self.query_one(TitleBar).set_status(status)

@@ -1,0 +1,79 @@
+"""The Help screen: every key binding, generated from the bindings themselves so it can
+never fall out of date."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar
+
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.widgets import Static
+
+from tui_trader.tui.screens.base import TraderScreen
+from tui_trader.tui.screens.confirm import ConfirmScreen
+from tui_trader.tui.screens.log import LogScreen
+from tui_trader.tui.screens.orders import OrdersScreen
+from tui_trader.tui.screens.positions import PositionsScreen
+from tui_trader.tui.screens.preview import PreviewScreen
+from tui_trader.tui.screens.scanner import ScannerScreen
+
+#: Keys that are not in a BINDINGS list of ours but work everywhere.
+EXTRA_KEYS: tuple[tuple[str, str], ...] = (
+    ("ctrl+p", "Command palette: every action by name"),
+    ("up/down", "Move the cursor (choose a spread on the preview)"),
+    ("pgup/pgdn", "Page through a table"),
+)
+
+
+class HelpScreen(TraderScreen):
+    """Help: every binding, grouped by where it works."""
+
+    TITLE = "Help"
+    AUTO_FOCUS = "#help-scroll"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Close help"),
+    ]
+
+    def compose_body(self) -> Iterable[Any]:
+        with VerticalScroll(id="help-scroll"):
+            yield Static(id="help-text")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#help-scroll", VerticalScroll).focus()
+
+    def sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        """(heading, [(key, description)]) for every group of bindings."""
+
+        def rows(bindings: Sequence[BindingType]) -> list[tuple[str, str]]:
+            out = []
+            for b in Binding.make_bindings(bindings):
+                if b.description:
+                    out.append((self.app.get_key_display(b), b.description))
+            return out
+
+        return [
+            ("Everywhere", rows(type(self.app).BINDINGS) + list(EXTRA_KEYS)),
+            ("Scanner", rows(ScannerScreen.BINDINGS)),
+            ("Spread preview", rows(PreviewScreen.BINDINGS)),
+            ("Positions", rows(PositionsScreen.BINDINGS)),
+            ("Orders", rows(OrdersScreen.BINDINGS)),
+            ("Log", rows(LogScreen.BINDINGS)),
+            ("Confirmation dialogs", rows(ConfirmScreen.BINDINGS)),
+            ("Help", rows(HelpScreen.BINDINGS)),
+        ]
+
+    def render_body(self) -> None:
+        lines: list[Content] = []
+        for heading, rows in self.sections():
+            lines.append(Content.styled(heading, "bold $accent"))
+            for key, description in rows:
+                lines.append(Content.assemble((f"  {key:<12}", "bold"), description))
+            lines.append(Content(""))
+        self.query_one("#help-text", Static).update(Content("\n").join(lines))
+        self.set_status("escape or ? to close")
+
+    def action_close(self) -> None:
+        self.dismiss()

@@ -1,0 +1,155 @@
+"""The Orders screen: every journaled order intent, newest first.
+
+Working, filled, cancelled, rejected and unknown-outcome intents from the ``Orders`` slice,
+each with its status, fills against the quantity, average fill price, the limit working at
+IB, the walking step (step/max and when the next is due while the engine walks it), and
+IB's last error. ``c`` cancels the highlighted intent after a
+confirmation; an intent that is already final cannot be cancelled and says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding, BindingType
+
+from tui_trader.core.calendar import ET
+from tui_trader.core.models import IntentStatus, OrderIntent
+from tui_trader.engine.store import Orders
+from tui_trader.tui.screens.base import TraderScreen
+from tui_trader.tui.screens.confirm import ConfirmScreen, order_text
+from tui_trader.tui.widgets.cells import MISSING, Palette, left, number, right
+from tui_trader.tui.widgets.tables import DiffTable, Justify
+
+COLUMNS: tuple[tuple[str, str, Justify], ...] = (
+    ("time", "Created", "left"),
+    ("status", "Status", "left"),
+    ("order", "Order", "left"),
+    ("filled", "Filled", "right"),
+    ("avg", "Avg", "right"),
+    ("limit", "Working", "right"),
+    ("step", "Walk step", "right"),
+    ("error", "Last IB error", "left"),
+    ("id", "Intent", "left"),
+)
+
+
+def status_style(status: IntentStatus, palette: Palette) -> Style:
+    """Bold for live orders, the loss colour for rejected/unknown, muted for cancelled."""
+    if status in (IntentStatus.REJECTED, IntentStatus.UNKNOWN):
+        return palette.down + Style(bold=True)
+    if status is IntentStatus.FILLED:
+        return palette.up
+    if status is IntentStatus.CANCELLED:
+        return palette.muted
+    return Style(bold=True)
+
+
+def walk_text(intent: OrderIntent, walk: object | None) -> str:
+    """The walking step: ``2/5 14:30:20`` (step of max, next step due, ET) while the engine
+    walks the order (``Orders.walking``), else the journaled step."""
+    if walk is None:
+        return str(intent.walk_step)
+    step, max_steps = getattr(walk, "step", intent.walk_step), getattr(walk, "max_steps", None)
+    text = f"{step}/{max_steps}" if max_steps is not None else str(step)
+    next_at = getattr(walk, "next_at", None)
+    if isinstance(next_at, datetime):
+        text += f" {next_at.astimezone(ET):%H:%M:%S}"
+    return text
+
+
+def intent_cells(
+    intent: OrderIntent, palette: Palette, walk: object | None = None
+) -> tuple[Text, ...]:
+    spec = intent.spec
+    error = MISSING
+    if intent.last_error_code is not None or intent.last_error_text:
+        code = f"{intent.last_error_code} " if intent.last_error_code is not None else ""
+        error = f"{code}{intent.last_error_text or ''}".strip()
+    avg = intent.avg_fill_price
+    return (
+        left(f"{intent.created_at.astimezone(ET):%m-%d %H:%M:%S}"),
+        left(intent.status.value, status_style(intent.status, palette)),
+        left(order_text(spec, with_mode=False)),
+        right(f"{intent.filled}/{spec.quantity}"),
+        right(number(avg) if avg is not None else MISSING),
+        right(number(intent.working_limit) if intent.working_limit is not None else MISSING),
+        right(walk_text(intent, walk)),
+        left(error, palette.down if error != MISSING else palette.muted),
+        left(intent.intent_id, palette.muted),
+    )
+
+
+class OrdersScreen(TraderScreen):
+    """Orders: the journal's intents."""
+
+    TITLE = "Orders"
+    AUTO_FOCUS = "#orders-table"
+    WATCHES = frozenset({Orders})
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("c", "cancel_order", "Cancel the selected order (asks first)"),
+    ]
+
+    def compose_body(self) -> Iterable[Any]:
+        yield DiffTable(COLUMNS, id="orders-table")
+
+    @property
+    def table(self) -> DiffTable:
+        return self.query_one("#orders-table", DiffTable)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.table.focus()
+
+    def render_body(self) -> None:
+        orders = self.trader.store.get(Orders)
+        palette = self.palette
+        intents = list(reversed(orders.intents))
+        walks = {getattr(w, "intent_id", None): w for w in getattr(orders, "walking", ())}
+        self.table.sync(
+            [(i.intent_id, intent_cells(i, palette, walks.get(i.intent_id))) for i in intents]
+        )
+        counts: dict[str, int] = {}
+        for i in orders.intents:
+            counts[i.status.value] = counts.get(i.status.value, 0) + 1
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        self.set_status(
+            f"{len(orders.active)} active of {len(orders.intents)}"
+            + (f" ({summary})" if summary else "")
+        )
+
+    def selected_intent(self) -> OrderIntent | None:
+        key = self.table.highlighted_key
+        return next((i for i in self.trader.store.get(Orders).intents if i.intent_id == key), None)
+
+    def action_cancel_order(self) -> None:
+        intent = self.selected_intent()
+        if intent is None:
+            self.notify("No order selected.", severity="warning")
+            return
+        if intent.is_terminal:
+            self.notify(
+                f"{intent.intent_id} is {intent.status.value}: nothing to cancel.",
+                severity="warning",
+            )
+            return
+        if self.trader.engine is None:
+            self.trader.call_engine("cancel", lambda e: e.cancel(intent.intent_id))
+            return
+        self.app.push_screen(
+            ConfirmScreen(
+                "Cancel order?",
+                order_text(intent.spec),
+                f"{intent.intent_id}: {intent.status.value}, "
+                f"{intent.filled}/{intent.spec.quantity} filled.",
+            ),
+            lambda yes: self._cancel_answer(intent.intent_id, yes),
+        )
+
+    def _cancel_answer(self, intent_id: str, yes: bool | None) -> None:
+        if yes:
+            self.trader.call_engine(f"cancel {intent_id}", lambda e: e.cancel(intent_id))

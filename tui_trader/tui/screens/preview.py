@@ -1,0 +1,478 @@
+"""The Spread preview screen: the ranked spreads for one symbol and the order about to go.
+
+All read from the store:
+
+- the ranked candidate spreads (``Candidates`` slice, ``core.spreads`` output, best first);
+  ``up``/``down`` choose one (the engine re-prices it: ``select_spread``);
+- the order (``Preview`` slice): exactly what ``t`` would send and the risk-gate verdict;
+  its legs with bid/ask/mid, IV and greeks; quantity, natural/mid/limit debit, the natural
+  market, max loss, net greeks, IB's what-if margin and commission and its warning;
+- the highlighted spread's numbers: strikes, natural and mid debit, width, max profit and
+  loss, breakeven, reward/risk, POP, net and long delta; and its payoff at expiry.
+
+Fields the engine adds to the Preview slice are read defensively (``-`` when absent).
+
+``t`` opens the confirmation only for an order that can be sent: a priced order whose
+risk gates did not refuse it. ``y`` in the modal transmits through the engine; anything
+else sends nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.widgets import DataTable, Static
+
+from tui_trader.core.calendar import ET
+from tui_trader.core.models import SpreadOrderSpec
+from tui_trader.core.pricing import OrderPrice, PriceRefusal
+from tui_trader.core.spreads import SpreadSelection
+from tui_trader.engine.store import Candidates, CandidateSet, Preview
+from tui_trader.tui.screens.base import TraderScreen
+from tui_trader.tui.screens.confirm import ConfirmScreen, order_text
+from tui_trader.tui.widgets.cells import (
+    MISSING,
+    field_number,
+    field_text,
+    left,
+    number,
+    percent,
+    right,
+    strike,
+)
+from tui_trader.tui.widgets.payoff import PayoffInputs, PayoffPlot
+from tui_trader.tui.widgets.tables import DiffTable, Justify
+from tui_trader.tui.widgets.title import TitleBar
+
+COLUMNS: tuple[tuple[str, str, Justify], ...] = (
+    ("rank", "#", "right"),
+    ("expiry", "Expiry", "left"),
+    ("dte", "DTE", "right"),
+    ("strikes", "Long/Short", "left"),
+    ("debit", "Debit", "right"),
+    ("mid", "Mid", "right"),
+    ("cost", "Cost", "right"),
+    ("maxp", "Max profit", "right"),
+    ("rr", "R/R", "right"),
+    ("be", "Breakeven", "right"),
+    ("pop", "POP", "right"),
+    ("delta", "Net Δ", "right"),
+)
+
+#: Marks the row the previewed order is built from.
+ORDER_MARK = "▶"
+
+
+@dataclass(frozen=True, slots=True)
+class SpreadRow:
+    """One ranked spread of a selection, as plain numbers (index = rank - 1)."""
+
+    index: int
+    expiry: str  # YYYYMMDD
+    dte: int
+    right: str  # C / P
+    long_strike: float
+    short_strike: float
+    debit: float
+    mid_debit: float
+    width: float
+    cost: float
+    max_profit: float
+    max_loss: float
+    reward_risk: float
+    breakeven: float
+    pop: float
+    net_delta: float
+    long_delta: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.expiry}|{self.right}|{self.long_strike:g}|{self.short_strike:g}"
+
+    def matches(self, spec: SpreadOrderSpec) -> bool:
+        """Whether the order spec is this spread (same expiry, right and strikes)."""
+        lo, sh = spec.long_leg, spec.short_leg
+        return (lo.expiry, lo.right, lo.strike, sh.strike) == (
+            self.expiry,
+            self.right,
+            self.long_strike,
+            self.short_strike,
+        )
+
+
+def spread_rows(selection: SpreadSelection) -> list[SpreadRow]:
+    """The selection's kept spreads in rank order."""
+    rows: list[SpreadRow] = []
+    for i in range(len(selection)):
+        rows.append(
+            SpreadRow(
+                index=i,
+                expiry=str(selection.expiry[i]).replace("-", ""),
+                dte=int(selection.dte[i]),
+                right="C" if bool(selection.is_call[i]) else "P",
+                long_strike=float(selection.long_strike[i]),
+                short_strike=float(selection.short_strike[i]),
+                debit=float(selection.debit[i]),
+                mid_debit=float(selection.mid_debit[i]),
+                width=float(selection.width[i]),
+                cost=float(selection.cost[i]),
+                max_profit=float(selection.max_profit[i]),
+                max_loss=float(selection.max_loss[i]),
+                reward_risk=float(selection.reward_risk[i]),
+                breakeven=float(selection.breakeven[i]),
+                pop=float(selection.pop[i]),
+                net_delta=float(selection.net_delta[i]),
+                long_delta=float(selection.long_delta[i]),
+            )
+        )
+    return rows
+
+
+def spread_cells(row: SpreadRow, in_order: bool) -> tuple[Text, ...]:
+    rank = f"{ORDER_MARK}{row.index + 1}" if in_order else str(row.index + 1)
+    return (
+        right(rank, "bold" if in_order else ""),
+        left(row.expiry),
+        right(str(row.dte)),
+        left(f"{strike(row.long_strike)}/{strike(row.short_strike)} {row.right}"),
+        right(number(row.debit)),
+        right(number(row.mid_debit)),
+        right(number(row.cost)),
+        right(number(row.max_profit)),
+        right(number(row.reward_risk)),
+        right(number(row.breakeven)),
+        right(percent(row.pop)),
+        right(number(row.net_delta, 3, sign=True)),
+    )
+
+
+def detail_content(row: SpreadRow | None, cset: CandidateSet | None) -> Content:
+    """The highlighted spread's numbers (``core.spreads``), six short lines."""
+    if row is None or cset is None:
+        return Content("No spread highlighted.")
+    kind = "bull call" if row.right == "C" else "bear put"
+    lines = [
+        Content.assemble(
+            (f"#{row.index + 1} ", "bold"),
+            f"{row.expiry} {strike(row.long_strike)}/{strike(row.short_strike)} {row.right}"
+            f", {row.dte} DTE",
+        ),
+        Content(
+            f"Debit {number(row.debit)} nat, {number(row.mid_debit)} mid  Width {number(row.width)}"
+        ),
+        Content.assemble(
+            "Max profit ",
+            (number(row.max_profit), "$pnl-up"),
+            "  Max loss ",
+            (number(row.max_loss), "$pnl-down"),
+        ),
+        Content(
+            f"BE {number(row.breakeven)}  POP {percent(row.pop)}  R/R {number(row.reward_risk)}"
+        ),
+        Content(
+            f"Net Δ {number(row.net_delta, 3, sign=True)}"
+            f"  long Δ {number(row.long_delta, 3, sign=True)}"
+        ),
+        Content(f"{kind}, spot {number(cset.spot)}"),
+    ]
+    return Content("\n").join(lines)
+
+
+LEG_COLUMNS: tuple[tuple[str, str, Justify], ...] = (
+    ("side", "Leg", "left"),
+    ("contract", "Contract", "left"),
+    ("bid", "Bid", "right"),
+    ("ask", "Ask", "right"),
+    ("mid", "Mid", "right"),
+    ("iv", "IV", "right"),
+    ("delta", "Delta", "right"),
+    ("gamma", "Gamma", "right"),
+    ("vega", "Vega", "right"),
+    ("theta", "Theta", "right"),
+    ("age", "Quote age", "right"),
+)
+
+
+def leg_rows(preview: Preview) -> list[tuple[str, tuple[Text, ...]]]:
+    """The previewed spread's legs with their quotes and greeks (``Preview.legs``)."""
+    rows: list[tuple[str, tuple[Text, ...]]] = []
+    for k, leg in enumerate(getattr(preview, "legs", ()) or ()):
+        age = field_number(leg, "quote_age_s")
+        rows.append(
+            (
+                f"{k}:{getattr(leg, 'con_id', k)}",
+                (
+                    left(str(getattr(leg, "action", "?")), "bold"),
+                    left(
+                        f"{getattr(leg, 'expiry', '?')} "
+                        f"{strike(float(getattr(leg, 'strike', 0.0)))} {getattr(leg, 'right', '?')}"
+                    ),
+                    right(number(field_number(leg, "bid"))),
+                    right(number(field_number(leg, "ask"))),
+                    right(number(field_number(leg, "mid"))),
+                    right(percent(field_number(leg, "iv"))),
+                    right(number(field_number(leg, "delta"), 3, sign=True)),
+                    right(number(field_number(leg, "gamma"), 4, sign=True)),
+                    right(number(field_number(leg, "vega"), 3, sign=True)),
+                    right(number(field_number(leg, "theta"), 3, sign=True)),
+                    right(MISSING if age is None else f"{age:.1f}s"),
+                ),
+            )
+        )
+    return rows
+
+
+def gate_content(preview: Preview) -> Content:
+    """The order line with the risk-gate verdict, for the bar above the panels."""
+    spec = preview.spec
+    if spec is None:
+        return Content("No order previewed yet.")
+    parts: list[str | tuple[str, str]] = [("Order ", "bold"), (order_text(spec), "bold")]
+    gate = preview.gate
+    if isinstance(preview.price, PriceRefusal):
+        parts += ["   ", ("NO PRICE", "$error bold"), f" {preview.price.message}"]
+    elif gate is None:
+        parts.append("   risk gates not checked yet")
+    elif gate.ok:
+        parts += ["   ", ("Risk gates OK", "$success bold"), f": {gate.contracts} contracts"]
+    else:
+        code = gate.reason_code.value if gate.reason_code is not None else "REFUSED"
+        parts += ["   ", (f"Risk gate {code}", "$error bold"), f": {gate.message}"]
+    return Content.assemble(*parts)
+
+
+def order_content(preview: Preview) -> Content:
+    """The previewed order's numbers (the Preview slice): quantity, limit, max loss,
+    natural/mid/limit debit, the natural market, net greeks, IB's what-if margin and
+    commission and its warning. Short lines: it shares the width with two other panels."""
+    spec = preview.spec
+    if spec is None:
+        return Content("")
+    qty = field_number(preview, "quantity")
+    limit = spec.limit_price
+    lines = [
+        Content.assemble(
+            f"Qty {spec.quantity if qty is None else f'{qty:g}'}"
+            f"  {spec.order_type}{'' if limit is None else ' ' + number(limit)}"
+            "  Max loss ",
+            (number(preview.max_loss), "$pnl-down"),
+        ),
+        Content(
+            f"Debit nat {number(field_number(preview, 'natural_debit'))}"
+            f" mid {number(field_number(preview, 'mid_debit'))}"
+            f" lim {number(field_number(preview, 'limit_debit'))}"
+        ),
+    ]
+    price = preview.price
+    if isinstance(price, OrderPrice):
+        lines.append(
+            Content(f"Natural bid {number(price.natural_bid)} / ask {number(price.natural_ask)}")
+        )
+    lines.append(
+        Content(
+            f"Net Δ{number(field_number(preview, 'net_delta'), 3, sign=True)}"
+            f" Γ{number(field_number(preview, 'net_gamma'), 4, sign=True)}"
+            f" V{number(field_number(preview, 'net_vega'), 3, sign=True)}"
+            f" Θ{number(field_number(preview, 'net_theta'), 3, sign=True)}"
+        )
+    )
+    commission = field_number(preview, "commission")
+    lo, hi = field_number(preview, "min_commission"), field_number(preview, "max_commission")
+    span = f" ({number(lo)}-{number(hi)})" if lo is not None and hi is not None and lo != hi else ""
+    lines.append(
+        Content(
+            f"Margin {number(field_number(preview, 'init_margin_change'), sign=True)} init"
+            f" {number(field_number(preview, 'maint_margin_change'), sign=True)} maint"
+        )
+    )
+    what_if_at = getattr(preview, "what_if_at", None)
+    when = (
+        f"  ({what_if_at.astimezone(ET):%H:%M:%S} ET)" if isinstance(what_if_at, datetime) else ""
+    )
+    if commission is None and not when:
+        lines.append(Content.styled("what-if not asked yet (w)", "$muted"))
+    else:
+        lines.append(Content(f"Commission {number(commission)}{span}{when}"))
+    warning = field_text(preview, "what_if_warning")
+    if warning:
+        lines.append(Content.assemble(("IB: ", "$warning bold"), warning))
+    return Content("\n").join(lines)
+
+
+class PreviewScreen(TraderScreen):
+    """Spread preview for one underlying (``closing``: the preview of a closing order)."""
+
+    TITLE = "Spread preview"
+    AUTO_FOCUS = "#preview-table"
+    WATCHES = frozenset({Candidates, Preview})
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("plus", "quantity(1)", "Quantity +1"),
+        Binding("minus", "quantity(-1)", "Quantity -1"),
+        Binding("right_square_bracket", "limit(1)", "Limit one tick up"),
+        Binding("left_square_bracket", "limit(-1)", "Limit one tick down"),
+        Binding("w", "what_if", "Refresh what-if margin and commission"),
+        Binding("t", "transmit", "Transmit the order (asks first)"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, symbol: str, *, closing: bool = False) -> None:
+        super().__init__()
+        self.symbol = symbol
+        self.closing = closing
+        self._rows: list[SpreadRow] = []
+        self._cset: CandidateSet | None = None
+
+    def compose_body(self) -> Iterable[Any]:
+        yield DiffTable(COLUMNS, id="preview-table")
+        yield Static(id="order-line")
+        yield DiffTable(LEG_COLUMNS, id="legs-table", cursor=False)
+        with Horizontal(id="preview-panels"):
+            yield Static(id="spread-detail")
+            yield Static(id="order-panel")
+            yield PayoffPlot(id="payoff")
+
+    @property
+    def table(self) -> DiffTable:
+        return self.query_one("#preview-table", DiffTable)
+
+    def on_mount(self) -> None:
+        what = "closing order" if self.closing else ""
+        self.title = f"Spread preview · {self.symbol}" + (f" · {what}" if what else "")
+        self.query_one(TitleBar).set_title(self.title)
+        super().on_mount()
+        self.table.focus()
+
+    def candidate_set(self) -> CandidateSet | None:
+        sets = self.trader.store.get(Candidates).sets
+        return next((s for s in reversed(sets) if s.symbol == self.symbol), None)
+
+    def order_row(self) -> SpreadRow | None:
+        """The ranked spread the previewed order is built from, if it is one of them."""
+        spec = self.trader.store.get(Preview).spec
+        if spec is None or spec.underlying != self.symbol:
+            return None
+        return next((r for r in self._rows if r.matches(spec)), None)
+
+    def render_body(self) -> None:
+        self._cset = self.candidate_set()
+        self._rows = spread_rows(self._cset.selection) if self._cset is not None else []
+        ordered = self.order_row()
+        self.table.sync([(r.key, spread_cells(r, r is ordered)) for r in self._rows])
+        preview = self.trader.store.get(Preview)
+        self.query_one("#order-line", Static).update(gate_content(preview))
+        self.query_one("#legs-table", DiffTable).sync(leg_rows(preview))
+        self.query_one("#order-panel", Static).update(order_content(preview))
+        self._show_highlighted()
+        self.set_status(self._status())
+
+    def _status(self) -> str:
+        cset = self._cset
+        if cset is None:
+            return f"no candidate spreads for {self.symbol} (yet)"
+        sel = cset.selection
+        rejected = ", ".join(f"{k} {v}" for k, v in sel.rejected.items() if v)
+        status = (
+            f"{cset.direction} · spot {number(cset.spot)} · {len(sel)} of {sel.candidates} "
+            "candidates kept"
+        )
+        return status + (f" (rejected: {rejected})" if rejected else "")
+
+    def highlighted_row(self) -> SpreadRow | None:
+        key = self.table.highlighted_key
+        return next((r for r in self._rows if r.key == key), None)
+
+    def _show_highlighted(self) -> None:
+        row = self.highlighted_row()
+        self.query_one("#spread-detail", Static).update(detail_content(row, self._cset))
+        plot = self.query_one(PayoffPlot)
+        if row is None:
+            plot.show(None)
+            return
+        plot.show(
+            PayoffInputs(
+                long_strike=row.long_strike,
+                short_strike=row.short_strike,
+                is_call=row.right == "C",
+                max_profit=row.max_profit,
+                max_loss=row.max_loss,
+                breakeven=row.breakeven,
+                spot=self._cset.spot if self._cset is not None else None,
+            )
+        )
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self._show_highlighted()
+        row = self.highlighted_row()
+        if row is None or self.closing or self.trader.engine is None:
+            return
+        spec = self.trader.store.get(Preview).spec
+        if spec is None or spec.underlying != self.symbol or row.matches(spec):
+            return
+        index = row.index
+        self.trader.call_engine(
+            f"select spread #{index + 1}", lambda e: e.select_spread(index), quiet=True
+        )
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+
+    # -- actions -----------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+    def action_quantity(self, delta: int) -> None:
+        self.trader.call_engine(
+            f"change the quantity by {delta:+d}", lambda e: e.adjust_quantity(delta), quiet=True
+        )
+
+    def action_limit(self, ticks: int) -> None:
+        self.trader.call_engine(
+            f"move the limit {ticks:+d} tick", lambda e: e.adjust_limit(ticks), quiet=True
+        )
+
+    def action_what_if(self) -> None:
+        self.trader.call_engine("refresh the what-if", lambda e: e.refresh_what_if())
+
+    def action_transmit(self) -> None:
+        trader = self.trader
+        if trader.engine is None:
+            trader.call_engine("transmit", lambda e: e.transmit())
+            return
+        preview = trader.store.get(Preview)
+        spec = preview.spec
+        if spec is None:
+            self.notify("Nothing to transmit: no order is previewed yet.", severity="warning")
+            return
+        if isinstance(preview.price, PriceRefusal):
+            self.notify(preview.price.message, title="Cannot transmit", severity="error")
+            return
+        gate = preview.gate
+        if gate is not None and not gate.ok:
+            code = gate.reason_code.value if gate.reason_code is not None else "REFUSED"
+            self.notify(f"{code}: {gate.message}", title="Risk gate refused", severity="error")
+            return
+        detail = []
+        if preview.max_loss is not None:
+            detail.append(f"Max loss {number(preview.max_loss)}.")
+        detail.append(
+            "Risk gates not checked yet: the engine checks them before sending."
+            if gate is None and spec.action == "BUY"
+            else ""
+        )
+        trader.push_screen(
+            ConfirmScreen("Transmit order?", order_text(spec), " ".join(d for d in detail if d)),
+            self._transmit_answer,
+        )
+
+    def _transmit_answer(self, yes: bool | None) -> None:
+        if yes:
+            self.trader.call_engine("transmit", lambda e: e.transmit())

@@ -1,0 +1,262 @@
+"""The Scanner screen: one row per symbol of the latest scan, sortable and filterable.
+
+Rows come from the ``ScanResults`` slice as the engine's scan produced them (``core.scanner``):
+last price, change %, RSI14, ATR14, the SMA50/SMA200 trend, signals, direction, and why a
+symbol is not eligible. A new scan updates the cells that changed in place; the cursor
+stays on its symbol whatever the sort does.
+
+Sorting: ``s`` moves to the next sort column (symbol A-Z, then direction, last, change %,
+RSI, ATR descending, trend, signals, eligibility); unknown values always sort last, ties go
+by symbol. Filtering: ``/`` opens a filter line; a row is kept when the text occurs
+(case-insensitive) in its symbol, direction, signals or reasons; ``escape`` clears it.
+
+Change % is shown when the scan result carries ``change_pct`` (percent points, 1.5 =
++1.5%); the current ``core.scanner.SymbolScan`` has no previous close, so the column shows
+``-`` until it does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable, Input
+
+from tui_trader.core.calendar import ET
+from tui_trader.core.models import usable_number
+from tui_trader.core.scanner import SymbolScan
+from tui_trader.engine.store import ScanResults
+from tui_trader.tui.screens.base import TraderScreen
+from tui_trader.tui.screens.preview import PreviewScreen
+from tui_trader.tui.widgets.cells import MISSING, Palette, left, number, right
+from tui_trader.tui.widgets.tables import DiffTable, Justify
+
+COLUMNS: tuple[tuple[str, str, Justify], ...] = (
+    ("symbol", "Symbol", "left"),
+    ("dir", "Dir", "left"),
+    ("last", "Last", "right"),
+    ("chg", "Chg%", "right"),
+    ("rsi", "RSI14", "right"),
+    ("atr", "ATR14", "right"),
+    ("trend", "Trend", "left"),
+    ("signals", "Signals", "left"),
+    ("elig", "Eligibility", "left"),
+)
+
+_DIR_ORDER = {"LONG": 0, "SHORT": 1, "CONFLICT": 2}
+_TREND_ORDER = {"up": 0, "down": 1, "flat": 2}
+
+
+def change_pct(result: SymbolScan) -> float | None:
+    """The day's change in percent points when the scan provides it (see module doc)."""
+    value = getattr(result, "change_pct", None)
+    return float(value) if isinstance(value, int | float) and usable_number(value) else None
+
+
+def trend(result: SymbolScan) -> str | None:
+    """``up`` when SMA50 > SMA200, ``down`` when below, ``flat`` when equal; None when
+    either is unknown (fewer than 200 bars)."""
+    a, b = result.sma50, result.sma200
+    if a is None or b is None or not (usable_number(a) and usable_number(b)):
+        return None
+    return "up" if a > b else "down" if a < b else "flat"
+
+
+def _desc(value: float | None) -> tuple[int, float]:
+    """Descending order with unknown values last."""
+    if value is None or not usable_number(value):
+        return (1, 0.0)
+    return (0, -value)
+
+
+@dataclass(frozen=True, slots=True)
+class SortSpec:
+    column: str
+    label: str
+    key: Callable[[SymbolScan], tuple[Any, ...]]
+
+
+SORTS: tuple[SortSpec, ...] = (
+    SortSpec("symbol", "symbol A-Z", lambda r: (r.symbol,)),
+    SortSpec("dir", "direction", lambda r: (_DIR_ORDER.get(r.direction or "", 3), r.symbol)),
+    SortSpec("last", "last, highest first", lambda r: (*_desc(r.close), r.symbol)),
+    SortSpec("chg", "change %, highest first", lambda r: (*_desc(change_pct(r)), r.symbol)),
+    SortSpec("rsi", "RSI14, highest first", lambda r: (*_desc(r.rsi14), r.symbol)),
+    SortSpec("atr", "ATR14, highest first", lambda r: (*_desc(r.atr14), r.symbol)),
+    SortSpec("trend", "trend", lambda r: (_TREND_ORDER.get(trend(r) or "", 3), r.symbol)),
+    SortSpec(
+        "signals", "signals first", lambda r: (-len(r.signals), ",".join(r.signals), r.symbol)
+    ),
+    SortSpec("elig", "eligible first", lambda r: (not r.eligible, ",".join(r.reasons), r.symbol)),
+)
+
+
+def matches(result: SymbolScan, needle: str) -> bool:
+    """The filter rule: ``needle`` (case-insensitive) in symbol, direction, signals or
+    reasons; an empty needle keeps everything."""
+    if not needle:
+        return True
+    hay = " ".join((result.symbol, result.direction or "", *result.signals, *result.reasons))
+    return needle.lower() in hay.lower()
+
+
+def scanner_cells(result: SymbolScan, palette: Palette) -> tuple[Text, ...]:
+    """One scanner row, in :data:`COLUMNS` order."""
+    tr = trend(result)
+    trend_cell = {
+        "up": left("▲ up", palette.up),
+        "down": left("▼ down", palette.down),
+        "flat": left("= flat"),
+    }.get(tr or "", left(MISSING, palette.muted))
+    chg = change_pct(result)
+    if result.eligible:
+        elig = "yes" if not result.reasons else "yes (" + ", ".join(result.reasons) + ")"
+        elig_cell = left(elig)
+    else:
+        elig_cell = left(", ".join(result.reasons) or "no", palette.muted)
+    return (
+        left(result.symbol, "bold"),
+        left(result.direction or MISSING, palette.direction(result.direction)),
+        right(number(result.close, 2)),
+        right(number(chg, 2, sign=True), palette.signed(chg)),
+        right(number(result.rsi14, 1)),
+        right(number(result.atr14, 2)),
+        trend_cell,
+        left(",".join(result.signals) or MISSING),
+        elig_cell,
+    )
+
+
+def scanner_rows(
+    results: Sequence[SymbolScan], sort: SortSpec, needle: str, palette: Palette
+) -> list[tuple[str, tuple[Text, ...]]]:
+    """The rows the table should show: filtered, sorted, formatted."""
+    kept = sorted((r for r in results if matches(r, needle)), key=sort.key)
+    return [(r.symbol, scanner_cells(r, palette)) for r in kept]
+
+
+class ScannerScreen(TraderScreen):
+    """Scanner: every symbol of the latest scan."""
+
+    TITLE = "Scanner"
+    AUTO_FOCUS = "#scanner-table"
+    WATCHES = frozenset({ScanResults})
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "preview", "Preview spreads for the highlighted symbol"),
+        Binding("slash", "filter", "Filter rows"),
+        Binding("s", "next_sort", "Sort by the next column"),
+        Binding("r", "rescan", "Rescan now"),
+        Binding("escape", "clear_filter", "Clear the filter", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sort_index = 0
+        self.filter_text = ""
+
+    def compose_body(self) -> Iterable[Any]:
+        # The filter line is mounted on the first "/": an Input mounted while the app is
+        # still installing its first screen trips Textual (ScreenStackError in
+        # Input._watch_selection under App.run).
+        yield DiffTable(COLUMNS, id="scanner-table")
+
+    @property
+    def table(self) -> DiffTable:
+        return self.query_one("#scanner-table", DiffTable)
+
+    @property
+    def sort(self) -> SortSpec:
+        return SORTS[self.sort_index]
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.table.focus()
+
+    def render_body(self) -> None:
+        scan = self.trader.store.get(ScanResults)
+        results = scan.report.results if scan.report is not None else []
+        rows = scanner_rows(results, self.sort, self.filter_text, self.palette)
+        self.table.sync(rows)
+        self.set_status(self._status(scan, len(rows)))
+
+    def _status(self, scan: ScanResults, shown: int) -> str:
+        parts: list[str] = []
+        if scan.report is None:
+            parts.append("no scan yet (r: scan now)")
+            parts.append(f"sort: {self.sort.label}")
+        else:
+            results = scan.report.results
+            signalled = sum(1 for r in results if r.signals)
+            parts.append(f"{len(results)} symbols, {signalled} with signals")
+            parts.append(f"sort: {self.sort.label}")
+            if self.filter_text:
+                parts.append(f"{shown} match {self.filter_text!r}")
+            if scan.updated_at is not None:
+                parts.append(f"scanned {scan.updated_at.astimezone(ET):%H:%M:%S} ET")
+        if scan.running:
+            parts.append("SCANNING")
+        if scan.error:
+            parts.append(f"last scan failed: {scan.error}")
+        return " · ".join(parts)
+
+    # -- actions -----------------------------------------------------------------------
+
+    def action_next_sort(self) -> None:
+        self.sort_index = (self.sort_index + 1) % len(SORTS)
+        self.redraw()
+
+    def _filter_box(self) -> Input | None:
+        boxes = self.query("#filter").results(Input)
+        return next(iter(boxes), None)
+
+    async def action_filter(self) -> None:
+        box = self._filter_box()
+        if box is None:
+            box = Input(
+                placeholder="filter: symbol, LONG/SHORT, signal or reason",
+                id="filter",
+                select_on_focus=False,
+            )
+            box.cursor_blink = self.trader.cursor_blink
+            await self.mount(box, before=self.table)
+        box.display = True
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self._filter_box()
+        if box is None or (not box.display and not self.filter_text):
+            return
+        box.value = ""
+        box.display = False
+        self.filter_text = ""
+        self.redraw()
+        self.table.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.filter_text = event.value.strip()
+            self.redraw()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            if not self.filter_text:
+                event.input.display = False
+            self.table.focus()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_preview()
+
+    def action_preview(self) -> None:
+        symbol = self.table.highlighted_key
+        if symbol is None:
+            self.notify("No symbol to preview.", severity="warning")
+            return
+        self.trader.call_engine(f"preview {symbol}", lambda e: e.preview(symbol))
+        self.app.push_screen(PreviewScreen(symbol))
+
+    def action_rescan(self) -> None:
+        self.trader.call_engine("rescan", lambda e: e.rescan())

@@ -1,0 +1,1 @@
+"""Reusable dashboard widgets: the health footer, diffing tables, the payoff plot."""

@@ -1,0 +1,252 @@
+"""The health footer: two always-visible lines saying whether it is safe to trade right now.
+
+Line 1 is the link to IB: account mode (PAPER, or LIVE shown reversed and bold in the
+theme's ``$live`` colour), connection state and since when, market-data lines in use
+against the limit with evictions, the request queue with THROTTLED, and the last IB error
+code with its age. Line 2 is time and trading state: the New York clock, the entry window
+(from ``core.calendar.window_status``), the day P&L, the circuit breakers when they halt
+entries (or a paper/live mismatch that refuses trading), the oldest quote's age and the
+auto-trader (OFF until automation lands).
+
+:func:`footer_parts` is pure (store values and ``now`` in, texts and classes out) so the
+wording is tested without an app; :class:`HealthFooter` only puts the parts on screen.
+The most important parts come first on each line, so a narrow terminal clips the least
+important ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widget import Widget
+from textual.widgets import Label
+
+from tui_trader.core.calendar import ET, WindowState, format_duration, window_status
+from tui_trader.core.models import usable_number
+from tui_trader.core.risk import BreakerState, BreakerStatus
+from tui_trader.core.settings import TimingSettings
+from tui_trader.engine.store import Account, AccountMode, ConnectionState, Health
+from tui_trader.tui.widgets.cells import age, number, since
+
+#: Part ids of each line, in display order.
+LINE1 = ("mode", "conn", "lines", "queue", "error")
+LINE2 = ("clock", "window", "pnl", "breaker", "quotes", "auto")
+#: Below this many columns the footer uses :func:`footer_parts`' compact wording.
+COMPACT_BELOW = 100
+
+#: CSS class per connection state: ok (green), warn (amber), bad (red).
+_CONN_CLASS: Mapping[ConnectionState, str] = {
+    ConnectionState.CONNECTED: "-ok",
+    ConnectionState.DEGRADED: "-warn",
+    ConnectionState.RECONNECTING: "-warn",
+    ConnectionState.MAINTENANCE: "-warn",
+    ConnectionState.DOWN: "-bad",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One footer item: its text and a CSS class ("" for none)."""
+
+    text: str
+    css: str = ""
+
+
+def _window(now: datetime, timing: TimingSettings, compact: bool) -> Part:
+    try:
+        status = window_status(now, timing)
+    except ValueError:  # a naive clock or a date outside the calendar: say so, never crash
+        return Part("window ?", "-warn")
+    opens = format_duration(status.opens_in)
+    match status.state:
+        case WindowState.OPEN:
+            left = format_duration(status.closes_in) if status.closes_in is not None else "?"
+            return Part(f"OPEN {left} left" if compact else f"window OPEN {left} left", "-ok")
+        case WindowState.OPENS_IN:
+            return Part(f"opens in {opens}" if compact else f"window opens in {opens}")
+        case WindowState.CLOSED:
+            return Part("CLOSED" if compact else f"window CLOSED, opens in {opens}", "-muted")
+        case WindowState.HOLIDAY:
+            return Part("HOLIDAY" if compact else f"HOLIDAY, opens in {opens}", "-muted")
+        case _:
+            return Part("WEEKEND" if compact else f"WEEKEND, opens in {opens}", "-muted")
+
+
+def footer_parts(
+    health: Health,
+    account: Account,
+    breakers: BreakerState,
+    now: datetime,
+    timing: TimingSettings,
+    *,
+    compact: bool = False,
+) -> dict[str, Part]:
+    """Every footer part by id (:data:`LINE1` + :data:`LINE2`), for the given state.
+
+    ``compact`` (terminals narrower than :data:`COMPACT_BELOW` columns) says the same in
+    fewer characters: durations instead of clock times, no "window"/"day" prefixes.
+    """
+    parts: dict[str, Part] = {}
+    if account.mode is AccountMode.LIVE:
+        parts["mode"] = Part(" LIVE ", "-live")
+    elif account.mode is AccountMode.PAPER:
+        parts["mode"] = Part("PAPER", "-paper")
+    else:
+        parts["mode"] = Part("account ?", "-muted")
+
+    conn = health.state.value
+    if health.since is not None:
+        if compact:
+            conn += f" {since(now, health.since)}"
+        else:
+            conn += f" since {health.since.astimezone(ET):%H:%M:%S}"
+    parts["conn"] = Part(conn, _CONN_CLASS.get(health.state, "-warn"))
+
+    lines = f"lines {health.lines_active}/{health.lines_max}"
+    if health.line_evictions:
+        lines += f" ev{health.line_evictions}" if compact else f" ev {health.line_evictions}"
+    if health.lines_queued:
+        lines += f" +{health.lines_queued}" if compact else f" +{health.lines_queued} waiting"
+    full = health.lines_max > 0 and health.lines_active >= health.lines_max
+    parts["lines"] = Part(lines, "-warn" if full else "")
+
+    queue = f"queue {health.request_queue_depth}"
+    if health.throttled:
+        parts["queue"] = Part(queue + " THROTTLED", "-bad")
+    else:
+        parts["queue"] = Part(queue)
+
+    if health.last_error_code is None:
+        parts["error"] = Part("no errors" if compact else "no IB errors", "-muted")
+    else:
+        text = f"err {health.last_error_code}"
+        if health.last_error_time is not None:
+            text += f" {since(now, health.last_error_time)}" + ("" if compact else " ago")
+        parts["error"] = Part(text, "-warn")
+
+    parts["clock"] = Part(f"{now.astimezone(ET):%H:%M:%S} ET") if now.tzinfo else Part("--:--")
+    parts["window"] = _window(now, timing, compact)
+
+    quote_age = health.oldest_quote_age_s
+    if quote_age is None or not usable_number(quote_age):
+        parts["quotes"] = Part("quotes -", "-muted")
+    else:
+        text = f"quotes {quote_age:.1f}s" if quote_age < 60 else f"quotes {age(quote_age)}"
+        parts["quotes"] = Part(text)
+
+    parts["auto"] = Part("auto OFF", "-muted")
+
+    mode_problem = getattr(account, "mode_problem", None)
+    if isinstance(mode_problem, str) and mode_problem:
+        text = "MODE MISMATCH" if compact else "TRADING REFUSED: account mode mismatch"
+        parts["breaker"] = Part(text, "-bad")
+    elif breakers.status is BreakerStatus.HALTED:
+        if compact:
+            parts["breaker"] = Part("HALTED", "-bad")
+        else:
+            parts["breaker"] = Part(f"HALTED: {breakers.reason or 'entries blocked'}", "-bad")
+    else:
+        parts["breaker"] = Part("")
+
+    pnl = account.day_pnl
+    label = "P&L" if compact else "day P&L"
+    if pnl is None or not usable_number(pnl):
+        parts["pnl"] = Part(f"{label} -", "-muted")
+    else:
+        css = "-up" if pnl > 0 else "-down" if pnl < 0 else ""
+        parts["pnl"] = Part(f"{label} {number(pnl, sign=True)}", css)
+    return parts
+
+
+class HealthFooter(Widget):
+    """Docked at the bottom of every screen; :meth:`show` puts :func:`footer_parts` on it."""
+
+    DEFAULT_CSS = """
+    HealthFooter {
+        dock: bottom;
+        height: 2;
+        background: $panel;
+        color: $foreground;
+    }
+    HealthFooter > Horizontal {
+        height: 1;
+        width: 1fr;
+    }
+    HealthFooter Label {
+        margin-right: 2;
+        width: auto;
+    }
+    HealthFooter #footer-line2 {
+        padding-left: 1;
+    }
+    HealthFooter Label.-empty {
+        display: none;
+    }
+    HealthFooter .-ok { color: $success; }
+    HealthFooter .-warn { color: $warning; text-style: bold; }
+    HealthFooter .-bad { color: $error; text-style: bold; }
+    HealthFooter .-muted { color: $muted; }
+    HealthFooter .-up { color: $pnl-up; }
+    HealthFooter .-down { color: $pnl-down; }
+    HealthFooter #footer-mode { padding: 0 1; }
+    HealthFooter #footer-mode.-paper { color: $paper; text-style: bold; }
+    HealthFooter #footer-mode.-live { color: $live; text-style: bold reverse; }
+    """
+
+    _CLASSES = ("-ok", "-warn", "-bad", "-muted", "-up", "-down", "-paper", "-live", "-empty")
+
+    def __init__(self) -> None:
+        super().__init__(id="health-footer")
+        self.parts: dict[str, Part] = {}
+        self._state: tuple[Health, Account, BreakerState, datetime, TimingSettings] | None = None
+
+    def compose(self) -> ComposeResult:
+        for line, ids in (("footer-line1", LINE1), ("footer-line2", LINE2)):
+            with Horizontal(id=line):
+                for part_id in ids:
+                    yield Label("", id=f"footer-{part_id}", markup=False)
+
+    def show_state(
+        self,
+        health: Health,
+        account: Account,
+        breakers: BreakerState,
+        now: datetime,
+        timing: TimingSettings,
+    ) -> None:
+        """Render the given state, compact when the footer is narrow; remembered so a
+        resize can re-render it."""
+        self._state = (health, account, breakers, now, timing)
+        width = self.size.width or self.app.size.width
+        self.show(footer_parts(*self._state, compact=width < COMPACT_BELOW))
+
+    def on_resize(self) -> None:
+        if self._state is not None:
+            self.show_state(*self._state)
+
+    def show(self, parts: Mapping[str, Part]) -> None:
+        """Update only the labels whose text or class changed."""
+        for part_id, part in parts.items():
+            if self.parts.get(part_id) == part:
+                continue
+            label = self.query_one(f"#footer-{part_id}", Label)
+            label.update(part.text)
+            label.remove_class(*self._CLASSES)
+            css = part.css if part.text else "-empty"
+            if css:
+                label.add_class(css)
+        self.parts = dict(parts)
+
+    @property
+    def text(self) -> str:
+        """Both lines as plain text (what a test or a screen reader reads)."""
+        lines = []
+        for ids in (LINE1, LINE2):
+            lines.append(
+                "  ".join(self.parts[i].text for i in ids if i in self.parts and self.parts[i].text)
+            )
+        return "\n".join(lines)
