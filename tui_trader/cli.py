@@ -5,7 +5,10 @@ Subcommands (every one accepts ``--config FILE``):
 - ``scan``     -- signals for a CSV of daily bars (table, or ``--json``);
 - ``spreads``  -- ranked vertical spreads for a CSV option chain (table, or ``--json``);
 - ``config``   -- ``--show`` prints the effective configuration as TOML;
-- ``gateway``  -- runs the simulated IB gateway as its own process.
+- ``gateway``  -- runs the simulated IB gateway as its own process;
+- ``run --headless [--demo] [--metrics-port P] [--seed N]`` -- the engine without the
+  dashboard, logging to stdout, until SIGINT/SIGTERM (exit 0); ``--metrics-port`` serves
+  Prometheus metrics on 127.0.0.1.
 
 Exit codes: 0 success, 2 bad input or configuration (one sentence on stderr, no traceback),
 130 interrupted. Imports of heavy modules happen inside the subcommands so ``--help`` and
@@ -142,7 +145,44 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="P",
         help="loopback TCP port for fault-injection commands",
     )
+
+    run = sub.add_parser(
+        "run", parents=[common], help="run the trading engine (headless: no dashboard)"
+    )
+    run.add_argument(
+        "--headless",
+        action="store_true",
+        help="run without the dashboard, logging to stdout (required for now)",
+    )
+    run.add_argument(
+        "--demo",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="trade the built-in simulated market (in-process gateway, fixed seed)",
+    )
+    run.add_argument(
+        "--seed",
+        type=int,
+        default=argparse.SUPPRESS,
+        help="simulated market seed (demo; default 7)",
+    )
+    run.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="P",
+        help="serve Prometheus metrics on http://127.0.0.1:P/metrics",
+    )
     return parser
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (0-65535)")
+    return value
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -248,11 +288,36 @@ def cmd_app(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo(settings, seed=args.seed, out=sys.stdout, now=datetime.now().astimezone())
 
 
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.headless:
+        raise UsageError(
+            "`run` only runs headless for now (add --headless); the dashboard is started "
+            "with `tui-trader` (or `tui-trader --demo` for the simulated market)"
+        )
+    import asyncio
+
+    from tui_trader.engine.runtime import MetricsPortError, configure_logging, run_until_stopped
+
+    configure_logging(sys.stdout)
+    try:
+        return asyncio.run(
+            run_until_stopped(
+                settings,
+                demo=bool(getattr(args, "demo", False)),
+                seed=int(getattr(args, "seed", 7)),
+                metrics_port=args.metrics_port,
+            )
+        )
+    except MetricsPortError as exc:
+        raise UsageError(str(exc)) from None
+
+
 COMMANDS = {
     "scan": cmd_scan,
     "spreads": cmd_spreads,
     "config": cmd_config,
     "gateway": cmd_gateway,
+    "run": cmd_run,
     None: cmd_app,
 }
 

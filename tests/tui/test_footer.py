@@ -128,3 +128,19 @@ def test_compact_wording_for_narrow_terminals() -> None:
         " LIVE ", "RECONNECTING 8s", "lines 37/90 ev2 +1", "err 1100 8s", "opens in 15m",
         "P&L -1,042.50", "HALTED",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("code", "style"),
+    [
+        (2104, "-muted"),  # market data farm connection is OK: a notice, not an alarm
+        (2158, "-muted"),  # sec-def farm OK
+        (1102, "-muted"),  # connectivity restored, data maintained
+        (2103, "-bad"),  # market data farm connection is broken
+        (1100, "-warn"),  # connectivity between IB and TWS lost
+        (201, "-warn"),  # order rejected
+    ],
+)
+def test_last_error_colour_follows_what_the_code_means(code: int, style: str) -> None:
+    health = Health(last_error_code=code, last_error_time=NOW - timedelta(seconds=5))
+    assert parts(health)["error"].css == style

@@ -3,8 +3,6 @@ slice, the confirmation's exact text, and that only ``y`` sends."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from tests.tui.conftest import AppFactory, RecordingEngine
 from tests.tui.demo_store import Demo
 from tui_trader.core.models import SpreadLeg, SpreadOrderSpec
@@ -191,15 +189,19 @@ async def test_a_symbol_without_candidates_says_so(make_app: AppFactory) -> None
         assert str(screen.query_one("#spread-detail").render()) == "No spread highlighted."
 
 
-async def test_preview_of_another_symbols_order_does_not_mark_a_row(
+async def test_another_symbols_order_is_neither_marked_nor_sent_from_here(
     make_app: AppFactory,
 ) -> None:
     app = make_app(engine=RecordingEngine())
     async with app.run_test(size=(120, 40)) as pilot:
         preview = app.store.get(Preview)
-        assert preview.spec is not None
-        app.store.set(Preview, replace(preview, spec=preview.spec.model_copy(
-            update={"underlying": "AMZN"})))  # fmt: skip
+        assert preview.spec is not None and preview.spec.underlying == "AMZN"
         screen = await open_preview(app, pilot, "ADBE")
         assert screen.order_row() is None
         assert not screen.table.cells(screen.table.keys[0])[0].plain.startswith("▶")
+        engine = app.engine
+        assert isinstance(engine, RecordingEngine)
+        engine.calls.clear()
+        await pilot.press("t")  # the Preview slice still holds AMZN's order: not from here
+        assert isinstance(app.screen, PreviewScreen)
+        assert engine.calls == []

@@ -31,15 +31,18 @@ def row_of(demo: Demo, symbol: str) -> SymbolScan:
 def test_a_row_shows_the_scan_numbers(demo: Demo) -> None:
     cells = [c.plain for c in scanner_cells(row_of(demo, "AAPL"), PALETTE)]
     # AAPL in the seed-7 demo: close 225.82, RSI14 30.87, ATR14 7.875, SMA50 247.92 > SMA200
-    # 235.81, LOW_BASE -> SHORT, eligible.
-    assert cells == ["AAPL", "SHORT", "225.82", "-", "30.9", "7.88", "▲ up", "LOW_BASE", "yes"]
+    # 235.81, LOW_BASE -> SHORT, eligible; previous close 231.36 -> change 225.82/231.36 - 1
+    # = -2.39 %.
+    assert cells == [
+        "AAPL", "SHORT", "225.82", "-2.39", "30.9", "7.88", "▲ up", "LOW_BASE", "yes"
+    ]  # fmt: skip
 
 
 def test_unknown_values_show_a_dash_and_ineligible_rows_their_reasons(demo: Demo) -> None:
     base = row_of(demo, "AAPL")
     bad = replace(base, close=float("nan"), rsi14=None, sma200=None, eligible=False,
                   reasons=("insufficient_history", "price_below_min"), signals=(),
-                  direction=None)  # fmt: skip
+                  direction=None, change_pct=None)  # fmt: skip
     cells = [c.plain for c in scanner_cells(bad, PALETTE)]
     assert cells == ["AAPL", "-", "-", "-", "-", "7.88", "-", "-",
                      "insufficient_history, price_below_min"]  # fmt: skip
@@ -111,7 +114,7 @@ async def test_a_new_scan_updates_only_changed_cells_and_keeps_the_cursor(
         table = screen.table
         table.select_key("MSFT")
         cursor_row = table.cursor_row
-        before_rebuilds = table.rebuilds
+        before_reorders = table.reorders
         before_cells = table.cells_updated
         results = [
             replace(r, close=230.0) if r.symbol == "AAPL" else r for r in demo.report.results
@@ -120,7 +123,7 @@ async def test_a_new_scan_updates_only_changed_cells_and_keeps_the_cursor(
         app.store.update(ScanResults, report=report)
         await pilot.pause()
         assert table.cells_updated - before_cells == 1  # AAPL's last, nothing else
-        assert table.rebuilds == before_rebuilds
+        assert table.reorders == before_reorders
         assert table.cells("AAPL")[2].plain == "230.00"
         assert table.highlighted_key == "MSFT" and table.cursor_row == cursor_row
 

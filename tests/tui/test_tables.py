@@ -29,18 +29,28 @@ async def test_sync_updates_changed_cells_only_and_keeps_the_cursor() -> None:
         table.sync(rows(("A", "1"), ("B", "2"), ("C", "3")))
         table.select_key("B")
         table.sync(rows(("A", "1"), ("B", "2.5"), ("C", "3")))
-        assert table.cells_updated == 1 and table.rebuilds == 0
+        assert table.cells_updated == 1 and table.reorders == 0
         assert table.get_cell("B", "px").plain == "2.5"
         table.sync(rows(("A", "1"), ("B", "2.5"), ("C", "3"), ("D", "4")))  # append
-        assert table.rebuilds == 0 and table.keys == ["A", "B", "C", "D"]
+        assert table.reorders == 0 and table.keys == ["A", "B", "C", "D"]
         table.sync(rows(("B", "2.5"), ("C", "3"), ("D", "4")))  # A removed above the cursor
-        assert table.rebuilds == 0
+        assert table.reorders == 0
         assert table.highlighted_key == "B" and table.cursor_row == 0
         table.sync(rows(("D", "4"), ("C", "3"), ("B", "2.5")))  # reordered
-        assert table.rebuilds == 1 and table.keys == ["D", "C", "B"]
+        assert table.reorders == 1 and table.keys == ["D", "C", "B"]
         assert table.highlighted_key == "B" and table.cursor_row == 2
         table.sync(rows(("D", "4"), ("C", "3")))  # the cursor's row is gone: stays in range
         assert table.highlighted_key in ("D", "C")
+
+
+async def test_reorder_with_a_shared_cell_object_still_orders_rows() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 10)):
+        table = app.query_one(DiffTable)
+        shared = Text("same")
+        table.sync([("A", (shared, Text("1"))), ("B", (shared, Text("2")))])
+        table.sync([("B", (shared, Text("2"))), ("A", (shared, Text("1")))])
+        assert table.keys == ["B", "A"] and table.reorders == 1
 
 
 async def test_sync_refuses_duplicate_keys_and_wrong_widths() -> None:

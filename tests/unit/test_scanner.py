@@ -207,3 +207,25 @@ def test_signals_match_spec_on_talib_values() -> None:
         for name in expected:
             counts[name] = counts.get(name, 0) + 1
     assert set(counts) == {"HIGH_BASE", "LOW_BASE", "BULL_PULLBACK", "BEAR_RALLY"}
+
+
+def test_change_pct_is_the_move_from_the_previous_close() -> None:
+    import pandas as pd
+
+    from tui_trader.core.bars import Bars
+    from tui_trader.core.scanner import scan
+    from tui_trader.core.settings import StrategySettings, UniverseSettings
+
+    rows = [
+        ("2026-11-18", "A", 100.0), ("2026-11-19", "A", 100.0), ("2026-11-20", "A", 101.5),
+        ("2026-11-20", "B", 50.0),
+    ]  # fmt: skip
+    frame = pd.DataFrame(
+        [(pd.Timestamp(d), s, c, c, c, c, 1e6) for d, s, c in rows],
+        columns=["date", "symbol", "open", "high", "low", "close", "volume"],
+    )
+    report = scan(Bars.from_frame(frame), UniverseSettings(), StrategySettings())
+    by_symbol = {r.symbol: r for r in report.results}
+    assert by_symbol["A"].change_pct == pytest.approx(1.5)
+    assert by_symbol["B"].change_pct is None  # one bar: no previous close
+    assert "change_pct" not in by_symbol["A"].to_dict()  # the JSON contract is unchanged

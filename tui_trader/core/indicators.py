@@ -10,32 +10,53 @@ Conventions:
   a window or recursion that would span the hole has no honest value.
 - Undefined values are NaN: SMA(n) before a row's n-th bar, RSI/ATR before its 15th,
   HHV/LLV/AVGVOL20 before its 20th.
-- RSI and ATR are Wilder's, seeded exactly as TA-Lib does (SPEC 2): the first average is
-  the simple mean of the first 14 differences / true ranges (summed in order), at index 14
-  of the row; then ``avg_t = (13 * avg_{t-1} + x_t) / 14``, evaluated as
-  ``avg_{t-1} * (13/14) + x_t / 14``. RSI = ``100 * avgGain / (avgGain + avgLoss)``, which
-  is SPEC 2's ``100 - 100 / (1 + avgGain / avgLoss)`` rearranged (TA-Lib's form). Results
-  agree with TA-Lib to ~1e-14 relative.
+- Every indicator does TA-Lib's arithmetic, operation for operation and in TA-Lib's order,
+  so the results are TA-Lib's to the last bit (checked against this TA-Lib build in
+  tests/unit/test_indicators.py): SMA keeps a running window sum (add today's value,
+  divide by n, subtract the value leaving the window); Wilder's RSI and ATR (SPEC 2) seed
+  with the in-order sum of the first 14 differences / true ranges divided by 14, at index
+  14 of the row, then ``avg_t = (avg_{t-1} * 13 + x_t) / 14``; RSI is
+  ``100 * (avgGain / (avgGain + avgLoss))``, SPEC 2's ``100 - 100 / (1 + avgGain /
+  avgLoss)`` rearranged. A running sum's rounding error is relative to the window's sum
+  (not to a cumulative sum over the whole history), ~1e-15 of the mean.
 - RSI is 100 whenever the average loss is 0, as SPEC 2 says, including a perfectly flat
-  stretch where both averages are 0 (TA-Lib returns 0 there: the one case we differ).
+  stretch where both averages are 0 (TA-Lib returns 0 whenever avgGain + avgLoss < 1e-14:
+  the one case we differ).
 
-Layout and speed: the scanner runs this on 5,000 symbols x 500 days, 50x faster than a
-per-symbol pandas-ta loop (tests/benchmarks/test_bench_scan.py). Every computation runs on
-time-major arrays (days x symbols in memory), so the two recursions (Wilder smoothing,
-running sums) are a loop over *days* whose every step is one numpy operation across all
-symbols; along each symbol's row they would be a serial chain of 2.5 million dependent
-additions. Multi-step elementwise work runs a block of days at a time
-(:func:`day_blocks`) so it stays in cache. Results are (symbols x days) views of those
-time-major arrays (Fortran-ordered); :class:`~tui_trader.core.bars.Bars` stores its arrays
-the same way, so nothing is transposed on the way in or out.
+Speed, and why numba: the scanner runs this on 5,000 symbols x 500 days and must beat a
+per-symbol pandas-ta loop by 50x (tests/benchmarks/test_bench_scan.py). Two of the
+indicators are recursions (Wilder smoothing) and three are running sums: in numpy each
+step of a recursion is one call per day, and every multi-step formula streams its
+temporaries through memory, so the numpy version spent ~65 ms where the memory traffic
+alone (read four inputs, write seven outputs) needs ~15. One compiled kernel
+(:func:`_kernel`) instead walks the days once and, on each day, updates every indicator for
+all symbols: that day's input rows are read while they sit in cache, each output is
+written once, and each inner loop over symbols is SIMD-vectorised by LLVM (~20 ms for the
+benchmark universe). The arrays are time-major (days x symbols in memory) so those inner
+loops run over contiguous memory; results are (symbols x days) views of them
+(Fortran-ordered), and :class:`~tui_trader.core.bars.Bars` stores its arrays the same way,
+so nothing is transposed on the way in or out.
+
+One kernel with one signature (float64 2-D C-contiguous arrays, int64 vectors) serves
+:func:`compute_indicators` and every per-indicator function, which ask it for the outputs
+they need. So numba compiles once, and all entry points share the same arithmetic:
+``compute_indicators(bars).rsi14`` equals ``rsi(bars.close)`` bit for bit. The first call
+in a fresh environment compiles it (a few seconds); numba caches the machine code on disk
+(``cache=True``: ``__pycache__`` next to this file, else the user cache directory) and
+later processes load it in ~10 ms. Where no cache directory is writable, :func:`jit`
+falls back to compiling once per process; nothing fails.
+
+:func:`day_blocks` is not used here any more; core.strategies cuts its elementwise passes
+with it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+import numba  # type: ignore[import-untyped]
 import numpy as np
 from numpy.typing import NDArray
 
@@ -65,325 +86,381 @@ def day_blocks(n_days: int, n_symbols: int) -> Iterator[slice]:
         yield slice(start, min(start + step, n_days))
 
 
-@dataclass(frozen=True, eq=False, slots=True)
-class _Series:
-    """Time-major (days x symbols) inputs in canonical form: NaN before each symbol's
-    ``first`` bar, finite from there on.
+# --- compiled kernels ---------------------------------------------------------------------
 
-    ``hole`` is each symbol's first hole (``n_days``: none); values from it on were
-    replaced by the last good one so the arithmetic runs, and :meth:`finish` NaNs the
-    results there.
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+#: error_model="numpy": a float division by zero gives inf/NaN as in numpy (RSI's 0/0 on a
+#: flat stretch, replaced afterwards) instead of raising, and without the per-element check
+#: that would keep the loops from vectorising. No fastmath: it would let LLVM reorder and
+#: fuse operations, and the results would no longer be TA-Lib's. nogil: a scan can run in
+#: a worker thread while the UI's event loop keeps going.
+_JIT_OPTIONS: dict[str, Any] = {"error_model": "numpy", "nogil": True}
+
+
+def jit(fn: _F) -> _F:
+    """``numba.njit`` with the options above, machine code cached on disk: the decorator of
+    every compiled kernel in ``core`` (core.strategies uses it too).
+
+    numba refuses ``cache=True`` (RuntimeError, at decoration) when neither the source
+    tree nor the user cache directory is writable, e.g. a read-only install run by a user
+    without a home directory: then compile in every process instead of failing to import.
     """
-
-    arrays: tuple[FloatArray, ...]
-    first: IntArray
-    hole: IntArray
-    pad: FloatArray | None = None
-
-    def __post_init__(self) -> None:
-        # NaN before each symbol's first bar, 0 after; kept only for the days some symbol
-        # is still in its padding (none at all in a universe of established names).
-        # arrays[0] * 0 is exactly that when arrays[0] is hole-free (prices, or repaired).
-        if self.pad is None:
-            late = self.first[self.first < self.arrays[0].shape[0]]
-            head = int(late.max()) if late.size else 0
-            object.__setattr__(self, "pad", self.arrays[0][:head] * 0.0)
-
-    def nan_before(self, out: FloatArray, lookback: int) -> None:
-        """NaN ``out[..., t, i]`` for t < first[i] + lookback: values whose look-back
-        reaches into symbol i's padding (the padding pattern, shifted, is added)."""
-        n_rows = out.shape[-2]
-        out[..., : min(lookback, n_rows), :] = np.nan
-        pad = self.pad
-        assert pad is not None  # set in __post_init__
-        hi = min(n_rows, pad.shape[0] + lookback)
-        if hi > lookback:
-            out[..., lookback:hi, :] += pad[: hi - lookback]
-        gone = np.flatnonzero(self.first >= self.arrays[0].shape[0])
-        if gone.size:  # symbols without a single bar
-            out[..., gone] = np.nan
-
-    def finish(self, out_t: FloatArray) -> FloatArray:
-        """NaN results from each symbol's hole on; return the (symbols x days) view."""
-        n_days = out_t.shape[0]
-        bad = np.flatnonzero(self.hole < n_days)
-        if bad.size:
-            sub = out_t[:, bad]
-            sub[np.arange(n_days)[:, None] >= self.hole[None, bad]] = np.nan
-            out_t[:, bad] = sub
-        return out_t.T
+    try:
+        jitted = numba.njit(cache=True, **_JIT_OPTIONS)(fn)
+    except RuntimeError:
+        jitted = numba.njit(cache=False, **_JIT_OPTIONS)(fn)
+    return cast(_F, jitted)
 
 
-def _time_major(x: FloatArray) -> FloatArray:
-    out: FloatArray = np.ascontiguousarray(np.asarray(x, dtype=np.float64).T)
+_NAN = np.nan
+
+
+@jit
+def _better(a: float, b: float, upper: bool) -> float:
+    """The max (``upper``) or min of two values; the operand order makes it x86's
+    max/min instruction, so the loops calling it vectorise."""
+    if upper:
+        return a if a > b else b
+    return a if a < b else b
+
+
+@jit
+def _true_range(high: float, low: float, prev_close: float) -> float:
+    """max(high, prev close) - min(low, prev close): TA-Lib's largest of high - low,
+    |high - prev close| and |low - prev close|, with the same rounding (one subtraction)."""
+    return (high if high > prev_close else prev_close) - (low if low < prev_close else prev_close)
+
+
+@jit
+def _sma_row(
+    today: FloatArray,
+    leaving: FloatArray,
+    t: int,
+    n: int,
+    first: IntArray,
+    stop: IntArray,
+    out: FloatArray,
+    total: FloatArray,
+) -> None:
+    """Day ``t`` of SMA(n) for every symbol, TA-Lib's way: ``total`` holds each symbol's
+    sum of its last n - 1 values; add today's, divide, subtract the one leaving (row
+    ``t - n + 1``, passed as row 0 while that is negative: then it is not used).
+
+    Loads are unconditional and the padding is dropped by selects, so the loop vectorises.
+    """
+    for i in range(today.shape[0]):
+        f = first[i]
+        x_new = today[i]
+        x_old = leaving[i]
+        window = total[i] + (x_new if t >= f else 0.0)
+        mean = window / n
+        out[i] = mean if (t >= f + n - 1) & (t < stop[i]) else _NAN
+        total[i] = window - (x_old if t - n + 1 >= f else 0.0)
+
+
+@jit
+def _rsi_row(
+    today: FloatArray,
+    yesterday: FloatArray,
+    t: int,
+    n: int,
+    first: IntArray,
+    stop: IntArray,
+    out: FloatArray,
+    avg_gain: FloatArray,
+    avg_loss: FloatArray,
+) -> None:
+    """Day ``t`` of Wilder's RSI(n). Before a symbol's seed bar (``first + n``) the
+    averages hold plain sums (weight 1, divisor 1: exact no-ops), at it the sum is divided
+    by n, after it they smooth; one branch-free formula serves all three phases."""
+    keep = n - 1.0
+    for i in range(today.shape[0]):
+        f = first[i]
+        seed = f + n
+        change = today[i] - yesterday[i]
+        moved = t > f  # a row's first bar has no difference
+        gain = change if moved & (change > 0.0) else 0.0
+        loss = -change if moved & (change < 0.0) else 0.0
+        weight = keep if t > seed else 1.0
+        divisor = float(n) if t >= seed else 1.0
+        g = (avg_gain[i] * weight + gain) / divisor
+        lo = (avg_loss[i] * weight + loss) / divisor
+        avg_gain[i] = g
+        avg_loss[i] = lo
+        both = g + lo
+        value = 100.0 * (g / both) if both != 0.0 else 100.0  # SPEC 2: avgLoss 0 -> 100
+        out[i] = value if (t >= seed) & (t < stop[i]) else _NAN
+
+
+@jit
+def _atr_row(
+    high: FloatArray,
+    low: FloatArray,
+    prev_close: FloatArray,
+    t: int,
+    n: int,
+    first: IntArray,
+    stop: IntArray,
+    out: FloatArray,
+    avg: FloatArray,
+) -> None:
+    """Day ``t`` of Wilder's ATR(n), phases as in :func:`_rsi_row`."""
+    keep = n - 1.0
+    for i in range(high.shape[0]):
+        f = first[i]
+        seed = f + n
+        tr = _true_range(high[i], low[i], prev_close[i])
+        a = (avg[i] * (keep if t > seed else 1.0) + (tr if t > f else 0.0)) / (
+            float(n) if t >= seed else 1.0
+        )
+        avg[i] = a
+        out[i] = a if (t >= seed) & (t < stop[i]) else _NAN
+
+
+@jit
+def _true_range_row(
+    high: FloatArray,
+    low: FloatArray,
+    prev_close: FloatArray,
+    t: int,
+    first: IntArray,
+    stop: IntArray,
+    out: FloatArray,
+) -> None:
+    for i in range(high.shape[0]):
+        tr = _true_range(high[i], low[i], prev_close[i])
+        out[i] = tr if (t > first[i]) & (t < stop[i]) else _NAN
+
+
+@jit
+def _extreme_row(
+    x: FloatArray,
+    t: int,
+    n: int,
+    upper: bool,
+    first: IntArray,
+    stop: IntArray,
+    out: FloatArray,
+    running: FloatArray,
+    suffix: FloatArray,
+) -> None:
+    """Day ``t`` of the trailing n-bar max (``upper``) or min, van Herk / Gil-Werman.
+
+    Days are cut into blocks of n (t // n). The window ending at t is the tail of the
+    previous block from t - n + 1 on, whose extremes (``suffix[j % n]``: of days j to
+    that block's end) were stored when the block ended, plus the current block up to t,
+    whose extreme ``running`` keeps. Three comparisons per value whatever n, where
+    scanning the window takes n - 1. Both parts lie inside the window, so nothing outside
+    it (padding, a later hole) reaches the result; max and min round nothing, so the
+    result is exactly the window's extreme.
+    """
+    row = x[t]
+    m = row.shape[0]
+    restart = t % n == 0
+    for i in range(m):
+        v = row[i]
+        running[i] = v if restart else _better(v, running[i], upper)
+    block_end = t % n == n - 1
+    j = t - n + 1
+    if block_end:  # the window is exactly the current block
+        for i in range(m):
+            out[i] = running[i] if (t >= first[i] + n - 1) & (t < stop[i]) else _NAN
+    elif j < 0:
+        for i in range(m):
+            out[i] = _NAN
+    else:
+        tail = suffix[j % n]
+        for i in range(m):
+            v = _better(tail[i], running[i], upper)
+            out[i] = v if (t >= first[i] + n - 1) & (t < stop[i]) else _NAN
+    if block_end:  # suffix extremes of the block just completed, for the next block
+        last = suffix[n - 1]
+        for i in range(m):
+            last[i] = row[i]
+        for r in range(n - 2, -1, -1):
+            src = x[j + r]
+            after = suffix[r + 1]
+            dst = suffix[r]
+            for i in range(m):
+                dst[i] = _better(src[i], after[i], upper)
+
+
+@jit
+def _kernel(
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    volume: FloatArray,
+    first: IntArray,
+    stop: IntArray,
+    volume_stop: IntArray,
+    periods: tuple[int, int, int, int, int, int, int, int],
+    outs: tuple[FloatArray, ...],
+) -> None:
+    """Every requested indicator, one pass over the days (see the module doc).
+
+    Inputs are time-major (days x symbols). ``first``: each symbol's first bar;
+    ``stop``: its first hole (``n_days``: none), ``volume_stop`` the same for volume.
+    ``periods`` (0: not wanted; true range: 1 = wanted) and ``outs`` (days x symbols,
+    written where wanted) are in the order SMA fast, SMA slow, RSI, ATR, HHV, LLV, AVGVOL,
+    true range. An input not needed by any wanted output may be any array of the same
+    shape.
+    """
+    n_days, m = close.shape
+    fast, slow, rsi_n, atr_n, hhv_n, llv_n, vol_n, tr_on = periods
+    state = np.zeros((6, m))
+    high_running = np.empty(m)
+    low_running = np.empty(m)
+    high_suffix = np.empty((max(1, min(hhv_n, n_days)), m))
+    low_suffix = np.empty((max(1, min(llv_n, n_days)), m))
+    # Direction flags as runtime values: given the literals True / False, numba would
+    # compile a copy of _extreme_row per value (~0.7 s each on a cold cache), no faster.
+    upper = n_days >= 0
+    lower = not upper
+    for t in range(n_days):
+        prev = max(t - 1, 0)  # row 0 at t = 0, where no symbol uses it
+        today = close[t]
+        if fast > 0:
+            leaving = close[max(t - fast + 1, 0)]
+            _sma_row(today, leaving, t, fast, first, stop, outs[0][t], state[0])
+        if slow > 0:
+            leaving = close[max(t - slow + 1, 0)]
+            _sma_row(today, leaving, t, slow, first, stop, outs[1][t], state[1])
+        if rsi_n > 0:
+            _rsi_row(today, close[prev], t, rsi_n, first, stop, outs[2][t], state[2], state[3])
+        if atr_n > 0:
+            _atr_row(high[t], low[t], close[prev], t, atr_n, first, stop, outs[3][t], state[4])
+        if hhv_n > 0:
+            _extreme_row(high, t, hhv_n, upper, first, stop, outs[4][t], high_running, high_suffix)
+        if llv_n > 0:
+            _extreme_row(low, t, llv_n, lower, first, stop, outs[5][t], low_running, low_suffix)
+        if vol_n > 0:
+            leaving = volume[max(t - vol_n + 1, 0)]
+            _sma_row(volume[t], leaving, t, vol_n, first, volume_stop, outs[6][t], state[5])
+        if tr_on > 0:
+            _true_range_row(high[t], low[t], close[prev], t, first, stop, outs[7][t])
+
+
+# --- Python side ----------------------------------------------------------------------------
+
+_OUTPUTS = ("sma_fast", "sma_slow", "rsi", "atr", "hhv", "llv", "avgvol", "true_range")
+
+
+def time_major(x: FloatArray) -> FloatArray:
+    """``x`` (symbols x days) as the one array type the compiled kernels take: (days x
+    symbols) float64, C-contiguous, aligned and writeable. A view when ``x`` is already
+    time-major in memory (Bars' layout, and every result here); a copy otherwise, which
+    keeps numba from compiling another signature for another layout."""
+    out: FloatArray = np.require(np.asarray(x, dtype=np.float64).T, requirements="CAW")
     return out
 
 
+def _index(x: IntArray) -> IntArray:
+    out: IntArray = np.require(x, dtype=np.int64, requirements="CAW")
+    return out
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class _Series:
+    """Time-major inputs, each symbol's first bar and first hole (``n_days``: none)."""
+
+    arrays: tuple[FloatArray, ...]
+    first: IntArray
+    stop: IntArray
+
+
 def _canonical(*inputs: FloatArray) -> _Series:
-    arrays = tuple(_time_major(a) for a in inputs)
+    """Validate raw (symbols x days) inputs and find each symbol's padding and first hole:
+    a bar is data only when every input is finite there (module doc)."""
+    if any(np.ndim(a) != 2 for a in inputs):
+        raise ValueError("indicator inputs must be 2-D (symbols x days) and equally shaped")
+    arrays = tuple(time_major(a) for a in inputs)
     shape = arrays[0].shape
-    if any(a.ndim != 2 or a.shape != shape for a in arrays):
+    if any(a.shape != shape for a in arrays):
         raise ValueError("indicator inputs must be 2-D (symbols x days) and equally shaped")
     n_days, m = shape
-    total = arrays[0]
+    if n_days == 0:
+        empty = np.zeros(m, dtype=np.int64)
+        return _Series(arrays=arrays, first=empty, stop=empty)
+    finite = np.isfinite(arrays[0])
     for a in arrays[1:]:
-        total = total + a
-    finite = np.isfinite(total)  # a bar is data only when every input is finite
-    first: IntArray = np.argmax(finite, axis=0).astype(np.int64)
-    counts = np.count_nonzero(finite, axis=0)
-    first[counts == 0] = n_days
-    # Clean: no hole after `first`, and each input NaN exactly in the padding (not inf,
-    # which would survive the running sums' zero-fill, and not a finite value, e.g. a
-    # close whose high is missing). A NaN in an input makes `total` NaN, so an input has
-    # at most as many NaN as `total` has non-finite cells; equal totals mean equal per
-    # symbol, and the per-symbol count is only needed when they differ.
-    clean = counts == n_days - first
-    non_finite = finite.size - int(counts.sum())
-    for a in arrays:
-        nan = np.isnan(a)
-        if np.count_nonzero(nan) != non_finite:
-            clean &= np.count_nonzero(nan, axis=0) == n_days - counts
-    hole: IntArray = np.full(m, n_days, dtype=np.int64)
-    bad = np.flatnonzero(~clean)
-    if bad.size:
-        arrays, hole = _repair(arrays, finite, first, bad)
-    return _Series(arrays=arrays, first=first, hole=hole)
+        finite &= np.isfinite(a)
+    has_data = finite.any(axis=0)
+    first = np.where(has_data, np.argmax(finite, axis=0), n_days).astype(np.int64)
+    holes = ~finite
+    holes &= np.arange(n_days)[:, None] >= first[None, :]
+    stop = np.where(holes.any(axis=0), np.argmax(holes, axis=0), n_days).astype(np.int64)
+    return _Series(arrays=arrays, first=_index(first), stop=_index(stop))
 
 
-def _repair(
-    arrays: tuple[FloatArray, ...], finite: NDArray[np.bool_], first: IntArray, bad: IntArray
-) -> tuple[tuple[FloatArray, ...], IntArray]:
-    """Make the few irregular symbols canonical: NaN padding, holes filled (see _Series)."""
-    n_days, m = arrays[0].shape
-    idx = np.arange(n_days)[:, None]
-    before = idx < first[None, bad]
-    holes = ~before & ~finite[:, bad]
-    hole_at = np.where(holes.any(axis=0), np.argmax(holes, axis=0), n_days)
-    from_hole = idx >= hole_at[None, :]
-    last_good = np.maximum(hole_at - 1, 0)
-    hole = np.full(m, n_days, dtype=np.int64)
-    hole[bad] = hole_at
-    fixed: list[FloatArray] = []
-    for a in arrays:
-        a = a.copy()
-        sub = a[:, bad]
-        sub = np.where(from_hole, sub[last_good, np.arange(bad.size)][None, :], sub)
-        sub[before] = np.nan
-        a[:, bad] = sub
-        fixed.append(a)
-    return tuple(fixed), hole
+def _run(
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    volume: FloatArray,
+    first: IntArray,
+    stop: IntArray,
+    volume_stop: IntArray,
+    **periods: int,
+) -> dict[str, FloatArray]:
+    """Call the kernel for the outputs named in ``periods`` (see :data:`_OUTPUTS`);
+    returns them as (symbols x days) views."""
+    n_days, m = close.shape
+    values = tuple(int(periods.get(name, 0)) for name in _OUTPUTS)
+    unused = np.empty((0, 0))
+    outs = tuple(np.empty((n_days, m)) if p > 0 else unused for p in values)
+    _kernel(high, low, close, volume, first, stop, volume_stop, values, outs)
+    return {name: out.T for name, out, p in zip(_OUTPUTS, outs, values, strict=True) if p > 0}
 
 
-def _running_sum(x: FloatArray, non_negative: bool) -> FloatArray:
-    """Running sums along days, NaN counted as 0; row 0 is 0, row t+1 sums x[0..t].
-
-    ``non_negative``: the caller knows x >= 0 where not NaN (Bars prices and volumes), so
-    one ``fmax`` pass zero-fills the NaN.
-    """
-    if non_negative:
-        x0 = np.fmax(x, 0.0)
+def _run_on(s: _Series, name: str, period: int) -> FloatArray:
+    """One output from canonical inputs: (x,) or (high, low, close)."""
+    if len(s.arrays) == 3:
+        h, lo, c = s.arrays
     else:
-        x0 = x.copy()
-        x0[np.isnan(x0)] = 0.0
-    n_days, m = x.shape
-    csum = np.empty((n_days + 1, m))
-    csum[0] = 0.0
-    for t in range(n_days):
-        np.add(csum[t], x0[t], out=csum[t + 1])
-    return csum
-
-
-def _sma_core(
-    x: FloatArray, s: _Series, periods: tuple[int, ...], non_negative: bool = False
-) -> list[FloatArray]:
-    """SMAs from one running sum (padding counted as 0, windows into it NaN-ed after).
-
-    Running sums are not centred: for 5,000 days of a $1,000 stock they reach ~5e6, and
-    their rounding error (~1e-9 of a dollar) is far below a cent.
-    """
-    n_days, m = x.shape
-    csum = _running_sum(x, non_negative)
-    # Window t is csum[t + 1] - csum[t + 1 - n]: NaN-ing csum[j] for j < first NaNs every
-    # window that starts in the padding, for all periods at once.
-    s.nan_before(csum, 0)
-    outs: list[FloatArray] = []
-    for n in periods:
-        out = np.empty((n_days, m))
-        out[: n - 1] = np.nan
-        if n <= n_days:
-            body = out[n - 1 :]
-            for j in day_blocks(body.shape[0], m):
-                np.subtract(csum[j.start + n : j.stop + n], csum[j], out=body[j])
-                body[j] *= 1.0 / n
-        outs.append(s.finish(out))
-    return outs
+        h = lo = c = s.arrays[0]
+    return _run(h, lo, c, c, s.first, s.stop, s.stop, **{name: period})[name]
 
 
 def sma(x: FloatArray, n: int) -> FloatArray:
     """Simple moving average of the last ``n`` values, today included."""
     if n < 1:
         raise ValueError("SMA period must be at least 1")
-    s = _canonical(x)
-    return _sma_core(s.arrays[0], s, (n,))[0]
-
-
-def _rolling_extreme(x: FloatArray, s: _Series, n: int, pick: np.ufunc) -> FloatArray:
-    """Trailing ``n``-bar max/min by doubling (sparse table): about log2(n) + 1 passes.
-
-    np.maximum/np.minimum propagate NaN, so a window reaching into the padding is NaN.
-    """
-    if n < 1:
-        raise ValueError("window must be at least 1")
-    n_days = x.shape[0]
-    if n == 1:
-        return s.finish(x.copy())
-    buffers = (np.empty_like(x), np.empty_like(x))  # used in turn, one level after another
-    acc, span, turn = x, 1, 0
-    while span < n:
-        step = min(span, n - span)  # windows of span and step bars, step apart: span+step
-        nxt = buffers[turn]
-        nxt[:step] = np.nan
-        pick(acc[step:], acc[: n_days - step], out=nxt[step:])
-        acc, span, turn = nxt, span + step, 1 - turn
-    return s.finish(acc)
+    return _run_on(_canonical(x), "sma_fast", n)
 
 
 def hhv(high: FloatArray, n: int = RANGE_PERIOD) -> FloatArray:
     """Highest high of the last ``n`` bars, today included."""
-    s = _canonical(high)
-    return _rolling_extreme(s.arrays[0], s, n, np.maximum)
+    if n < 1:
+        raise ValueError("window must be at least 1")
+    return _run_on(_canonical(high), "hhv", n)
 
 
 def llv(low: FloatArray, n: int = RANGE_PERIOD) -> FloatArray:
     """Lowest low of the last ``n`` bars, today included."""
-    s = _canonical(low)
-    return _rolling_extreme(s.arrays[0], s, n, np.minimum)
-
-
-def _wilder(x0: FloatArray, s: _Series, n: int) -> FloatArray:
-    """Wilder smoothing (SPEC 2) of ``x0`` (k series x days-1 x symbols, **already divided
-    by n**; ``x0[:, j]`` belongs to bar j + 1 and is 0 in the padding), first value at bar
-    ``first + n``. Returns k x days x symbols, with meaningless values before each
-    symbol's first average: callers NaN their final results there (``nan_before(out, n)``).
-
-    ``avg_t = (13 avg_{t-1} + x_t) / 14`` is computed as ``avg_{t-1} * (13/14) + x_t/14``:
-    two operations a step instead of three, at a rounding cost of a few 1e-16 relative
-    (the recursion is contractive, so it does not accumulate). The seed enters as the
-    filter input at the seed bar (the in-order sum of the first ``n`` scaled values, zeros
-    before it), so one loop over days serves every symbol whatever its padding. Each series
-    stays contiguous (elementwise passes run twice as fast on contiguous blocks as on
-    interleaved ones). ``x0`` is modified in place.
-    """
-    k, width, m = x0.shape
-    out = np.empty((k, width + 1, m))
-    if width < n:
-        out.fill(np.nan)
-        return out
-    seed_at = s.first + (n - 1)  # column j of the first average
-    cols = np.flatnonzero(seed_at < width)
-    if cols.size:
-        rows = s.first[cols]
-        seed = x0[:, rows, cols]
-        for step in range(1, n):  # in order, as TA-Lib adds them
-            seed = seed + x0[:, rows + step, cols]
-            x0[:, rows + step - 1, cols] = 0.0
-        x0[:, seed_at[cols], cols] = seed
-    out[:, 0] = np.nan  # bar 0 has no difference / true range
-    keep = (n - 1.0) / n
-    multiply, add = np.multiply, np.add
-    for series in range(k):
-        x, y = x0[series], out[series, 1:]
-        prev = y[0]
-        prev[:] = x[0]
-        for t in range(1, width):
-            row = multiply(prev, keep, out=y[t])
-            prev = add(row, x[t], out=row)
-    return out
-
-
-def _gains_losses_into(
-    close: FloatArray, gain: FloatArray, neg_loss: FloatArray, scale: float
-) -> None:
-    """``scale`` x gains and *negated* losses (<= 0, saving a pass); padding NaN -> 0."""
-    for j in day_blocks(gain.shape[0], gain.shape[1]):
-        d = np.subtract(close[j.start + 1 : j.stop + 1], close[j], out=neg_loss[j])
-        d *= scale
-        np.fmax(d, 0.0, out=gain[j])  # fmax/fmin drop NaN
-        np.fmin(d, 0.0, out=d)
-
-
-def _true_range_into(
-    h: FloatArray, lo: FloatArray, c: FloatArray, out: FloatArray, scale: float | None
-) -> None:
-    """TR of bars 1.. into ``out`` (row j = bar j + 1). With ``scale``: times ``scale``
-    and the padding's NaN as 0 (for Wilder); without: plain TR, NaN in the padding."""
-    for j in day_blocks(out.shape[0], out.shape[1]):
-        now, prev = slice(j.start + 1, j.stop + 1), c[j]
-        tr = np.maximum(h[now], prev, out=out[j])
-        tr -= np.minimum(lo[now], prev)
-        if scale is not None:
-            tr *= scale
-            np.fmax(tr, 0.0, out=tr)  # TR >= 0, so fmax only replaces NaN
-
-
-def _rsi_from_averages(avg_gain: FloatArray, avg_neg_loss: FloatArray) -> FloatArray:
-    """100 * G / (G + L) from G and -L (TA-Lib's form of SPEC 2's 100 - 100 / (1 + G/L)).
-
-    G + L = 0 means both are 0 (a flat stretch): 0/0, but SPEC 2 says RSI = 100 whenever
-    avgLoss = 0. (avgLoss = 0 < avgGain needs no help: G / G = 1.)
-    """
-    out = np.empty_like(avg_gain)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for j in day_blocks(out.shape[0], out.shape[1]):
-            g, o = avg_gain[j], out[j]
-            total = np.subtract(g, avg_neg_loss[j], out=o)
-            flat = np.flatnonzero(total.ravel() == 0.0)
-            np.divide(g, total, out=o)
-            o *= 100.0
-            if flat.size:
-                o.ravel()[flat] = 100.0
-    return out
+    if n < 1:
+        raise ValueError("window must be at least 1")
+    return _run_on(_canonical(low), "llv", n)
 
 
 def rsi(close: FloatArray, n: int = RSI_PERIOD) -> FloatArray:
     """Wilder RSI (SPEC 2; equals TA-Lib's RSI except flat stretches, see module doc)."""
     if n < 1:
         raise ValueError("RSI period must be at least 1")
-    s = _canonical(close)
-    (c,) = s.arrays
-    if c.shape[0] < 2:
-        return s.finish(np.full(c.shape, np.nan))
-    x = np.empty((2, c.shape[0] - 1, c.shape[1]))
-    _gains_losses_into(c, x[0], x[1], 1.0 / n)
-    avg = _wilder(x, s, n)
-    out = _rsi_from_averages(avg[0], avg[1])
-    s.nan_before(out, n)
-    return s.finish(out)
+    return _run_on(_canonical(close), "rsi", n)
 
 
 def true_range(high: FloatArray, low: FloatArray, close: FloatArray) -> FloatArray:
     """TR_t = max(high_t, close_{t-1}) - min(low_t, close_{t-1}); NaN at a row's first bar."""
-    s = _canonical(high, low, close)
-    h, lo, c = s.arrays
-    out = np.full(c.shape, np.nan)
-    if c.shape[0] > 1:
-        _true_range_into(h, lo, c, out[1:], None)
-    return s.finish(out)
+    return _run_on(_canonical(high, low, close), "true_range", 1)
 
 
 def atr(high: FloatArray, low: FloatArray, close: FloatArray, n: int = ATR_PERIOD) -> FloatArray:
     """Wilder ATR seeded like TA-Lib (SPEC 2): first value mean(TR_1..TR_n) at index n."""
     if n < 1:
         raise ValueError("ATR period must be at least 1")
-    s = _canonical(high, low, close)
-    h, lo, c = s.arrays
-    if c.shape[0] < 2:
-        return s.finish(np.full(c.shape, np.nan))
-    x = np.empty((1, c.shape[0] - 1, c.shape[1]))
-    _true_range_into(h, lo, c, x[0], 1.0 / n)
-    out = _wilder(x, s, n)[0]
-    s.nan_before(out, n)
-    return s.finish(out)
+    return _run_on(_canonical(high, low, close), "atr", n)
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -403,45 +480,39 @@ class Indicators:
     avgvol20: FloatArray
 
 
-def _from_bars(bars: Bars) -> tuple[_Series, _Series]:
-    """Bars checked the alignment convention on construction: no second check here."""
-    h, lo, c, v = (_time_major(a) for a in (bars.high, bars.low, bars.close, bars.volume))
-    n_days, m = c.shape
-    no_hole = np.full(m, n_days, dtype=np.int64)
-    prices = _Series(arrays=(h, lo, c), first=bars.first_valid, hole=no_hole)
-    # Volume may have holes (a provisional bar without volume): borrow the prices' pad.
-    volume = _Series((v,), first=bars.first_valid, hole=bars.volume_hole, pad=prices.pad)
-    return prices, volume
-
-
 def compute_indicators(bars: Bars) -> Indicators:
     """All SPEC 2 indicators for every symbol and bar of ``bars``.
 
-    A provisional bar without volume leaves the price indicators intact and makes only
-    AVGVOL20 undefined (from that bar on).
+    Bars checked the alignment convention on construction, so its padding and holes are
+    taken from it, not searched again. A provisional bar without volume leaves the price
+    indicators intact and makes only AVGVOL20 undefined (from that bar on).
     """
-    prices, vol = _from_bars(bars)
-    h, lo, c = prices.arrays
+    h, lo, c, v = (time_major(a) for a in (bars.high, bars.low, bars.close, bars.volume))
     n_days, m = c.shape
-    sma50, sma200 = _sma_core(c, prices, (SMA_FAST, SMA_SLOW), non_negative=True)
-    if n_days >= 2:
-        # Gains, losses and true ranges share one Wilder call (RSI_PERIOD == ATR_PERIOD).
-        x = np.empty((3, n_days - 1, m))
-        _gains_losses_into(c, x[0], x[1], 1.0 / RSI_PERIOD)
-        _true_range_into(h, lo, c, x[2], 1.0 / ATR_PERIOD)
-        avg = _wilder(x, prices, RSI_PERIOD)
-        rsi14, atr14 = _rsi_from_averages(avg[0], avg[1]), avg[2]
-        prices.nan_before(rsi14, RSI_PERIOD)
-        prices.nan_before(atr14, ATR_PERIOD)
-    else:
-        rsi14, atr14 = np.full((n_days, m), np.nan), np.full((n_days, m), np.nan)
+    no_hole = np.full(m, n_days, dtype=np.int64)
+    out = _run(
+        h,
+        lo,
+        c,
+        v,
+        _index(bars.first_valid),
+        no_hole,
+        _index(bars.volume_hole),
+        sma_fast=SMA_FAST,
+        sma_slow=SMA_SLOW,
+        rsi=RSI_PERIOD,
+        atr=ATR_PERIOD,
+        hhv=RANGE_PERIOD,
+        llv=RANGE_PERIOD,
+        avgvol=RANGE_PERIOD,
+    )
     return Indicators(
         close=c.T,
-        sma50=sma50,
-        sma200=sma200,
-        rsi14=rsi14.T,
-        atr14=atr14.T,
-        hhv20=_rolling_extreme(h, prices, RANGE_PERIOD, np.maximum),
-        llv20=_rolling_extreme(lo, prices, RANGE_PERIOD, np.minimum),
-        avgvol20=_sma_core(vol.arrays[0], vol, (RANGE_PERIOD,), non_negative=True)[0],
+        sma50=out["sma_fast"],
+        sma200=out["sma_slow"],
+        rsi14=out["rsi"],
+        atr14=out["atr"],
+        hhv20=out["hhv"],
+        llv20=out["llv"],
+        avgvol20=out["avgvol"],
     )

@@ -67,6 +67,9 @@ class SymbolScan:
     reasons: tuple[str, ...]
     signals: tuple[str, ...]
     direction: Direction | None
+    #: Change from the previous bar's close, in percent points (1.5 = +1.5 %). Not part of
+    #: the CLI's JSON contract; the dashboard's "change %" column reads it.
+    change_pct: float | None = None
 
     @property
     def tradable(self) -> bool:
@@ -179,10 +182,27 @@ def scan(
     columns = [_values(getattr(ind, name)[:, -1]) for name in _VALUE_FIELDS]
     days: list[date | None] = last_dates.astype("datetime64[D]").tolist()  # NaT -> None
 
+    # Bars are right-aligned, so the column before the last is each symbol's previous bar.
+    if bars.n_days >= 2:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            change = (ind.close[:, -1] / ind.close[:, -2] - 1.0) * 100.0
+        change[~np.isfinite(change)] = np.nan
+    else:
+        change = np.full(bars.n_symbols, np.nan)
+    changes = _values(change)
+
     reasons = [reasons_of[bits] for bits in reason_bits.tolist()]
     signals = [signals_of[bits] for bits in signal_bits.tolist()]
     rows = zip(
-        bars.symbols, days, *columns, eligible, reasons, signals, directions, strict=True
+        bars.symbols,
+        days,
+        *columns,
+        eligible,
+        reasons,
+        signals,
+        directions,
+        changes,
+        strict=True,
     )  # SymbolScan's field order
     results = [SymbolScan(*row) for row in rows]
     return ScanReport(asof=asof, symbols=len(results), elapsed_ms=elapsed_ms, results=results)

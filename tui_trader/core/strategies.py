@@ -38,7 +38,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from tui_trader.core.indicators import Indicators, day_blocks
+from tui_trader.core.indicators import Indicators, jit, time_major
 from tui_trader.core.settings import StrategySettings, UniverseSettings
 
 FloatArray = NDArray[np.float64]
@@ -136,72 +136,80 @@ def enough_history(close: FloatArray, min_bars: int = MIN_TREND_BARS) -> BoolArr
     return out
 
 
-def _bases_into(
-    ind: Indicators, settings: StrategySettings, days: slice, high: BoolArray, low: BoolArray
-) -> None:
-    c, atr, rsi = ind.close[:, days], ind.atr14[:, days], ind.rsi14[:, days]
-    dist = ind.hhv20[:, days] - c  # (HHV20 - close) / ATR14 <= k and RSI14 >= min
-    dist /= atr
-    np.less_equal(dist, settings.high_base_max_atr_ratio, out=high)
-    high &= rsi >= settings.high_base_min_rsi
-    np.subtract(c, ind.llv20[:, days], out=dist)  # (close - LLV20) / ATR14 <= k, RSI <= max
-    dist /= atr
-    np.less_equal(dist, settings.low_base_min_atr_ratio, out=low)
-    low &= rsi <= settings.low_base_max_rsi
-
-
-def _crossings_into(
-    ind: Indicators,
-    settings: StrategySettings,
-    now: slice,
-    enough: BoolArray,
+@jit
+def _strategy_kernel(
+    close: FloatArray,
+    hhv20: FloatArray,
+    llv20: FloatArray,
+    atr14: FloatArray,
+    rsi14: FloatArray,
+    sma50: FloatArray,
+    sma200: FloatArray,
+    limits: tuple[float, float, float, float, float, float],
+    lag: int,
+    high_base: BoolArray,
+    low_base: BoolArray,
     bull_pullback: BoolArray,
     bear_rally: BoolArray,
+    short_history: BoolArray,
 ) -> None:
-    prev = slice(now.start - 1, now.stop - 1)
-    rsi, rsi_prev = ind.rsi14[:, now], ind.rsi14[:, prev]
-    sma50, sma200 = ind.sma50[:, now], ind.sma200[:, now]
-    bull = settings.bull_pullback_rsi_threshold  # RSI14_{t-1} < bull <= RSI14_t
-    np.less(rsi_prev, bull, out=bull_pullback)
-    bull_pullback &= bull <= rsi
-    bull_pullback &= sma50 > sma200
-    bull_pullback &= enough
-    bear = settings.bear_rally_rsi_threshold  # RSI14_{t-1} > bear >= RSI14_t
-    np.greater(rsi_prev, bear, out=bear_rally)
-    bear_rally &= bear >= rsi
-    bear_rally &= sma50 < sma200
-    bear_rally &= enough
+    """SPEC 4 on time-major (days x symbols) arrays, one pass over the days.
+
+    Every comparison is written so that NaN makes it False; ``short_history`` is
+    :func:`enough_history`'s rule negated (no finite close ``lag`` bars back).
+    """
+    n_days, m = close.shape
+    hb_ratio, hb_rsi, lb_ratio, lb_rsi, bull, bear = limits
+    for t in range(n_days):
+        c, hi, lo, atr, rsi = close[t], hhv20[t], llv20[t], atr14[t], rsi14[t]
+        rsi_prev = rsi14[max(t - 1, 0)]  # row 0 at t = 0, where has_prev masks it
+        fast, slow = sma50[t], sma200[t]
+        back = close[max(t - lag, 0)]
+        has_prev = t >= 1
+        can_look_back = t >= lag
+        out_hb, out_lb = high_base[t], low_base[t]
+        out_bull, out_bear, out_short = bull_pullback[t], bear_rally[t], short_history[t]
+        for i in range(m):
+            ci, ai, ri, rp = c[i], atr[i], rsi[i], rsi_prev[i]
+            # ATR 0 (a dead-flat stretch) makes the ratio inf or 0/0 = NaN: no base.
+            out_hb[i] = ((hi[i] - ci) / ai <= hb_ratio) & (ri >= hb_rsi)
+            out_lb[i] = ((ci - lo[i]) / ai <= lb_ratio) & (ri <= lb_rsi)
+            enough = can_look_back & (abs(back[i]) < np.inf)
+            out_short[i] = not enough
+            f, sl = fast[i], slow[i]
+            out_bull[i] = has_prev & (rp < bull) & (bull <= ri) & (f > sl) & enough
+            out_bear[i] = has_prev & (rp > bear) & (bear >= ri) & (f < sl) & enough
 
 
 def strategy_masks(ind: Indicators, settings: StrategySettings) -> StrategyMasks:
     """SPEC 4 for every bar. NaN anywhere in a rule's inputs means it does not fire.
 
-    Evaluated a block of days at a time (:func:`day_blocks`), so the ~25 elementwise
-    steps work on cache-sized slices instead of streaming every array from memory each.
+    One compiled pass over the days (:func:`tui_trader.core.indicators.jit`; numpy took ~14
+    ms for 5,000 symbols x 500 days, the pass ~6): each day's indicator rows are read
+    once, and the ~25 comparisons per cell stay in registers.
     """
-    n_symbols, n_days = ind.close.shape
-    enough = enough_history(ind.close)
-
-    def empty() -> BoolArray:
-        return np.zeros((n_symbols, n_days), dtype=bool, order="F")
-
-    high_base, low_base, bull_pullback, bear_rally = empty(), empty(), empty(), empty()
-    # An ATR of 0 (a dead-flat stretch) makes the ratio +inf or 0/0 = NaN (a tiny one may
-    # overflow to inf): all compare False, so no base in a market that traded no range.
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for days in day_blocks(n_days, n_symbols):
-            _bases_into(ind, settings, days, high_base[:, days], low_base[:, days])
-            # The crossings look one bar back; a row's first column has no previous bar.
-            now = slice(max(days.start, 1), days.stop)
-            if now.start < now.stop:
-                ok = enough[:, now]
-                _crossings_into(ind, settings, now, ok, bull_pullback[:, now], bear_rally[:, now])
+    arrays = (ind.close, ind.hhv20, ind.llv20, ind.atr14, ind.rsi14, ind.sma50, ind.sma200)
+    close, hhv20, llv20, atr14, rsi14, sma50, sma200 = (time_major(a) for a in arrays)
+    if any(a.shape != close.shape for a in (hhv20, llv20, atr14, rsi14, sma50, sma200)):
+        raise ValueError("indicator arrays must be equally shaped")
+    masks = [np.empty(close.shape, dtype=bool) for _ in range(5)]
+    limits = (
+        float(settings.high_base_max_atr_ratio),
+        float(settings.high_base_min_rsi),
+        float(settings.low_base_min_atr_ratio),
+        float(settings.low_base_max_rsi),
+        float(settings.bull_pullback_rsi_threshold),
+        float(settings.bear_rally_rsi_threshold),
+    )
+    lag = MIN_TREND_BARS - 1
+    _strategy_kernel(close, hhv20, llv20, atr14, rsi14, sma50, sma200, limits, lag, *masks)
+    high_base, low_base, bull_pullback, bear_rally, short_history = (a.T for a in masks)
     return StrategyMasks(
         high_base=high_base,
         low_base=low_base,
         bull_pullback=bull_pullback,
         bear_rally=bear_rally,
-        insufficient_history=~enough,
+        insufficient_history=short_history,
     )
 
 
@@ -253,6 +261,36 @@ class UniverseMasks:
         return out
 
 
+@jit
+def _universe_kernel(
+    close: FloatArray,
+    avgvol20: FloatArray,
+    cap_ok: BoolArray,
+    min_price: float,
+    min_volume: float,
+    price_below: BoolArray,
+    volume_below: BoolArray,
+    volume_unknown: BoolArray,
+    eligible: BoolArray,
+) -> None:
+    """SPEC 3 on time-major (days x symbols) arrays; a NaN fails every comparison."""
+    n_days, m = close.shape
+    for t in range(n_days):
+        c, v = close[t], avgvol20[t]
+        out_price, out_vol, out_unknown, out_ok = (
+            price_below[t],
+            volume_below[t],
+            volume_unknown[t],
+            eligible[t],
+        )
+        for i in range(m):
+            ci, vi = c[i], v[i]
+            out_price[i] = ci < min_price
+            out_vol[i] = vi < min_volume
+            out_unknown[i] = vi != vi  # NaN
+            out_ok[i] = (ci >= min_price) & (vi >= min_volume) & cap_ok[i]
+
+
 def universe_masks(
     ind: Indicators, settings: UniverseSettings, market_caps: FloatArray
 ) -> UniverseMasks:
@@ -261,21 +299,16 @@ def universe_masks(
     A bar with no close is neither below nor above the minimum: it is not eligible, and it
     gets no price reason (the scanner reports such a symbol as ``no_data``).
     """
-    close, avgvol = ind.close, ind.avgvol20
-    n_symbols, n_days = close.shape
+    close, avgvol = time_major(ind.close), time_major(ind.avgvol20)
+    if avgvol.shape != close.shape or np.shape(market_caps) != (close.shape[1],):
+        raise ValueError("close, AVGVOL20 and market caps must cover the same symbols")
     cap_unknown = np.isnan(market_caps)
     cap_below = market_caps < settings.min_market_cap
-    cap_ok = (cap_unknown | ~cap_below)[:, None]
-    masks = [np.zeros((n_symbols, n_days), dtype=bool, order="F") for _ in range(4)]
-    price_below, vol_below, vol_unknown, eligible = masks
-    for days in day_blocks(n_days, n_symbols):
-        c, v = close[:, days], avgvol[:, days]
-        np.less(c, settings.min_price, out=price_below[:, days])
-        np.less(v, settings.min_volume, out=vol_below[:, days])
-        np.isnan(v, out=vol_unknown[:, days])
-        ok = np.greater_equal(c, settings.min_price, out=eligible[:, days])
-        ok &= v >= settings.min_volume
-        ok &= cap_ok
+    cap_ok = np.ascontiguousarray(cap_unknown | ~cap_below)
+    masks = [np.empty(close.shape, dtype=bool) for _ in range(4)]
+    min_price, min_volume = float(settings.min_price), float(settings.min_volume)
+    _universe_kernel(close, avgvol, cap_ok, min_price, min_volume, *masks)
+    price_below, vol_below, vol_unknown, eligible = (a.T for a in masks)
     return UniverseMasks(
         price_below_min=price_below,
         avgvol_below_min=vol_below,

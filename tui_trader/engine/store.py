@@ -68,6 +68,11 @@ class ScanResults:
     updated_at: datetime | None = None
     running: bool = False
     error: str | None = None
+    #: The last scan's duration (seconds: live prices applied + core scan) and rate.
+    duration_s: float | None = None
+    symbols_per_s: float | None = None
+    #: Universe symbols left out of the scan and why (IB does not know them, no bars).
+    problems: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +235,8 @@ class SpreadPosition:
     target_level: float | None = None
     stop_distance: float | None = None
     target_distance: float | None = None
+    #: The SPEC 9 exit rule that holds now (ExitReason value), None while none does.
+    exit_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

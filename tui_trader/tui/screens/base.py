@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from loguru import logger
 from textual.app import ComposeResult
 from textual.screen import Screen
 
@@ -41,6 +42,7 @@ class TraderScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self._stale = True
+        self._palette: Palette | None = None
 
     @property
     def trader(self) -> TraderApp:
@@ -48,7 +50,11 @@ class TraderScreen(Screen[None]):
 
     @property
     def palette(self) -> Palette:
-        return Palette.from_variables(self.app.theme_variables)
+        """The theme's trading colours for table cells; the same object until the theme
+        changes (screens may key caches on it)."""
+        if self._palette is None:
+            self._palette = Palette.from_variables(self.app.theme_variables)
+        return self._palette
 
     def compose(self) -> ComposeResult:
         yield TitleBar(self.TITLE)
@@ -60,6 +66,8 @@ class TraderScreen(Screen[None]):
         return ()
 
     def on_mount(self) -> None:
+        # Subclasses' own on_mount handlers run too (Textual dispatches to every class of
+        # the MRO); they must not call super().on_mount().
         self.trader.store_changed.subscribe(self, self._on_store_changed, immediate=True)
         self.trader.clock_ticked.subscribe(self, self._on_tick, immediate=True)
         self.app.theme_changed_signal.subscribe(self, self._on_theme, immediate=True)
@@ -72,6 +80,13 @@ class TraderScreen(Screen[None]):
             self.redraw()
 
     def _on_store_changed(self, slices: frozenset[type[Any]]) -> None:
+        try:
+            self._apply_changes(slices)
+        except Exception:  # Textual's Signal would swallow it: put it in our log
+            logger.exception("{} failed to redraw after a store change", type(self).__name__)
+            raise
+
+    def _apply_changes(self, slices: frozenset[type[Any]]) -> None:
         if not self.is_current:
             if slices & self.WATCHES:
                 self._stale = True
@@ -86,6 +101,7 @@ class TraderScreen(Screen[None]):
             self.refresh_footer(now)
 
     def _on_theme(self, _theme: object) -> None:
+        self._palette = None
         self._stale = True
         if self.is_current:
             self.redraw()

@@ -40,10 +40,6 @@ class HelpScreen(TraderScreen):
         with VerticalScroll(id="help-scroll"):
             yield Static(id="help-text")
 
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.query_one("#help-scroll", VerticalScroll).focus()
-
     def sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
         """(heading, [(key, description)]) for every group of bindings."""
 

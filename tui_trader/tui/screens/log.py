@@ -82,10 +82,6 @@ class LogScreen(TraderScreen):
     def table(self) -> DiffTable:
         return self.query_one("#log-table", DiffTable)
 
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.table.focus()
-
     def render_body(self) -> None:
         log = self.trader.store.get(EventLog)
         items = log.items

@@ -101,10 +101,6 @@ class OrdersScreen(TraderScreen):
     def table(self) -> DiffTable:
         return self.query_one("#orders-table", DiffTable)
 
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.table.focus()
-
     def render_body(self) -> None:
         orders = self.trader.store.get(Orders)
         palette = self.palette

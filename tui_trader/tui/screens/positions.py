@@ -153,10 +153,6 @@ class PositionsScreen(TraderScreen):
     def table(self) -> DiffTable:
         return self.query_one("#positions-table", DiffTable)
 
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.table.focus()
-
     def render_body(self) -> None:
         store = self.trader.store
         positions = store.get(Positions)

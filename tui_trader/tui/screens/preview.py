@@ -343,11 +343,11 @@ class PreviewScreen(TraderScreen):
         return self.query_one("#preview-table", DiffTable)
 
     def on_mount(self) -> None:
+        # Textual calls TraderScreen.on_mount after this one (handlers run for every class
+        # of the MRO): no super() call, or the screen would subscribe twice.
         what = "closing order" if self.closing else ""
         self.title = f"Spread preview · {self.symbol}" + (f" · {what}" if what else "")
         self.query_one(TitleBar).set_title(self.title)
-        super().on_mount()
-        self.table.focus()
 
     def candidate_set(self) -> CandidateSet | None:
         sets = self.trader.store.get(Candidates).sets
@@ -451,6 +451,14 @@ class PreviewScreen(TraderScreen):
         spec = preview.spec
         if spec is None:
             self.notify("Nothing to transmit: no order is previewed yet.", severity="warning")
+            return
+        if spec.underlying != self.symbol:
+            self.notify(
+                f"The previewed order is for {spec.underlying}, not {self.symbol}: wait for "
+                f"the {self.symbol} preview to arrive.",
+                title="Nothing sent",
+                severity="warning",
+            )
             return
         if isinstance(preview.price, PriceRefusal):
             self.notify(preview.price.message, title="Cannot transmit", severity="error")

@@ -130,12 +130,55 @@ def scanner_cells(result: SymbolScan, palette: Palette) -> tuple[Text, ...]:
     )
 
 
+def _shown(r: SymbolScan) -> tuple[Any, ...]:
+    """Everything a scanner row shows: equal tuples give equal cells."""
+    return (
+        r.symbol, r.direction, r.close, change_pct(r), r.rsi14, r.atr14, r.sma50, r.sma200,
+        r.signals, r.eligible, r.reasons,
+    )  # fmt: skip
+
+
+class RowCache:
+    """Formatted rows by what they show, so a rescan formats only the symbols whose values
+    changed (building Rich Text for 1,000 x 9 cells costs ~100 ms a time). Cleared when
+    the palette changes or it outgrows the scan."""
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[Any, ...], tuple[Text, ...]] = {}
+        self._palette: Palette | None = None
+
+    def rows(
+        self, results: Sequence[SymbolScan], palette: Palette
+    ) -> list[tuple[str, tuple[Text, ...]]]:
+        if palette is not self._palette:
+            self._rows.clear()
+            self._palette = palette
+        out: list[tuple[str, tuple[Text, ...]]] = []
+        keys: list[tuple[Any, ...]] = []
+        for r in results:
+            key = _shown(r)
+            cells = self._rows.get(key)
+            if cells is None:
+                cells = self._rows[key] = scanner_cells(r, palette)
+            out.append((r.symbol, cells))
+            keys.append(key)
+        if len(self._rows) > 2 * len(results) + 100:  # keep what is on screen, drop the rest
+            self._rows = {k: self._rows[k] for k in keys}
+        return out
+
+
 def scanner_rows(
-    results: Sequence[SymbolScan], sort: SortSpec, needle: str, palette: Palette
+    results: Sequence[SymbolScan],
+    sort: SortSpec,
+    needle: str,
+    palette: Palette,
+    cache: RowCache | None = None,
 ) -> list[tuple[str, tuple[Text, ...]]]:
     """The rows the table should show: filtered, sorted, formatted."""
     kept = sorted((r for r in results if matches(r, needle)), key=sort.key)
-    return [(r.symbol, scanner_cells(r, palette)) for r in kept]
+    if cache is None:
+        return [(r.symbol, scanner_cells(r, palette)) for r in kept]
+    return cache.rows(kept, palette)
 
 
 class ScannerScreen(TraderScreen):
@@ -156,6 +199,7 @@ class ScannerScreen(TraderScreen):
         super().__init__()
         self.sort_index = 0
         self.filter_text = ""
+        self._cache = RowCache()
 
     def compose_body(self) -> Iterable[Any]:
         # The filter line is mounted on the first "/": an Input mounted while the app is
@@ -171,14 +215,10 @@ class ScannerScreen(TraderScreen):
     def sort(self) -> SortSpec:
         return SORTS[self.sort_index]
 
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.table.focus()
-
     def render_body(self) -> None:
         scan = self.trader.store.get(ScanResults)
         results = scan.report.results if scan.report is not None else []
-        rows = scanner_rows(results, self.sort, self.filter_text, self.palette)
+        rows = scanner_rows(results, self.sort, self.filter_text, self.palette, self._cache)
         self.table.sync(rows)
         self.set_status(self._status(scan, len(rows)))
 

@@ -56,6 +56,10 @@ class Part:
     css: str = ""
 
 
+#: Data-farm "connection is broken" notices: informational by number, alarming by meaning.
+_FARM_BROKEN = frozenset({2103, 2105, 2157})
+
+
 def _window(now: datetime, timing: TimingSettings, compact: bool) -> Part:
     try:
         status = window_status(now, timing)
@@ -126,7 +130,11 @@ def footer_parts(
         text = f"err {health.last_error_code}"
         if health.last_error_time is not None:
             text += f" {since(now, health.last_error_time)}" + ("" if compact else " ago")
-        parts["error"] = Part(text, "-warn")
+        # IB's 21xx codes are notices (a farm is OK again, a warning) and 1102 means the link
+        # came back with data kept: shown, but not in the colour that asks for attention.
+        informational = 2100 <= health.last_error_code < 2200 or health.last_error_code == 1102
+        alarming = health.last_error_code in _FARM_BROKEN
+        parts["error"] = Part(text, "-bad" if alarming else "-muted" if informational else "-warn")
 
     parts["clock"] = Part(f"{now.astimezone(ET):%H:%M:%S} ET") if now.tzinfo else Part("--:--")
     parts["window"] = _window(now, timing, compact)

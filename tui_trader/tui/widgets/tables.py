@@ -6,8 +6,10 @@ in display order) at most a few times a second, and the table:
 
 - calls ``update_cell`` only for cells whose text or style changed;
 - removes rows that are gone and appends rows that are new;
-- rebuilds (clear + add) only when the order of the rows changed (a new sort, or values
-  that moved rows past each other), because DataTable cannot move a row;
+- re-sorts (DataTable.sort, no row re-added) only when the order of the rows changed (a
+  new sort key, or values that moved rows past each other);
+- asks the table to re-measure a column only when a new value is wider than the column
+  (DataTable re-measures every row of the column for each such update);
 - keeps the cursor on the same row *key* whatever moved, so a trader's selection never
   jumps to another symbol under his fingers.
 """
@@ -17,8 +19,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 Justify = Literal["left", "right", "center"]
 
@@ -55,14 +59,14 @@ class DiffTable(DataTable[Text]):
             self.add_column(Text(label, justify=justify), key=key)
         self._cells: dict[str, tuple[Text, ...]] = {}
         self._order: list[str] = []
-        #: Counters for tests and benchmarks: cells updated in place, full rebuilds.
+        #: Counters for tests and benchmarks: cells updated in place, row reorders.
         self.cells_updated = 0
-        self.rebuilds = 0
+        self.reorders = 0
 
     @property
     def keys(self) -> list[str]:
-        """Row keys in display order."""
-        return list(self._order)
+        """Row keys in the order the table shows them."""
+        return [str(row.key.value) for row in self.ordered_rows]
 
     @property
     def highlighted_key(self) -> str | None:
@@ -90,38 +94,54 @@ class DiffTable(DataTable[Text]):
         for key in [k for k in self._order if k not in wanted]:
             self.remove_row(key)
             del self._cells[key]
-        kept = [k for k in self._order if k in wanted]
-        appended = [k for k in keys if k not in self._cells]
-        if kept + appended != keys:
-            self._rebuild(rows)
-        else:
-            self._update_in_place(rows)
+        order = [k for k in self._order if k in wanted]
+        for key, cells in rows:
+            if key in self._cells:
+                self._update_row(key, cells)
+            else:
+                new = tuple(cells)
+                self.add_row(*new, key=key)
+                self._cells[key] = new
+                order.append(key)
+        if order != keys:
+            self._reorder(keys)
         self._order = keys
         self._restore_cursor(cursor_key)
 
-    def _update_in_place(self, rows: Sequence[tuple[str, Sequence[Text]]]) -> None:
-        for key, cells in rows:
-            old = self._cells.get(key)
-            new = tuple(cells)
-            if old is None:
-                self.add_row(*new, key=key)
-            else:
-                for column, (a, b) in zip(
-                    self._column_keys, zip(old, new, strict=True), strict=True
-                ):
-                    if not same_cell(a, b):
-                        self.update_cell(key, column, b, update_width=True)
-                        self.cells_updated += 1
-            self._cells[key] = new
+    def _update_row(self, key: str, cells: Sequence[Text]) -> None:
+        """update_cell where a cell differs; the unchanged cells keep their objects."""
+        old = self._cells[key]
+        merged: list[Text] = []
+        for column, a, b in zip(self._column_keys, old, cells, strict=True):
+            if same_cell(a, b):
+                merged.append(a)
+                continue
+            # Re-measuring a column costs a pass over all its rows: only when it must grow.
+            current = self.columns.get(ColumnKey(column))
+            grow = current is None or cell_len(b.plain) > current.content_width
+            self.update_cell(key, column, b, update_width=grow)
+            self.cells_updated += 1
+            merged.append(b)
+        self._cells[key] = tuple(merged)
 
-    def _rebuild(self, rows: Sequence[tuple[str, Sequence[Text]]]) -> None:
-        self.rebuilds += 1
+    def _reorder(self, keys: list[str]) -> None:
+        """Put the rows in ``keys`` order with DataTable.sort (no row is re-added).
+
+        The sort key is the identity of each row's first cell: the table holds the very
+        objects :attr:`_cells` holds, one distinct object per row."""
+        position = {id(self._cells[key][0]): i for i, key in enumerate(keys)}
+        if len(position) != len(keys):  # a caller shared one cell object between rows
+            self._rebuild(keys)
+            return
+        self.reorders += 1
+        self.sort(self._column_keys[0], key=lambda cell: position[id(cell)])
+
+    def _rebuild(self, keys: list[str]) -> None:
+        self.reorders += 1
+        cells = self._cells
         self.clear()
-        self._cells = {}
-        for key, cells in rows:
-            new = tuple(cells)
-            self.add_row(*new, key=key)
-            self._cells[key] = new
+        for key in keys:
+            self.add_row(*cells[key], key=key)
 
     def _restore_cursor(self, cursor_key: str | None) -> None:
         if cursor_key is None or cursor_key not in self._cells:

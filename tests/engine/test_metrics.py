@@ -1,0 +1,114 @@
+"""The engine's Prometheus metrics: stable names, values from the store, counters that only
+count what is new, and the loopback HTTP exposition."""
+
+from __future__ import annotations
+
+import urllib.request
+from datetime import UTC, datetime
+
+import pytest
+
+from tui_trader.core.models import IntentStatus, OrderIntent, SpreadLeg, SpreadOrderSpec
+from tui_trader.engine.metrics import METRIC_NAMES, EngineMetrics
+from tui_trader.engine.store import Health
+
+T0 = datetime(2026, 11, 18, 19, 30, tzinfo=UTC)
+
+
+def value(m: EngineMetrics, line: str) -> float | None:
+    for row in m.render().decode().splitlines():
+        if row.startswith(line + " "):
+            return float(row.split()[-1])
+    return None
+
+
+def intent(iid: str, status: IntentStatus) -> OrderIntent:
+    legs = tuple(
+        SpreadLeg(con_id=c, symbol="AAPL", expiry="20261218", strike=k, right="C", action=a)
+        for c, k, a in ((11, 200.0, "BUY"), (12, 205.0, "SELL"))
+    )
+    spec = SpreadOrderSpec(
+        underlying="AAPL", direction="LONG", legs=legs, action="BUY", quantity=2,
+        order_type="LMT", limit_price=1.85, mode="paper",
+    )  # fmt: skip
+    return OrderIntent(intent_id=iid, created_at=T0, updated_at=T0, spec=spec, status=status)
+
+
+def test_every_stable_name_is_exposed_from_the_start() -> None:
+    text = EngineMetrics().render().decode()
+    for name in METRIC_NAMES:
+        assert f"# TYPE {name} " in text
+    assert "# TYPE tui_trader_scan_seconds gauge" in text
+    for status in IntentStatus:
+        assert f'tui_trader_orders_total{{status="{status.value}"}} 0.0' in text
+
+
+def test_health_gauges_and_cumulative_counters() -> None:
+    m = EngineMetrics()
+    health = Health(lines_active=37, lines_max=90, line_evictions=3, lines_queued=2,
+                    request_queue_depth=5, throttled=True)  # fmt: skip
+    m.observe_health(health, connected=True, reconnects=2)
+    assert value(m, "tui_trader_connected") == 1.0
+    assert value(m, "tui_trader_market_data_lines_active") == 37.0
+    assert value(m, "tui_trader_market_data_lines_max") == 90.0
+    assert value(m, "tui_trader_market_data_lines_queued") == 2.0
+    assert value(m, "tui_trader_request_queue_depth") == 5.0
+    assert value(m, "tui_trader_throttled") == 1.0
+    assert value(m, "tui_trader_market_data_evictions_total") == 3.0
+    assert value(m, "tui_trader_reconnects_total") == 2.0
+    # the same totals again add nothing; a source that restarts lower never decreases them
+    m.observe_health(health, connected=False, reconnects=2)
+    m.observe_health(Health(line_evictions=1), connected=False, reconnects=0)
+    assert value(m, "tui_trader_market_data_evictions_total") == 3.0
+    assert value(m, "tui_trader_reconnects_total") == 2.0
+    assert value(m, "tui_trader_connected") == 0.0
+    m.observe_health(Health(line_evictions=7, lines_max=89), connected=True, reconnects=3)
+    assert value(m, "tui_trader_market_data_evictions_total") == 7.0
+    assert value(m, "tui_trader_reconnects_total") == 3.0
+
+
+def test_orders_count_status_entries_once_and_fills_by_exec_id() -> None:
+    m = EngineMetrics()
+    m.seed_orders([intent("tt-000000000001", IntentStatus.FILLED)])
+    m.observe_orders([intent("tt-000000000001", IntentStatus.FILLED)])
+    assert value(m, 'tui_trader_orders_total{status="FILLED"}') == 0.0  # known before
+    m.observe_orders([intent("tt-000000000002", IntentStatus.SENT)])
+    m.observe_orders([intent("tt-000000000002", IntentStatus.SENT)])
+    m.observe_orders([intent("tt-000000000002", IntentStatus.REJECTED)])
+    assert value(m, 'tui_trader_orders_total{status="SENT"}') == 1.0
+    assert value(m, 'tui_trader_orders_total{status="REJECTED"}') == 1.0
+    assert m.count_fill("0001.01") and m.count_fill("0001.02")
+    assert not m.count_fill("0001.01") and not m.count_fill("")
+    assert value(m, "tui_trader_fills_total") == 2.0
+    m.count_error(2104)
+    m.count_error(201)
+    m.count_error(201)
+    assert value(m, 'tui_trader_ib_errors_total{code="201"}') == 2.0
+    assert value(m, 'tui_trader_ib_errors_total{code="2104"}') == 1.0
+
+
+def test_scan_duration_and_rate() -> None:
+    m = EngineMetrics()
+    m.observe_scan(0.25, 60)
+    m.observe_scan(0.5, 60)
+    assert value(m, "tui_trader_scan_seconds") == 0.5
+    assert value(m, "tui_trader_scan_symbols_per_second") == 120.0
+    assert value(m, "tui_trader_scans_total") == 2.0
+
+
+def test_served_on_loopback_and_stopped() -> None:
+    m = EngineMetrics()
+    port = m.serve(0)
+    try:
+        assert m.port == port and port > 0
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+            text = r.read().decode()
+        assert "tui_trader_connected 0.0" in text
+        with pytest.raises(RuntimeError):
+            m.serve(0)
+    finally:
+        m.stop()
+    assert m.port is None
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1)
+    m.stop()  # idempotent

@@ -1,0 +1,198 @@
+"""Prometheus metrics of a running engine, under names dashboards depend on.
+
+The names in :data:`METRIC_NAMES` are a stable contract (the broker/engine issue fixes
+them): renaming one breaks somebody's dashboard, so add new metrics, never rename.
+
+Decisions:
+
+- **Its own registry.** Every :class:`EngineMetrics` owns a ``CollectorRegistry``, so two
+  engines in one process (tests) never share or collide on a counter, and the exposition
+  holds our metrics only (no process/GC collectors of the default registry).
+- **Written from the event loop, read by the HTTP thread.** prometheus_client's metric
+  objects are thread-safe; the engine sets them from store changes and IB events on the
+  loop, and ``start_http_server``'s daemon thread only reads them. No collector runs engine
+  code at scrape time, so a scrape can never see (or break) half-updated engine state.
+- **Counters from cumulative sources** (line evictions, reconnects) are advanced by the
+  difference to the last value seen, so they stay monotonic even if the source is
+  replaced (a counter that went down would read as a restart to Prometheus).
+- ``tui_trader_connected`` is 1 while the API socket is up (CONNECTED or DEGRADED; a
+  DEGRADED link still carries orders), 0 otherwise.
+- ``tui_trader_scan_seconds`` is a **gauge**: the duration of the last completed scan
+  (indicators, filter and strategies plus applying live prices), in seconds. A gauge is
+  directly plottable and alertable; ``tui_trader_scans_total`` counts scans for rates.
+- ``tui_trader_orders_total{status}`` counts intents *entering* each status during this
+  process's life (intents already in the journal at start are not counted again);
+  every status label exists from the start at 0, so a dashboard's ``rate()`` works before
+  the first order. ``tui_trader_ib_errors_total{code}`` counts every IB error/notice
+  message by code, informational 21xx notices included (filter in the query).
+- ``tui_trader_fills_total`` counts leg executions of our orders (deduplicated by exec id,
+  so a re-sync after a reconnect does not count a fill twice).
+- Served on 127.0.0.1 by default: the metrics say what is traded, which is nobody's
+  business outside this machine unless the user binds it elsewhere on purpose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.exposition import start_http_server
+
+from tui_trader.core.models import IntentStatus, OrderIntent
+from tui_trader.engine.store import Health
+
+#: The stable metric names (the exposition's base names).
+METRIC_NAMES: tuple[str, ...] = (
+    "tui_trader_connected",
+    "tui_trader_reconnects_total",
+    "tui_trader_market_data_lines_active",
+    "tui_trader_market_data_lines_max",
+    "tui_trader_market_data_evictions_total",
+    "tui_trader_request_queue_depth",
+    "tui_trader_throttled",
+    "tui_trader_ib_errors_total",
+    "tui_trader_orders_total",
+    "tui_trader_fills_total",
+    "tui_trader_scan_seconds",
+)
+
+DEFAULT_ADDR = "127.0.0.1"
+
+
+class EngineMetrics:
+    """The engine's metrics (module doc); call the ``observe_*``/``count_*`` methods from
+    the event loop, :meth:`serve` once to expose them over HTTP."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.connected = Gauge(
+            "tui_trader_connected", "1 while the IB API socket is up, else 0", registry=r
+        )
+        self.reconnects = Counter(
+            "tui_trader_reconnects_total", "Successful reconnections to IB", registry=r
+        )
+        self.lines_active = Gauge(
+            "tui_trader_market_data_lines_active", "Market data lines streaming", registry=r
+        )
+        self.lines_max = Gauge(
+            "tui_trader_market_data_lines_max",
+            "The market data line budget (shrinks on IB error 101)",
+            registry=r,
+        )
+        self.evictions = Counter(
+            "tui_trader_market_data_evictions_total",
+            "Market data lines evicted (least recently used) to make room",
+            registry=r,
+        )
+        self.lines_queued = Gauge(
+            "tui_trader_market_data_lines_queued",
+            "Market data requests waiting for a line (every line pinned)",
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "tui_trader_request_queue_depth",
+            "Requests waiting to go out (ib_insync throttle + historical pacing)",
+            registry=r,
+        )
+        self.throttled = Gauge(
+            "tui_trader_throttled", "1 while requests to IB are being throttled", registry=r
+        )
+        self.ib_errors = Counter(
+            "tui_trader_ib_errors_total", "IB error and notice messages by code", ["code"],
+            registry=r,
+        )  # fmt: skip
+        self.orders = Counter(
+            "tui_trader_orders_total", "Order intents entering each status", ["status"],
+            registry=r,
+        )  # fmt: skip
+        self.fills = Counter("tui_trader_fills_total", "Leg executions of our orders", registry=r)
+        self.scan_seconds = Gauge(
+            "tui_trader_scan_seconds", "Duration of the last completed scan, seconds", registry=r
+        )
+        self.scans = Counter("tui_trader_scans_total", "Completed scans", registry=r)
+        self.scan_symbols_per_s = Gauge(
+            "tui_trader_scan_symbols_per_second", "Symbols per second of the last scan",
+            registry=r,
+        )  # fmt: skip
+        for status in IntentStatus:
+            self.orders.labels(status=status.value)
+        self._evictions_seen = 0
+        self._reconnects_seen = 0
+        self._statuses: dict[str, IntentStatus] = {}
+        self._exec_ids: set[str] = set()
+        self._server: Any = None
+        self._thread: Any = None
+        self.port: int | None = None
+
+    # -- observations -----------------------------------------------------------------------
+
+    def observe_health(self, health: Health, *, connected: bool, reconnects: int) -> None:
+        self.connected.set(1 if connected else 0)
+        self.lines_active.set(health.lines_active)
+        self.lines_max.set(health.lines_max)
+        self.lines_queued.set(health.lines_queued)
+        self.queue_depth.set(health.request_queue_depth)
+        self.throttled.set(1 if health.throttled else 0)
+        self._advance(self.evictions, "_evictions_seen", health.line_evictions)
+        self._advance(self.reconnects, "_reconnects_seen", reconnects)
+
+    def _advance(self, counter: Counter, attr: str, value: int) -> None:
+        seen: int = getattr(self, attr)
+        if value > seen:
+            counter.inc(value - seen)
+        setattr(self, attr, max(seen, value))
+
+    def count_error(self, code: int) -> None:
+        self.ib_errors.labels(code=str(code)).inc()
+
+    def seed_orders(self, intents: Iterable[OrderIntent]) -> None:
+        """Intents known before this process counted anything: not counted."""
+        for i in intents:
+            self._statuses[i.intent_id] = i.status
+
+    def observe_orders(self, intents: Iterable[OrderIntent]) -> None:
+        """Count every intent whose status is new to us (a new intent counts its status)."""
+        for i in intents:
+            before = self._statuses.get(i.intent_id)
+            if before is not i.status:
+                self._statuses[i.intent_id] = i.status
+                self.orders.labels(status=i.status.value).inc()
+
+    def count_fill(self, exec_id: str) -> bool:
+        """Count one execution once; True when it was new."""
+        if not exec_id or exec_id in self._exec_ids:
+            return False
+        self._exec_ids.add(exec_id)
+        self.fills.inc()
+        return True
+
+    def observe_scan(self, seconds: float, symbols: int) -> None:
+        self.scan_seconds.set(seconds)
+        self.scans.inc()
+        self.scan_symbols_per_s.set(symbols / seconds if seconds > 0 else 0.0)
+
+    # -- exposition -------------------------------------------------------------------------
+
+    def render(self) -> bytes:
+        """The text exposition (what a scrape returns)."""
+        data: bytes = generate_latest(self.registry)
+        return data
+
+    def serve(self, port: int, addr: str = DEFAULT_ADDR) -> int:
+        """Serve ``/metrics`` on ``addr:port`` (0: a free port) from a daemon thread;
+        returns the bound port. Raises OSError when the port cannot be bound."""
+        if self._server is not None:
+            raise RuntimeError("metrics are already being served")
+        self._server, self._thread = start_http_server(port, addr=addr, registry=self.registry)
+        self.port = int(self._server.server_port)
+        return self.port
+
+    def stop(self) -> None:
+        """Stop serving (idempotent)."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        self.port = None

@@ -1,0 +1,189 @@
+"""Building and running an engine from the configuration: the headless command and the
+dashboard share this, so demo, tests and real trading start the same way.
+
+Decisions:
+
+- **Journal.** Real trading keeps its journal in the user data dir
+  (:func:`tui_trader.engine.journal.default_journal_path`) unless a path is given.
+  ``--demo`` uses a fresh journal in a temporary directory (removed at exit) unless a
+  path is given: the simulated exchange starts empty every run, so a journal from an
+  earlier demo would only show its orders as UNKNOWN and count its entries against today's
+  limits, and demo orders must never mix with a real account's record.
+- **Demo.** The simulated gateway runs in-process on a free loopback port with a fixed seed,
+  its clock starting at :func:`tui_trader.sim.clock.default_demo_start` of the wall clock
+  (14:30 ET of the last trading day that reached it), so the entry window lies ahead at any
+  hour. The engine's clock is then the simulated market's clock: quote ages, the entry
+  window and "today" all follow the market it trades. The configured host and port are
+  replaced by the gateway's; everything else (risk limits, universe, mode) is the user's.
+- **Metrics** are served on 127.0.0.1 (``metrics_addr``) when ``metrics_port`` is given
+  (0: a free port, see ``engine.metrics.port``).
+- The context manager returns once the engine has *started* (the session made its first
+  attempt); booting (bars, first scan) continues in the background, and a gateway that is
+  not up yet is retried with backoff. ``Engine.wait_booted`` waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import signal
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from loguru import logger
+
+from tui_trader.core.pricing import mask_account_id
+from tui_trader.core.settings import Settings
+from tui_trader.engine.engine import Engine
+from tui_trader.engine.journal import Journal, default_journal_path
+from tui_trader.engine.metrics import DEFAULT_ADDR
+from tui_trader.engine.store import Orders
+from tui_trader.sim.clock import default_demo_start
+from tui_trader.sim.gateway import start_gateway
+
+Clock = Callable[[], datetime]
+
+
+#: What an IB account id looks like (DU1234567, U1234567, F1234567, ...).
+_ACCOUNT_LIKE = re.compile(r"\b[A-Z]{1,3}\d{5,}\b")
+LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {message}"
+
+
+def mask_accounts(text: str) -> str:
+    """``text`` with everything shaped like an IB account id masked (ib_insync prints whole
+    orders, account field included, in its log lines)."""
+    return _ACCOUNT_LIKE.sub(lambda m: mask_account_id(m.group(0)), text)
+
+
+class _ToLoguru(logging.Handler):
+    """Standard-library log records (ib_insync's) into loguru, so they are masked too."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level: str | int = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+        logger.opt(exception=record.exc_info).log(level, "{}: {}", record.name, record.getMessage())
+
+
+def configure_logging(stream: TextIO, level: str = "INFO") -> None:
+    """Log to ``stream`` (the headless engine: stdout) with account ids masked in every
+    line, ib_insync's warnings and errors included."""
+
+    def patch(record: Any) -> None:
+        record["message"] = mask_accounts(record["message"])
+
+    logger.remove()
+    logger.configure(patcher=patch)
+    logger.add(stream, level=level, format=LOG_FORMAT, backtrace=False, diagnose=False)
+    logging.basicConfig(handlers=[_ToLoguru()], level=logging.WARNING, force=True)
+
+
+class MetricsPortError(Exception):
+    """The metrics port cannot be bound; ``str()`` is the sentence for the user."""
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def demo_settings(settings: Settings, port: int) -> Settings:
+    """``settings`` pointed at the in-process simulated gateway."""
+    connection = settings.connection.model_copy(update={"host": "127.0.0.1", "port": port})
+    return settings.model_copy(update={"connection": connection})
+
+
+@contextlib.asynccontextmanager
+async def running_engine(
+    settings: Settings,
+    *,
+    demo: bool,
+    seed: int = 7,
+    journal_path: Path | None = None,
+    clock: Clock | None = None,
+    metrics_port: int | None = None,
+    metrics_addr: str = DEFAULT_ADDR,
+) -> AsyncIterator[Engine]:
+    """A started engine (module doc); everything it started is stopped on exit.
+
+    ``clock`` is the wall clock (default: the system's, UTC); in demo mode it only picks
+    the simulated market's start. Raises :class:`MetricsPortError` when the metrics port
+    cannot be bound.
+    """
+    wall = clock or _wall_clock
+    async with contextlib.AsyncExitStack() as stack:
+        engine_clock: Clock = wall
+        if demo:
+            gateway = await start_gateway(seed=seed, start=default_demo_start(wall()), port=0)
+            stack.push_async_callback(gateway.stop)
+            settings = demo_settings(settings, gateway.port)
+            engine_clock = gateway.sim_time
+            logger.info(
+                "demo: simulated IB gateway (seed {}) on 127.0.0.1:{}, market time {:%Y-%m-%d "
+                "%H:%M} UTC",
+                seed,
+                gateway.port,
+                gateway.sim_time(),
+            )
+            if journal_path is None:
+                tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="tui-trader-demo-"))
+                journal_path = Path(tmp) / "journal.sqlite3"
+        path = journal_path if journal_path is not None else default_journal_path()
+        journal = stack.enter_context(Journal(path))
+        logger.info("journal: {}", path)
+        engine = Engine(settings, journal, clock=engine_clock)
+        if metrics_port is not None:
+            try:
+                bound = engine.metrics.serve(metrics_port, metrics_addr)
+            except OSError as exc:
+                raise MetricsPortError(
+                    f"cannot serve metrics on {metrics_addr}:{metrics_port}: {exc.strerror or exc}"
+                ) from exc
+            stack.callback(engine.metrics.stop)
+            logger.info("metrics: http://{}:{}/metrics", metrics_addr, bound)
+        stack.push_async_callback(engine.stop)
+        await engine.start()
+        yield engine
+
+
+async def run_until_stopped(
+    settings: Settings,
+    *,
+    demo: bool,
+    seed: int = 7,
+    metrics_port: int | None = None,
+    journal_path: Path | None = None,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Run an engine until SIGINT/SIGTERM (or ``stop`` is set); 0 after a clean stop."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+    try:
+        async with running_engine(
+            settings, demo=demo, seed=seed, journal_path=journal_path, metrics_port=metrics_port
+        ) as engine:
+            logger.info(
+                "engine running headless ({}); stop with Ctrl+C or SIGTERM",
+                "demo" if demo else f"{settings.connection.host}:{settings.connection.port}",
+            )
+            await stop.wait()
+            logger.info("stopping: {} working order(s) stay at IB", _working(engine))
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+    logger.info("stopped")
+    return 0
+
+
+def _working(engine: Engine) -> int:
+    return len(engine.store.get(Orders).active)
