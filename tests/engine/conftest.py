@@ -30,6 +30,7 @@ from tests.sim.conftest import (  # noqa: F401  (pytest finds fixtures by name)
 from tui_trader.core.settings import Settings
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.journal import Journal
+from tui_trader.sim import protocol as p
 from tui_trader.sim.gateway import SimGateway
 
 #: With this universe (and order) the seeded market at T_START has AAPL SHORT (bear put)
@@ -54,7 +55,7 @@ def engine_settings(port: int, client_id: int = 21, **sections: dict[str, Any]) 
 
 
 @pytest.fixture
-async def engine_gateway(make_gateway: MakeGateway) -> SimGateway:
+async def engine_gateway(make_gateway: MakeGateway) -> SimGateway:  # noqa: F811
     return await make_gateway(symbols=ENGINE_SYMBOLS)
 
 
@@ -63,7 +64,9 @@ MakeEngine = Callable[..., Awaitable[Engine]]
 
 @pytest.fixture
 async def make_engine(
-    engine_gateway: SimGateway, fake_time: FakeMonotonic, tmp_path: Path
+    engine_gateway: SimGateway,
+    fake_time: FakeMonotonic,  # noqa: F811
+    tmp_path: Path,
 ) -> AsyncIterator[MakeEngine]:
     """Factory: a started, booted engine on ``engine_gateway`` (journal in tmp_path)."""
     made: list[tuple[Engine, Journal]] = []
@@ -103,3 +106,18 @@ async def make_engine(
     for engine, journal in made:
         await engine.stop()
         journal.close()
+
+
+class HistoricalSpy:
+    """Counts reqHistoricalData on the gateway side."""
+
+    def __init__(self, gateway: SimGateway) -> None:
+        self.count = 0
+        original = gateway._handle
+
+        def handle(s: Any, req: p.Request) -> None:
+            if isinstance(req, p.ReqHistoricalData):
+                self.count += 1
+            original(s, req)
+
+        gateway._handle = handle  # type: ignore[method-assign]

@@ -5,12 +5,13 @@ stop/target levels -> closing preview -> close -> flat."""
 from __future__ import annotations
 
 import math
+from datetime import date
 from typing import Any
 
 import pytest
 
-from tests.engine.conftest import ENGINE_SYMBOLS, MakeEngine, engine_settings
-from tests.sim.conftest import until
+from tests.engine.conftest import ENGINE_SYMBOLS, HistoricalSpy, MakeEngine, engine_settings
+from tests.sim.conftest import FakeMonotonic, until
 from tui_trader.core.models import EventLevel, IntentStatus
 from tui_trader.core.scanner import scan
 from tui_trader.core.settings import Settings
@@ -237,3 +238,27 @@ async def test_trade_path_scan_to_flat(make_engine: MakeEngine, engine_gateway: 
     assert statuses == [IntentStatus.FILLED, IntentStatus.FILLED]
     await until(lambda: metric(engine, "tui_trader_fills_total") == 4.0, what="four leg fills")
     assert metric(engine, 'tui_trader_orders_total{status="FILLED"}') == 2.0
+
+
+async def test_a_new_trading_day_loads_the_bars_again(
+    make_engine: MakeEngine, engine_gateway: SimGateway, fake_time: FakeMonotonic
+) -> None:
+    engine = await make_engine()
+    assert engine.today() == date(2026, 11, 18)
+    spy = HistoricalSpy(engine_gateway)
+    engine.refresh()
+    assert spy.count == 0  # same day: nothing to load
+    fake_time.advance(24 * 3600.0)  # Thursday 19 November, 14:30 New York
+    await engine_gateway.pump()
+    assert engine.today() == date(2026, 11, 19)
+    engine.refresh()
+
+    def reloaded() -> bool:
+        bars = engine.scanner.bars
+        return bars is not None and bars.latest_date == date(2026, 11, 19)
+
+    await until(reloaded, timeout=10.0, what="the bars of the new day")
+    assert spy.count == 4  # yesterday's cache is stale: every symbol fetched again
+    report = engine.store.get(ScanResults).report
+    assert report is not None and report.asof == date(2026, 11, 19)
+    assert all(r.last_date == date(2026, 11, 19) for r in report.results)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from datetime import date, timedelta
-from unittest.mock import patch
 
 import numpy as np
 import pandas as pd
@@ -290,14 +289,12 @@ def _bars_from_padded(
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=_padded_bars(), block=st.sampled_from([0, 1, 3]))
-def test_equals_plain_loop_per_symbol(data: tuple[np.ndarray, ...], block: int) -> None:
+@given(data=_padded_bars())
+def test_equals_plain_loop_per_symbol(data: tuple[np.ndarray, ...]) -> None:
     """Both entry points: the per-indicator functions on raw arrays, and compute_indicators
-    on Bars; with the default day blocks and with tiny ones (1 or 3 days of all symbols)."""
+    on Bars."""
     high, low, close, volume = data
-    elements = block * close.shape[0] or indicators_module._BLOCK_ELEMENTS
-    with patch.object(indicators_module, "_BLOCK_ELEMENTS", elements):
-        _check_against_plain_loop(high, low, close, volume)
+    _check_against_plain_loop(high, low, close, volume)
 
 
 def _check_against_plain_loop(
@@ -338,25 +335,6 @@ def _check_against_plain_loop(
                 values[i, valid], expected, rtol=1e-9, atol=1e-9 * scale, equal_nan=True,
                 err_msg=name,
             )  # fmt: skip
-
-
-@pytest.mark.parametrize("block_days", [1, 3, 7])
-def test_day_blocks_do_not_change_results(block_days: int) -> None:
-    """37 days (a multiple of no block size), rows with and without padding."""
-    rng = np.random.default_rng(17)
-    high, low, close, volume = _walk(rng, 3, 37)
-    for arr in (high, low, close, volume):
-        arr[1, :9] = np.nan
-    bars = _bars_from_padded(high, low, close, volume)
-    whole = compute_indicators(bars)
-    assert len(list(indicators_module.day_blocks(37, 3))) == 1
-    with patch.object(indicators_module, "_BLOCK_ELEMENTS", block_days * 3):
-        assert len(list(indicators_module.day_blocks(37, 3))) == -(-37 // block_days)
-        blocked = compute_indicators(bars)
-        blocked_rsi = rsi(close)
-    for name in ("sma50", "sma200", "rsi14", "atr14", "hhv20", "llv20", "avgvol20"):
-        np.testing.assert_array_equal(getattr(blocked, name), getattr(whole, name), name)
-    np.testing.assert_array_equal(blocked_rsi, whole.rsi14)
 
 
 # --- edge cases ---------------------------------------------------------------------------
@@ -443,3 +421,132 @@ def test_compute_indicators_on_bars_uses_last_column_as_today() -> None:
     np.testing.assert_array_equal(
         ind.close[~np.isnan(ind.close)], bars.close[~np.isnan(bars.close)]
     )
+
+
+# --- the compiled kernel ----------------------------------------------------------------
+
+
+def test_sma_hhv_llv_equal_talib_bit_for_bit() -> None:
+    """The running window sum is TA-Lib's, operation for operation; max/min round nothing.
+    Rows with different padding, so each row's own start is honoured."""
+    rng = np.random.default_rng(21)
+    high, low, close, volume = _walk(rng, 4, 450)
+    for k, pad in enumerate((0, 1, 37, 230)):
+        for arr in (high, low, close, volume):
+            arr[k, :pad] = np.nan
+    got = {
+        "sma50": sma(close, 50),
+        "sma200": sma(close, 200),
+        "avgvol": sma(volume, 20),
+        "hhv": hhv(high),
+        "llv": llv(low),
+    }
+    for i in range(4):
+        valid = ~np.isnan(close[i])
+        h, lo, c, v = high[i, valid], low[i, valid], close[i, valid], volume[i, valid]
+        expected = {
+            "sma50": talib.SMA(c, 50),
+            "sma200": talib.SMA(c, 200),
+            "avgvol": talib.SMA(v, 20),
+            "hhv": talib.MAX(h, 20),
+            "llv": talib.MIN(lo, 20),
+        }
+        for name, values in got.items():
+            assert np.isnan(values[i, ~valid]).all(), name
+            np.testing.assert_array_equal(values[i, valid], expected[name], err_msg=name)
+
+
+def test_wilder_follows_spec_formula_to_the_last_bit() -> None:
+    """SPEC 2's (13 * avg + x) / 14 evaluated as written, seed = in-order sum / 14."""
+    rng = np.random.default_rng(23)
+    high, low, close, _ = _walk(rng, 1, 120)
+    c, h, lo = close[0], high[0], low[0]
+    tr = [max(h[t], c[t - 1]) - min(lo[t], c[t - 1]) for t in range(1, 120)]
+    avg = 0.0
+    for x in tr[:14]:
+        avg += x
+    avg /= 14
+    expected = [avg]
+    for x in tr[14:]:
+        avg = (13 * avg + x) / 14
+        expected.append(avg)
+    np.testing.assert_array_equal(atr(high, low, close)[0, 14:], expected)
+
+
+def test_running_sums_do_not_drift_over_a_long_history() -> None:
+    """20,000 bars of a stock that went from $5 to thousands: the last windows' means
+    against exactly rounded sums (math.fsum)."""
+    rng = np.random.default_rng(29)
+    close = 5.0 * np.exp(np.cumsum(rng.normal(0.0004, 0.02, 20_000)))[None, :]
+    assert close[0, -1] > 1_000
+    for n in (20, 50, 200):
+        got = sma(close, n)[0]
+        for t in range(19_700, 20_000):
+            exact = math.fsum(close[0, t - n + 1 : t + 1]) / n
+            assert got[t] == pytest.approx(exact, rel=1e-14, abs=0), (n, t)
+
+
+def test_layouts_and_dtypes_share_one_compiled_signature() -> None:
+    """Every entry point converts its inputs to the kernel's one array type, so numba
+    compiles (and caches) a single signature, whatever layout or dtype comes in."""
+    rng = np.random.default_rng(31)
+    high, low, close, volume = _walk(rng, 5, 260)
+    close[2, :40] = np.nan
+    high[2, :40] = np.nan
+    low[2, :40] = np.nan
+    volume[2, :40] = np.nan
+    c_order = _bars_from_padded(high, low, close, volume)
+    f_order = _bars_from_padded(*(np.asfortranarray(a) for a in (high, low, close, volume)))
+    frozen = [a.copy() for a in (high, low, close, volume)]
+    for a in frozen:
+        a.flags.writeable = False
+    read_only = _bars_from_padded(*frozen)
+    results = [compute_indicators(b) for b in (c_order, f_order, read_only)]
+    for name in ("sma50", "sma200", "rsi14", "atr14", "hhv20", "llv20", "avgvol20"):
+        for other in results[1:]:
+            np.testing.assert_array_equal(getattr(other, name), getattr(results[0], name), name)
+    np.testing.assert_array_equal(rsi(close[:, ::2]), rsi(close[:, ::2].copy()))  # strided
+    single = close.astype(np.float32)
+    np.testing.assert_array_equal(sma(single, 5), sma(single.astype(np.float64), 5))
+    np.testing.assert_array_equal(hhv(np.arange(30).reshape(1, 30), 3)[0, 2:], np.arange(2, 30))
+    assert len(indicators_module._kernel.signatures) == 1
+
+
+def test_jit_compiles_without_a_writable_cache_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    """numba refuses cache=True when no cache locator applies (read-only install, no user
+    cache dir); the decorator then compiles per process instead of failing the import."""
+    from numba.core import caching
+
+    monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [])
+
+    def plus_one(x: float) -> float:
+        return x + 1.0
+
+    with pytest.raises(RuntimeError, match="no locator available"):
+        indicators_module.numba.njit(cache=True)(plus_one)
+    compiled = indicators_module.jit(plus_one)
+    assert compiled(2.5) == 3.5
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 20, 64, 150])
+def test_rolling_extremes_for_any_window(n: int) -> None:
+    """The block decomposition against a plain window scan, with padding, a hole (a NaN
+    high from bar 120 on row 2) and windows longer than a row's history."""
+    rng = np.random.default_rng(n)
+    high, low, _, _ = _walk(rng, 4, 140)
+    for k, pad in enumerate((0, 5, 19, 139)):
+        high[k, :pad] = np.nan
+        low[k, :pad] = np.nan
+    high[2, 120] = np.nan
+    got_high, got_low = hhv(high, n), llv(low, n)
+    for i in range(4):
+        start = int(np.argmax(~np.isnan(high[i])))
+        for t in range(140):
+            if t < start + n - 1:
+                assert math.isnan(got_high[i, t]) and math.isnan(got_low[i, t])
+                continue
+            assert got_low[i, t] == min(low[i, t - n + 1 : t + 1])
+            if i == 2 and t >= 120:
+                assert math.isnan(got_high[i, t])
+            else:
+                assert got_high[i, t] == max(high[i, t - n + 1 : t + 1])

@@ -7,15 +7,12 @@ numbers the rule sees.
 
 from __future__ import annotations
 
-from unittest.mock import patch
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tui_trader.core import indicators as indicators_module
 from tui_trader.core.indicators import Indicators
 from tui_trader.core.settings import StrategySettings, UniverseSettings
 from tui_trader.core.strategies import (
@@ -225,37 +222,6 @@ def test_nan_inputs_never_fire(values: np.ndarray) -> None:
         assert not (mask & (nan["sma50"] | nan["sma200"] | nan["rsi14"] | prev_nan)).any()
 
 
-@pytest.mark.parametrize("block_days", [1, 4])
-def test_day_blocks_do_not_change_masks(block_days: int) -> None:
-    """The masks are built a block of days at a time; the RSI crossing looks across a
-    block boundary, and the result must not depend on where the boundaries fall."""
-    rng = np.random.default_rng(4)
-    n_days = 230
-    arrays = {
-        "close": np.full((3, n_days), 100.0),
-        "sma50": rng.uniform(95, 105, (3, n_days)),
-        "sma200": np.full((3, n_days), 100.0),
-        "rsi14": rng.uniform(30, 70, (3, n_days)),
-        "atr14": rng.uniform(0.5, 5, (3, n_days)),
-        "hhv20": rng.uniform(100, 110, (3, n_days)),
-        "llv20": rng.uniform(90, 100, (3, n_days)),
-        "avgvol20": rng.uniform(5e5, 2e6, (3, n_days)),
-    }
-    arrays["close"][1, :20] = NAN
-    ind = Indicators(**arrays)
-    caps = np.array([NAN, 5e9, 2e10])
-    whole = strategy_masks(ind, DEFAULT)
-    whole_u = universe_masks(ind, UniverseSettings(), caps)
-    with patch.object(indicators_module, "_BLOCK_ELEMENTS", block_days * 3):
-        blocked = strategy_masks(ind, DEFAULT)
-        blocked_u = universe_masks(ind, UniverseSettings(), caps)
-    for name, mask in whole.by_name().items():
-        assert mask.any(), name  # the data exercises every rule
-        np.testing.assert_array_equal(blocked.by_name()[name], mask, name)
-    np.testing.assert_array_equal(blocked_u.eligible, whole_u.eligible)
-    np.testing.assert_array_equal(blocked_u.avgvol_below_min, whole_u.avgvol_below_min)
-
-
 # --- universe filter (SPEC 3) ---------------------------------------------------------------
 
 
@@ -296,3 +262,92 @@ def test_universe_thresholds_come_from_settings() -> None:
     )
     assert not strict.eligible[0, -1]
     assert loose.eligible[0, -1]
+
+
+# --- the compiled kernels against the rules written in numpy --------------------------------
+
+
+def _numpy_strategies(ind: Indicators, s: StrategySettings) -> dict[str, np.ndarray]:
+    """SPEC 3/4 as plain numpy expressions (NaN compares False)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        enough = enough_history(ind.close)
+        prev = np.full_like(ind.rsi14, np.nan)
+        prev[:, 1:] = ind.rsi14[:, :-1]
+        return {
+            "HIGH_BASE": ((ind.hhv20 - ind.close) / ind.atr14 <= s.high_base_max_atr_ratio)
+            & (ind.rsi14 >= s.high_base_min_rsi),
+            "LOW_BASE": ((ind.close - ind.llv20) / ind.atr14 <= s.low_base_min_atr_ratio)
+            & (ind.rsi14 <= s.low_base_max_rsi),
+            "BULL_PULLBACK": (prev < s.bull_pullback_rsi_threshold)
+            & (s.bull_pullback_rsi_threshold <= ind.rsi14)
+            & (ind.sma50 > ind.sma200)
+            & enough,
+            "BEAR_RALLY": (prev > s.bear_rally_rsi_threshold)
+            & (s.bear_rally_rsi_threshold >= ind.rsi14)
+            & (ind.sma50 < ind.sma200)
+            & enough,
+            "insufficient_history": ~enough,
+        }
+
+
+_SHAPE = (3, 230)
+#: Per field: NaN, values on each threshold exactly and on both sides of it, ATR 0 and inf.
+_CELLS = {
+    "close": [NAN, np.inf, 19.99, 20.0, 97.5, 100.0, 110.0],
+    "sma50": [NAN, 99.0, 100.0, 101.0],
+    "sma200": [NAN, 100.0],
+    "rsi14": [NAN, 30.0, 40.0, 44.99, 45.0, 50.0, 55.0, 55.01, 60.0, 70.0],
+    "atr14": [NAN, 0.0, 2.5, 5.0, np.inf],
+    "hhv20": [NAN, 100.0, 110.0, 115.0],
+    "llv20": [NAN, 97.5, 100.0, 90.0],
+    "avgvol20": [NAN, 999_999.0, 1e6, 2e6],
+}
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    pads=st.lists(st.sampled_from([0, 1, 15, 29, 30, 31, 230]), min_size=3, max_size=3),
+    loose=st.booleans(),
+)
+def test_masks_equal_the_rules_written_in_numpy(seed: int, pads: list[int], loose: bool) -> None:
+    """Indicator values on and around every threshold (NaN, ATR 0 and inf included), drawn
+    cell by cell; rows padded so that 201 bars are reached just before, at or after the
+    last bars; loosened settings that let LONG and SHORT rules overlap."""
+    rng = np.random.default_rng(seed)
+    data = {name: rng.choice(cells, size=_SHAPE) for name, cells in _CELLS.items()}
+    arrays = {name: values.copy() for name, values in data.items()}
+    for i, pad in enumerate(pads):
+        arrays["close"][i, :pad] = NAN
+    ind = Indicators(**arrays)
+    strategy = StrategySettings(high_base_min_rsi=40.0, low_base_max_rsi=60.0) if loose else DEFAULT
+    masks = strategy_masks(ind, strategy)
+    expected = _numpy_strategies(ind, strategy)
+    got = {**masks.by_name(), "insufficient_history": masks.insufficient_history}
+    for name, mask in got.items():
+        np.testing.assert_array_equal(mask, expected[name], name)
+
+    caps = np.array([NAN, 5e9, 2e10])
+    u = UniverseSettings()
+    umasks = universe_masks(ind, u, caps)
+    with np.errstate(invalid="ignore"):
+        cap_ok = np.isnan(caps) | (caps >= u.min_market_cap)
+        np.testing.assert_array_equal(umasks.price_below_min, ind.close < u.min_price)
+        np.testing.assert_array_equal(umasks.avgvol_below_min, ind.avgvol20 < u.min_volume)
+        np.testing.assert_array_equal(umasks.avgvol_unknown, np.isnan(ind.avgvol20))
+        np.testing.assert_array_equal(
+            umasks.eligible,
+            (ind.close >= u.min_price) & (ind.avgvol20 >= u.min_volume) & cap_ok[:, None],
+        )
+
+
+def test_masks_are_symbols_by_days_and_shapes_are_checked() -> None:
+    ind = _ind(5, close=[100.0], hhv20=[101.0], atr14=[5.0], rsi14=[70.0])
+    masks = strategy_masks(ind, DEFAULT)
+    assert masks.high_base.shape == (1, 5) and masks.high_base[0, -1]
+    assert not masks.high_base[0, :-1].any()
+    bad = Indicators(**{**{n: getattr(ind, n) for n in FIELDS}, "rsi14": np.zeros((1, 4))})
+    with pytest.raises(ValueError, match="equally shaped"):
+        strategy_masks(bad, DEFAULT)
+    with pytest.raises(ValueError, match="same symbols"):
+        universe_masks(ind, UniverseSettings(), np.array([NAN, NAN]))

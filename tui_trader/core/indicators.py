@@ -10,53 +10,56 @@ Conventions:
   a window or recursion that would span the hole has no honest value.
 - Undefined values are NaN: SMA(n) before a row's n-th bar, RSI/ATR before its 15th,
   HHV/LLV/AVGVOL20 before its 20th.
-- Every indicator does TA-Lib's arithmetic, operation for operation and in TA-Lib's order,
-  so the results are TA-Lib's to the last bit (checked against this TA-Lib build in
-  tests/unit/test_indicators.py): SMA keeps a running window sum (add today's value,
-  divide by n, subtract the value leaving the window); Wilder's RSI and ATR (SPEC 2) seed
-  with the in-order sum of the first 14 differences / true ranges divided by 14, at index
-  14 of the row, then ``avg_t = (avg_{t-1} * 13 + x_t) / 14``; RSI is
+- SMA keeps TA-Lib's running window sum (add today's value, divide by n, subtract the
+  value leaving the window), so SMA, HHV and LLV equal TA-Lib's bit for bit. A running
+  sum's rounding error is relative to the window's sum, not to a cumulative sum over the
+  whole history: ~1e-15 of the mean however long the history.
+- RSI and ATR are Wilder's, evaluated exactly as SPEC 2 writes them: the first average is
+  the in-order sum of the first 14 differences / true ranges divided by 14, at index 14 of
+  the row; then ``avg_t = (13 * avg_{t-1} + x_t) / 14``. RSI is
   ``100 * (avgGain / (avgGain + avgLoss))``, SPEC 2's ``100 - 100 / (1 + avgGain /
-  avgLoss)`` rearranged. A running sum's rounding error is relative to the window's sum
-  (not to a cumulative sum over the whole history), ~1e-15 of the mean.
+  avgLoss)`` rearranged (TA-Lib's form). They agree with TA-Lib to ~1e-14 relative (the
+  installed TA-Lib build rounds its recursion differently in the last bit).
 - RSI is 100 whenever the average loss is 0, as SPEC 2 says, including a perfectly flat
   stretch where both averages are 0 (TA-Lib returns 0 whenever avgGain + avgLoss < 1e-14:
   the one case we differ).
 
 Speed, and why numba: the scanner runs this on 5,000 symbols x 500 days and must beat a
-per-symbol pandas-ta loop by 50x (tests/benchmarks/test_bench_scan.py). Two of the
-indicators are recursions (Wilder smoothing) and three are running sums: in numpy each
-step of a recursion is one call per day, and every multi-step formula streams its
-temporaries through memory, so the numpy version spent ~65 ms where the memory traffic
-alone (read four inputs, write seven outputs) needs ~15. One compiled kernel
-(:func:`_kernel`) instead walks the days once and, on each day, updates every indicator for
-all symbols: that day's input rows are read while they sit in cache, each output is
-written once, and each inner loop over symbols is SIMD-vectorised by LLVM (~20 ms for the
-benchmark universe). The arrays are time-major (days x symbols in memory) so those inner
-loops run over contiguous memory; results are (symbols x days) views of them
-(Fortran-ordered), and :class:`~tui_trader.core.bars.Bars` stores its arrays the same way,
-so nothing is transposed on the way in or out.
+per-symbol pandas-ta loop by 50x (tests/benchmarks/test_bench_scan.py). Two indicators
+are recursions (Wilder smoothing) and three are running sums: in numpy each step of a
+recursion is one call per day, and every multi-step formula streams its temporaries
+through memory, so the numpy version took ~65 ms where reading the four inputs and
+writing the seven outputs takes ~10. One compiled kernel (:func:`_kernel`) instead walks
+the days once and, on each day, updates every indicator for all symbols: that day's input
+rows are read while they sit in cache, each output is written once, and each inner loop
+over symbols is SIMD-vectorised by LLVM (~20 ms for the benchmark universe). The arrays
+are time-major (days x symbols in memory) so those inner loops run over contiguous memory
+(cutting the symbols into cache-sized chunks measured slower: the rows become short
+strided runs). Results are (symbols x days) views of them (Fortran-ordered), and
+:class:`~tui_trader.core.bars.Bars` stores its arrays the same way, so nothing is
+transposed on the way in or out.
 
-One kernel with one signature (float64 2-D C-contiguous arrays, int64 vectors) serves
-:func:`compute_indicators` and every per-indicator function, which ask it for the outputs
-they need. So numba compiles once, and all entry points share the same arithmetic:
-``compute_indicators(bars).rsi14`` equals ``rsi(bars.close)`` bit for bit. The first call
-in a fresh environment compiles it (a few seconds); numba caches the machine code on disk
-(``cache=True``: ``__pycache__`` next to this file, else the user cache directory) and
-later processes load it in ~10 ms. Where no cache directory is writable, :func:`jit`
-falls back to compiling once per process; nothing fails.
+One kernel with one signature (float64 2-D C-contiguous arrays, int64 vectors; see
+:func:`time_major`) serves :func:`compute_indicators` and every per-indicator function,
+which ask it for the outputs they need. So numba compiles it once, and all entry points
+share the same arithmetic: ``compute_indicators(bars).rsi14`` equals ``rsi(bars.close)``
+bit for bit. The first call in a fresh environment compiles it (~2.5 s; core.strategies'
+two kernels add ~0.5 s); numba caches the machine code on disk (``cache=True``:
+``__pycache__`` next to this file, else the user cache directory), keyed on this file's
+timestamp, and later processes load it instead (the first call then costs ~0.4 s, nearly
+all of it numba's own start-up, which any compiled function pays). Where no cache
+directory is writable, :func:`jit` falls back to compiling once per process; nothing
+fails.
 
-:func:`day_blocks` is not used here any more; core.strategies cuts its elementwise passes
-with it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import numba  # type: ignore[import-untyped]
+import numba
 import numpy as np
 from numpy.typing import NDArray
 
@@ -73,32 +76,17 @@ SMA_SLOW = 200
 RANGE_PERIOD = 20  # HHV20, LLV20, AVGVOL20
 
 
-#: Elements per array in one block of :func:`day_blocks` (1 MB of float64: a few such
-#: slices fit the L2 cache, where an elementwise step runs ~1.5x faster than streaming).
-_BLOCK_ELEMENTS = 1 << 17
-
-
-def day_blocks(n_days: int, n_symbols: int) -> Iterator[slice]:
-    """Consecutive day ranges covering ``range(n_days)``, sized to keep a time-major slice
-    of all symbols cache-resident. Multi-step elementwise work runs block by block."""
-    step = max(1, _BLOCK_ELEMENTS // max(1, n_symbols))
-    for start in range(0, n_days, step):
-        yield slice(start, min(start + step, n_days))
-
-
 # --- compiled kernels ---------------------------------------------------------------------
-
-_F = TypeVar("_F", bound=Callable[..., Any])
 
 #: error_model="numpy": a float division by zero gives inf/NaN as in numpy (RSI's 0/0 on a
 #: flat stretch, replaced afterwards) instead of raising, and without the per-element check
 #: that would keep the loops from vectorising. No fastmath: it would let LLVM reorder and
-#: fuse operations, and the results would no longer be TA-Lib's. nogil: a scan can run in
-#: a worker thread while the UI's event loop keeps going.
+#: fuse operations, and the results would depend on the compiler's choices. nogil: a scan
+#: can run in a worker thread while the UI's event loop keeps going.
 _JIT_OPTIONS: dict[str, Any] = {"error_model": "numpy", "nogil": True}
 
 
-def jit(fn: _F) -> _F:
+def jit[F: Callable[..., Any]](fn: F) -> F:
     """``numba.njit`` with the options above, machine code cached on disk: the decorator of
     every compiled kernel in ``core`` (core.strategies uses it too).
 
@@ -110,7 +98,7 @@ def jit(fn: _F) -> _F:
         jitted = numba.njit(cache=True, **_JIT_OPTIONS)(fn)
     except RuntimeError:
         jitted = numba.njit(cache=False, **_JIT_OPTIONS)(fn)
-    return cast(_F, jitted)
+    return cast(F, jitted)
 
 
 _NAN = np.nan
@@ -211,9 +199,10 @@ def _atr_row(
         f = first[i]
         seed = f + n
         tr = _true_range(high[i], low[i], prev_close[i])
-        a = (avg[i] * (keep if t > seed else 1.0) + (tr if t > f else 0.0)) / (
-            float(n) if t >= seed else 1.0
-        )
+        x = tr if t > f else 0.0  # a row's first bar has no true range
+        weight = keep if t > seed else 1.0
+        divisor = float(n) if t >= seed else 1.0
+        a = (avg[i] * weight + x) / divisor
         avg[i] = a
         out[i] = a if (t >= seed) & (t < stop[i]) else _NAN
 
@@ -228,6 +217,7 @@ def _true_range_row(
     stop: IntArray,
     out: FloatArray,
 ) -> None:
+    """Day ``t`` of the true range (for :func:`true_range`; ATR computes its own)."""
     for i in range(high.shape[0]):
         tr = _true_range(high[i], low[i], prev_close[i])
         out[i] = tr if (t > first[i]) & (t < stop[i]) else _NAN
@@ -295,7 +285,7 @@ def _kernel(
     first: IntArray,
     stop: IntArray,
     volume_stop: IntArray,
-    periods: tuple[int, int, int, int, int, int, int, int],
+    periods: tuple[int, ...],
     outs: tuple[FloatArray, ...],
 ) -> None:
     """Every requested indicator, one pass over the days (see the module doc).
@@ -352,12 +342,12 @@ def time_major(x: FloatArray) -> FloatArray:
     symbols) float64, C-contiguous, aligned and writeable. A view when ``x`` is already
     time-major in memory (Bars' layout, and every result here); a copy otherwise, which
     keeps numba from compiling another signature for another layout."""
-    out: FloatArray = np.require(np.asarray(x, dtype=np.float64).T, requirements="CAW")
+    out: FloatArray = np.require(np.asarray(x, dtype=np.float64).T, requirements=("C", "A", "W"))
     return out
 
 
 def _index(x: IntArray) -> IntArray:
-    out: IntArray = np.require(x, dtype=np.int64, requirements="CAW")
+    out: IntArray = np.require(x, dtype=np.int64, requirements=("C", "A", "W"))
     return out
 
 

@@ -11,14 +11,19 @@ only door to trading) and runs the asyncio tasks behind it. What it does, and wh
   universe's daily bars (cached for the day), streams the universe's underlyings, runs
   the first scan and starts the live scanner. ``start`` returns once the session made its
   first attempt; :meth:`Engine.wait_booted` waits for the first scan. If the connection
-  drops while bars load, the boot waits for the next connection and loads again.
+  drops while bars load, the boot waits for the next connection and loads again. When the
+  New York date changes while running, the bars are loaded again (yesterday's partial bar
+  is final now).
 - **Preview** (``preview``, ``select_spread``, ``adjust_*``, ``refresh_what_if``): the
   chain is fetched with its lines pinned (``preview:<symbol>``) for as long as it is
   previewed; the previous preview's pin is lifted first. The order is priced from the
   legs' *live* quotes (SPEC 6), sized and gated (SPEC 8) with inputs from the account, the
   positions and the journal (:mod:`tui_trader.engine.preview`). IB's what-if is asked
-  automatically after every change of the order (``auto_what_if``), because the
-  buying-power gate cannot pass without it; ``w`` asks again.
+  automatically after each of these actions (``auto_what_if``), because the buying-power
+  gate cannot pass without an answer for the exact order; ``w`` asks again. Only these
+  actions re-price the order: the periodic refresh republishes live leg quotes, their
+  ages and a fresh gate verdict, and an answer from IB never changes the order the trader
+  is looking at (the confirmation shows exactly what ``transmit`` sends).
 - **Transmit** re-checks everything at the moment of sending: the symbol is still
   tradable in the latest scan (eligible, same direction), the risk gates pass with IB's
   what-if funds for *this exact order*, the session is CONNECTED (not DEGRADED), both leg
@@ -50,7 +55,7 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
@@ -73,12 +78,12 @@ from tui_trader.broker.lines import LineBudget
 from tui_trader.broker.marketdata import MarketData, clean_number, clean_price
 from tui_trader.broker.orders import OrderManager, OrderRefused, WhatIfPreview
 from tui_trader.broker.session import Session
+from tui_trader.core.bars import Bars
 from tui_trader.core.calendar import ET
 from tui_trader.core.exits import EntrySnapshot
 from tui_trader.core.models import (
     ConnectionState,
     EventLevel,
-    IntentStatus,
     JournalEvent,
     OrderIntent,
     SpreadLeg,
@@ -101,15 +106,12 @@ from tui_trader.core.risk import (
     GateResult,
     RiskInputs,
     check_entry,
-    clear_kill_switch,
-    engage_kill_switch,
-    reset_breakers,
-    update_breakers,
 )
 from tui_trader.core.scanner import ScanReport, SymbolScan
 from tui_trader.core.settings import Settings
 from tui_trader.core.spreads import Direction, OptionChain, SpreadSelection, select_spreads
-from tui_trader.engine.actions import Outcome
+from tui_trader.engine.actions import EngineActions, Outcome
+from tui_trader.engine.breakers import BreakerKeeper, rejection_times
 from tui_trader.engine.exits import (
     exit_message,
     find_spread,
@@ -150,8 +152,6 @@ from tui_trader.engine.store import (
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[object]]
 
-#: Journal key of the persisted breaker state (kill switch included).
-BREAKER_KEY = "risk/breaker_state"
 PIN_POSITION = "position"
 PIN_ORDER = "order"
 QUALIFY_BATCH = 40
@@ -199,6 +199,15 @@ def _leg_contract(con_id: int, symbol: str, expiry: str, strike: float, right: s
     )
 
 
+def _log_failure(task: asyncio.Task[None]) -> None:
+    """A background task must never die silently."""
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        logger.opt(exception=exc).error("engine task {} failed", task.get_name())
+
+
 def _opt(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
@@ -242,6 +251,9 @@ class Engine:
         self._monitor_interval_s = monitor_interval_s
         self._what_if_auto = auto_what_if
         self._raw = Store()  # AccountView writes here; levels are added on the way out
+        self.breakers = BreakerKeeper(
+            journal, self.store, clock=clock, risk=settings.risk, event=self._risk_event
+        )
         options = dict(session_options or {})
         options.setdefault("stale_quote_s", settings.risk.stale_quote_s)
         self.session = Session(settings.connection, clock=clock, store=self.store, **options)
@@ -288,6 +300,8 @@ class Engine:
         self._unsubscribe: list[Callable[[], None]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._boot_task: asyncio.Task[None] | None = None
+        self._reload: asyncio.Task[None] | None = None
+        self._bars_day: date | None = None
         self._booted = asyncio.Event()
         self._started = False
         self._wired = False
@@ -299,7 +313,7 @@ class Engine:
         if self._started:
             raise RuntimeError("the engine is already started")
         self._started = True
-        self._restore_breakers()
+        self.breakers.restore()
         self.metrics.seed_orders(self.journal.intents())
         self._wire()
         self.session.add_ready_hook(self.orders.resync)
@@ -341,16 +355,10 @@ class Engine:
         self.marketdata.close()
         self._observe_health()
 
-    def _spawn(self, coro: Awaitable[None], name: str) -> None:
-        async def run() -> None:
-            try:
-                await coro
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("engine task {} failed", name)
-
-        self._tasks.append(asyncio.create_task(run(), name=name))
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(_log_failure)
+        self._tasks.append(task)
 
     def _wire(self) -> None:
         if self._wired:
@@ -380,9 +388,12 @@ class Engine:
         self._sync_pins()
         self._observe_health()
 
-    async def _boot(self) -> None:
+    async def _load_bars(self) -> tuple[Bars, dict[str, str], date]:
+        """The universe's daily bars as of today (cached per day), once connected; loads
+        again when the connection dropped while loading."""
         while True:
             await self.session.wait_ready(None)
+            day = self.today()
             self.store.update(ScanResults, running=True)
             try:
                 bars, problems = await load_daily_bars(
@@ -390,7 +401,7 @@ class Engine:
                     self.settings.universe.symbols,
                     self.journal,
                     self.session.pacer,
-                    today=self.today(),
+                    today=day,
                     monotonic=self._monotonic,
                     sleep=self._sleep,
                 )
@@ -402,13 +413,21 @@ class Engine:
             if not self.session.is_connected and problems:
                 logger.warning("the connection dropped while loading bars; loading again")
                 continue
-            break
+            return bars, problems, day
+
+    def _use_bars(self, bars: Bars, problems: dict[str, str], day: date) -> None:
+        new = {s: w for s, w in problems.items() if self._problems.get(s) != w}
         self._problems = dict(problems)
-        for sym, why in sorted(problems.items()):
+        for sym, why in sorted(new.items()):
             self._event(EventLevel.WARNING, "universe", f"{sym} skipped: {why}")
         self.store.update(ScanResults, problems=tuple(sorted(problems.items())))
-        await self._stream_universe([s for s in bars.symbols if s not in problems])
+        self._bars_day = day
         self.scanner.set_bars(bars)
+
+    async def _boot(self) -> None:
+        bars, problems, day = await self._load_bars()
+        await self._stream_universe([s for s in bars.symbols if s not in problems])
+        self._use_bars(bars, problems, day)
         report = self.scanner.scan_now()
         self._booted.set()
         if report is not None:
@@ -417,6 +436,15 @@ class Engine:
                 "engine ready: {} symbols scanned, {} tradable signal(s)", report.symbols, signals
             )
         self._spawn(self.scanner.run(), "engine-scanner")
+
+    async def _reload_bars(self) -> None:
+        """A new trading day: yesterday's bar is final now, so the history is loaded again
+        (the day's cache misses) and scanned."""
+        logger.info("a new day ({}): loading daily bars again", self.today())
+        bars, problems, day = await self._load_bars()
+        await self._stream_universe([s for s in bars.symbols if s not in problems])
+        self._use_bars(bars, problems, day)
+        self.scanner.scan_now()
 
     async def _stream_universe(self, symbols: list[str]) -> None:
         """Qualify and stream the universe's underlyings (unpinned: a chain may evict the
@@ -726,89 +754,18 @@ class Engine:
 
     # ====================================================================== breakers
 
-    def _persist_breakers(self, state: BreakerState) -> None:
-        try:
-            self.journal.put_kv(BREAKER_KEY, state.to_dict())
-        except Exception:
-            logger.exception("persisting the breaker state failed")
-
-    def _restore_breakers(self) -> None:
-        now = self._clock()
-        try:
-            record = self.journal.get_kv(BREAKER_KEY)
-            if record is None:
-                state = BreakerState()
-            elif not isinstance(record, Mapping):
-                raise ValueError(f"breaker state is not an object: {record!r}")
-            else:
-                state = BreakerState.from_dict(record)
-        except Exception as exc:
-            state = engage_kill_switch(BreakerState(), now)
-            self._persist_breakers(state)
-            self.store.set(BreakerState, state)
-            self._event(
-                EventLevel.ERROR,
-                "risk",
-                f"The saved breaker state cannot be read ({exc}); treating it as the kill "
-                "switch engaged: entries are halted until you clear it.",
-            )
-            return
-        state = self._new_day(state, now)
-        self.store.set(BreakerState, state)
-        if state.kill_switch:
-            self._event(
-                EventLevel.WARNING,
-                "risk",
-                "The kill switch is still engaged from an earlier run: entries are halted "
-                "until you clear it.",
-            )
-
-    def _new_day(self, state: BreakerState, now: datetime) -> BreakerState:
-        """Reset a breaker tripped on an earlier New York day (a new session)."""
-        since = state.breaker_since
-        if state.breaker_code is None or since is None:
-            return state
-        if since.astimezone(ET).date() >= now.astimezone(ET).date():
-            return state
-        new = reset_breakers(state, now)
-        self._persist_breakers(new)
-        self._event(EventLevel.INFO, "risk", "A new trading day: circuit breakers reset.")
-        return new
-
-    def _rejection_times(self) -> list[datetime]:
-        return [
-            i.updated_at
-            for i in self.store.get(Orders).intents
-            if i.status is IntentStatus.REJECTED
-        ]
+    def _risk_event(self, level: EventLevel, text: str) -> None:
+        self._event(level, "risk", text)
 
     def _update_breakers(self) -> None:
-        now = self._clock()
-        state = self._new_day(self.store.get(BreakerState), now)
-        new = update_breakers(
-            state,
-            self.store.get(Account).day_pnl,
-            self._rejection_times(),
-            now,
-            self.settings.risk,
+        tripped = self.breakers.update(
+            self.store.get(Account).day_pnl, rejection_times(self.store.get(Orders).intents)
         )
-        if new != self.store.get(BreakerState):
-            self._persist_breakers(new)
-            self.store.set(BreakerState, new)
-        if new.breaker_code is not None and state.breaker_code is None:
-            self._event(
-                EventLevel.ERROR,
-                "risk",
-                f"Circuit breaker {new.breaker_code}: {new.breaker_reason}. New entries are "
-                "halted; exits are still allowed.",
-            )
+        if tripped:
             self._refresh_preview()
 
     async def kill_switch(self) -> Outcome:
-        now = self._clock()
-        state = engage_kill_switch(self.store.get(BreakerState), now)
-        self._persist_breakers(state)  # halted on disk before anything else
-        self.store.set(BreakerState, state)
+        self.breakers.engage_kill_switch()  # halted on disk before anything else
         cancelled: list[str] = []
         failed: list[str] = []
         for it in self.journal.intents(active_only=True):
@@ -828,13 +785,11 @@ class Engine:
         return Outcome(not failed, text)
 
     async def clear_kill_switch(self) -> Outcome:
-        """The user's decision to trade again (not in the UI protocol yet)."""
-        state = self.store.get(BreakerState)
-        if not state.kill_switch:
+        """The user's decision to trade again (not in the UI protocol yet). A tripped
+        breaker still holds until the next trading day."""
+        new = self.breakers.clear_kill_switch()
+        if new is None:
             return Outcome(True, "The kill switch is not engaged.")
-        new = clear_kill_switch(state)
-        self._persist_breakers(new)
-        self.store.set(BreakerState, new)
         still = f" Still halted: {new.reason}." if new.reason else " Entries are allowed again."
         self._event(EventLevel.WARNING, "risk", "Kill switch cleared by the user." + still)
         self._refresh_preview()
@@ -852,7 +807,16 @@ class Engine:
 
     def refresh(self) -> None:
         """The periodic work: leg quotes of the preview, position levels, breakers (a new
-        day), universe lines, health metrics."""
+        day), universe lines, health metrics, and the bars when the day changed."""
+        if (
+            self.booted
+            and self._bars_day is not None
+            and self.today() != self._bars_day
+            and (self._reload is None or self._reload.done())
+        ):
+            self._reload = asyncio.create_task(self._reload_bars(), name="engine-reload-bars")
+            self._reload.add_done_callback(_log_failure)
+            self._tasks.append(self._reload)
         self._refresh_preview()
         self._republish_positions()
         self._update_breakers()
@@ -1476,3 +1440,9 @@ class Engine:
         if intent.is_terminal:
             return Outcome(False, f"{intent_id} is already {intent.status.value}.")
         return Outcome(True, f"Cancel requested for {intent_id} ({intent.spec.describe()}).")
+
+
+def as_actions(engine: Engine) -> EngineActions:
+    """The engine as the UI sees it (type-checked: :class:`Engine` implements the whole
+    :class:`~tui_trader.engine.actions.EngineActions` protocol)."""
+    return engine

@@ -9,7 +9,9 @@ Decisions:
   path is given: the simulated exchange starts empty every run, so a journal from an
   earlier demo would only show its orders as UNKNOWN and count its entries against today's
   limits, and demo orders must never mix with a real account's record.
-- **Demo.** The simulated gateway runs in-process on a free loopback port with a fixed seed,
+- **Demo.** The simulated gateway runs in-process, on its own thread and event loop (see
+  :mod:`tui_trader.sim.thread`: a gateway sharing the app's loop reads in bursts and
+  trips its own message-rate check), on a free loopback port with a fixed seed,
   its clock starting at :func:`tui_trader.sim.clock.default_demo_start` of the wall clock
   (14:30 ET of the last trading day that reached it), so the entry window lies ahead at any
   hour. The engine's clock is then the simulated market's clock: quote ages, the entry
@@ -44,7 +46,7 @@ from tui_trader.engine.journal import Journal, default_journal_path
 from tui_trader.engine.metrics import DEFAULT_ADDR
 from tui_trader.engine.store import Orders
 from tui_trader.sim.clock import default_demo_start
-from tui_trader.sim.gateway import start_gateway
+from tui_trader.sim.thread import GatewayThread
 
 Clock = Callable[[], datetime]
 
@@ -119,8 +121,9 @@ async def running_engine(
     async with contextlib.AsyncExitStack() as stack:
         engine_clock: Clock = wall
         if demo:
-            gateway = await start_gateway(seed=seed, start=default_demo_start(wall()), port=0)
-            stack.push_async_callback(gateway.stop)
+            gateway = GatewayThread(seed=seed, start=default_demo_start(wall()), port=0)
+            await asyncio.to_thread(gateway.start)
+            stack.callback(gateway.stop)
             settings = demo_settings(settings, gateway.port)
             engine_clock = gateway.sim_time
             logger.info(
