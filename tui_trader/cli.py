@@ -1,7 +1,9 @@
 """The ``tui-trader`` command line: stable contracts that users and later tools script against.
 
 Subcommands (every one accepts ``--config FILE``):
-- ``tui-trader [--demo]`` -- the app; ``--demo`` runs against the built-in simulated market;
+- ``tui-trader [--demo] [--theme NAME]`` -- the dashboard; ``--demo`` runs it against the
+  built-in simulated gateway;
+- ``demo-scan`` -- one scan of the simulated market and its best spreads, printed;
 - ``scan``     -- signals for a CSV of daily bars (table, or ``--json``);
 - ``spreads``  -- ranked vertical spreads for a CSV option chain (table, or ``--json``);
 - ``config``   -- ``--show`` prints the effective configuration as TOML;
@@ -83,7 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="run against the built-in simulated market (no IB account needed)",
     )
     parser.add_argument("--seed", type=int, default=7, help="simulated market seed (demo)")
+    parser.add_argument("--theme", help="dark (default), light, ansi, or a user theme's name")
+    parser.add_argument("--log-file", type=Path, metavar="FILE",
+                        help="where the dashboard logs (default: the user log dir)")  # fmt: skip
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    demo_scan = sub.add_parser(
+        "demo-scan", parents=[common],
+        help="print one scan of the simulated market and its best spreads, then exit",
+    )  # fmt: skip
+    demo_scan.add_argument("--seed", type=int, default=7, help="simulated market seed")
 
     scan = sub.add_parser("scan", parents=[common], help="signals from a CSV of daily bars")
     scan.add_argument(
@@ -278,11 +289,21 @@ def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_app(args: argparse.Namespace, settings: Settings) -> int:
-    if not args.demo:
-        raise UsageError(
-            "the dashboard for a real IB connection is not built yet; "
-            "run `tui-trader --demo`, or one of the subcommands (see --help)"
-        )
+    import asyncio
+
+    from tui_trader.tui.launch import run_dashboard
+    from tui_trader.tui.themes import ThemeError
+
+    try:
+        return asyncio.run(
+            run_dashboard(settings, demo=args.demo, seed=args.seed, theme=args.theme,
+                          log_path=args.log_file)
+        )  # fmt: skip
+    except ThemeError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_demo_scan(args: argparse.Namespace, settings: Settings) -> int:
     from tui_trader.demo import run_demo
 
     return run_demo(settings, seed=args.seed, out=sys.stdout, now=datetime.now().astimezone())
@@ -318,6 +339,7 @@ COMMANDS = {
     "config": cmd_config,
     "gateway": cmd_gateway,
     "run": cmd_run,
+    "demo-scan": cmd_demo_scan,
     None: cmd_app,
 }
 

@@ -70,6 +70,7 @@ def tradable(result: SymbolScan) -> bool:
 def demo_scan(settings: Settings, seed: int, now: datetime) -> tuple[Market, ScanReport]:
     """Build the seeded market as of ``now`` and scan it."""
     market = Market(SimClock(default_demo_start(now), speed=0.0), seed=seed)
+    market.advance()  # to the clock's time, as the gateway does: today's bar up to 14:30 ET
     caps = {s.symbol: s.market_cap for s in market.stocks()}
     return market, scan(market_bars(market), settings.universe, settings.strategy, caps)
 

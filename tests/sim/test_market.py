@@ -379,3 +379,21 @@ def test_static_data_is_complete_and_con_ids_are_stable_and_unique(market: Marke
         assert market.contract(s.con_id) == s
     assert market.stock("AAPL").con_id == make(seed=99)[0].stock("AAPL").con_id  # type: ignore[union-attr]
     assert market.stock("SPY").primary_exchange == "ARCA"  # type: ignore[union-attr]
+
+
+def test_the_state_at_start_does_not_depend_on_clock_speed() -> None:
+    """A one-shot scan (speed 0) and a running gateway (speed 1, its clock a few
+    microseconds on) must show the same market at the same moment."""
+    from tui_trader.sim.clock import SimClock
+
+    start = datetime(2026, 11, 20, 19, 30, tzinfo=UTC)
+    still = Market(SimClock(start, speed=0.0), seed=7, symbols=["AAPL", "SPY"])
+    ticks = iter([0.0, 0.00025])
+    running = Market(SimClock(start, 1.0, lambda: next(ticks, 0.00025)), seed=7,
+                     symbols=["AAPL", "SPY"])  # fmt: skip
+    for symbol in ("AAPL", "SPY"):
+        a, b = still.quote(symbol), running.quote(symbol)
+        assert abs(a.last - b.last) <= 0.02, symbol  # at most one sub-millisecond step apart
+        assert still.daily_bars(symbol)[-1].high == pytest.approx(
+            running.daily_bars(symbol)[-1].high, abs=0.02
+        )

@@ -238,3 +238,30 @@ async def test_command_palette_offers_every_action(make_app: AppFactory) -> None
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "Transmit the order (asks first)" in titles
         assert "Quantity +1" in titles
+
+
+async def test_store_changes_from_a_task_started_before_the_app_reach_the_screen(
+    make_app: AppFactory,
+) -> None:
+    """In the running dashboard the engine's tasks exist before the app (they start first)
+    and change the store outside Textual's context; their changes must still be drawn
+    through the throttled (timer) redraw path."""
+    import asyncio
+
+    go = asyncio.Event()
+    app = make_app(refresh_interval=0.05)
+
+    async def engine_task() -> None:
+        await go.wait()
+        app.store.update(Health, state=ConnectionState.RECONNECTING, since=APP_NOW)
+
+    task = asyncio.create_task(engine_task())  # created outside the app's context
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        go.set()
+        await task
+        for _ in range(20):
+            await pilot.pause(0.05)
+            if "RECONNECTING" in footer_text(app):
+                break
+        assert "RECONNECTING since 14:30:00" in footer_text(app)
+        assert messages(app) == ["CONNECTED -> RECONNECTING"]

@@ -73,16 +73,21 @@ class _ToLoguru(logging.Handler):
         logger.opt(exception=record.exc_info).log(level, "{}: {}", record.name, record.getMessage())
 
 
-def configure_logging(stream: TextIO, level: str = "INFO") -> None:
-    """Log to ``stream`` (the headless engine: stdout) with account ids masked in every
-    line, ib_insync's warnings and errors included."""
+def configure_logging(sink: TextIO | Path, level: str = "INFO") -> None:
+    """Log to ``sink`` -- the headless engine: stdout; the dashboard: a file, since the
+    terminal is the app's -- with account ids masked in every line, ib_insync's warnings
+    and errors included."""
 
     def patch(record: Any) -> None:
         record["message"] = mask_accounts(record["message"])
 
     logger.remove()
     logger.configure(patcher=patch)
-    logger.add(stream, level=level, format=LOG_FORMAT, backtrace=False, diagnose=False)
+    if isinstance(sink, Path):
+        logger.add(sink, level=level, format=LOG_FORMAT, backtrace=False, diagnose=False,
+                   rotation="10 MB", retention=5)  # fmt: skip
+    else:
+        logger.add(sink, level=level, format=LOG_FORMAT, backtrace=False, diagnose=False)
     logging.basicConfig(handlers=[_ToLoguru()], level=logging.WARNING, force=True)
 
 

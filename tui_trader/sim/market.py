@@ -184,6 +184,11 @@ class Market:
         self._cur = cur
         self._opened = False
         self._time = min(epoch(now), float(self._sessions.opens[cur]))
+        # Up to the last whole minute first: the morning's path is then the same whether
+        # the clock reads 14:30:00 or a few microseconds later (a gateway's clock has run
+        # a little by now; a one-shot scan's has not), instead of depending on how the
+        # elapsed time happened to be cut into one-minute sub-steps.
+        self._move_to(math.floor(epoch(now) / 60.0) * 60.0)
         self._move_to(epoch(now))
         self._dirty[:] = False
 

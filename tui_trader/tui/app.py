@@ -143,6 +143,16 @@ class TraderApp(App[None]):
         self.clock_ticked.publish(self.now())
 
     def _on_store_change(self, change: Change[Any]) -> None:
+        """Hand the change to the app's own message queue.
+
+        The store calls subscribers from whichever task changed it: in the running app
+        that is an engine task started before the app, outside Textual's context (no
+        active app), where timers and notifications cannot be created. ``call_later``
+        only posts a message, which is safe from any context, and keeps the order.
+        """
+        self.call_later(self._apply_change, change)
+
+    def _apply_change(self, change: Change[Any]) -> None:
         try:
             self._alert(change)
         except Exception:  # a toast must never break the store's delivery
