@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run against the built-in simulated market (no IB account needed)",
     )
     parser.add_argument("--seed", type=int, default=7, help="simulated market seed (demo)")
-    parser.add_argument("--theme", help="dark (default), light, ansi, or a user theme's name")
+    parser.add_argument("--theme", help="dark, light, ansi or a user theme (default: [ui] theme)")
     parser.add_argument("--log-file", type=Path, metavar="FILE",
                         help="where the dashboard logs (default: the user log dir)")  # fmt: skip
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
@@ -291,6 +291,7 @@ def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_app(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
+    from tui_trader.tui.keymap import KeymapError
     from tui_trader.tui.launch import run_dashboard
     from tui_trader.tui.themes import ThemeError
 
@@ -299,7 +300,7 @@ def cmd_app(args: argparse.Namespace, settings: Settings) -> int:
             run_dashboard(settings, demo=args.demo, seed=args.seed, theme=args.theme,
                           log_path=args.log_file)
         )  # fmt: skip
-    except ThemeError as exc:
+    except (ThemeError, KeymapError) as exc:
         raise UsageError(str(exc)) from None
 
 

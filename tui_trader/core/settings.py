@@ -164,6 +164,18 @@ class ScannerSettings(Section):
     interval_s: float = Field(30.0, gt=0)
 
 
+class UiSettings(Section):
+    """The dashboard: theme, terminal bell, and key remapping.
+
+    ``keys`` maps a binding id (listed on the Help screen) to the key or comma-separated
+    keys that trigger it, e.g. ``transmit = "T"`` or ``kill_switch = "ctrl+k,f12"``.
+    """
+
+    theme: str = "dark"
+    bell: bool = False
+    keys: dict[str, str] = Field(default_factory=dict)
+
+
 class Settings(Section):
     """Every section of the configuration file."""
 
@@ -177,3 +189,4 @@ class Settings(Section):
     exits: ExitSettings = Field(default_factory=ExitSettings)
     connection: ConnectionSettings = Field(default_factory=ConnectionSettings)
     scanner: ScannerSettings = Field(default_factory=ScannerSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)

@@ -18,13 +18,14 @@ Decisions:
   ``engine`` is None; an engine call that raises becomes an error toast, never a crash.
 - **Confirm what leaves.** Transmit, cancel, kill switch, and quitting with working orders
   each ask first (``y`` only).
-- Keys are the defaults of the dashboard issue; remapping them from config is not part of
-  this slice.
+- Keys are the defaults of the dashboard issue; ``[ui] keys`` remaps them by binding id
+  (:mod:`tui_trader.tui.keymap`), checked in :func:`create_app` (unknown id:
+  :class:`~tui_trader.tui.keymap.KeymapError`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -42,12 +43,14 @@ from tui_trader.core.risk import BreakerState, BreakerStatus
 from tui_trader.core.settings import Settings
 from tui_trader.engine.actions import EngineActions, Outcome
 from tui_trader.engine.store import Change, ConnectionState, Health, Orders, Store
+from tui_trader.tui.keymap import binding_ids, effective_bindings, validate_keymap
 from tui_trader.tui.screens.base import TraderScreen
 from tui_trader.tui.screens.confirm import ConfirmScreen, order_text
 from tui_trader.tui.screens.help import HelpScreen
 from tui_trader.tui.screens.log import LogScreen
 from tui_trader.tui.screens.orders import OrdersScreen
 from tui_trader.tui.screens.positions import PositionsScreen
+from tui_trader.tui.screens.preview import PreviewScreen
 from tui_trader.tui.screens.scanner import ScannerScreen
 from tui_trader.tui.themes import (
     DEFAULT_THEME,
@@ -79,14 +82,20 @@ class TraderApp(App[None]):
     # Screen.-narrow hides the payoff plot; Textual annotates this "ClassVar[...] | None".
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("1", "goto('scanner')", "Scanner"),
-        Binding("2", "goto('positions')", "Positions"),
-        Binding("3", "goto('orders')", "Orders"),
-        Binding("4", "goto('log')", "Log"),
-        Binding("question_mark", "help", "Help"),
-        Binding("q", "request_quit", "Quit (asks when orders are working)"),
-        Binding("ctrl+q", "request_quit", "Quit", show=False, priority=True),
-        Binding("ctrl+k", "kill_switch", "Kill switch: cancel all, halt entries", priority=True),
+        Binding("1", "goto('scanner')", "Scanner", id="scanner"),
+        Binding("2", "goto('positions')", "Positions", id="positions"),
+        Binding("3", "goto('orders')", "Orders", id="orders"),
+        Binding("4", "goto('log')", "Log", id="log"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("q", "request_quit", "Quit (asks when orders are working)", id="quit"),
+        Binding("ctrl+q", "request_quit", "Quit", show=False, priority=True, id="quit_ctrl"),
+        Binding(
+            "ctrl+k",
+            "kill_switch",
+            "Kill switch: cancel all, halt entries",
+            priority=True,
+            id="kill_switch",
+        ),
     ]
 
     def __init__(
@@ -100,8 +109,11 @@ class TraderApp(App[None]):
         theme: str,
         refresh_interval: float = DEFAULT_REFRESH_S,
         bell: bool = False,
+        keymap: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
+        if keymap:
+            self.set_keymap(dict(keymap))
         self.settings = settings
         self.store = store
         self.engine = engine
@@ -122,6 +134,11 @@ class TraderApp(App[None]):
         self.theme = theme
 
     # -- time, store -------------------------------------------------------------------
+
+    @property
+    def keymap(self) -> dict[str, str]:
+        """The remapped keys in effect (binding id -> comma-separated keys)."""
+        return dict(self._keymap)
 
     def now(self) -> datetime:
         """The injected clock (the simulated market's in demo, fixed in tests)."""
@@ -327,7 +344,7 @@ class TraderApp(App[None]):
             sources.append((screen, list(type(screen).BINDINGS)))
         sources.append((self, list(self.BINDINGS)))
         for namespace, bindings in sources:
-            for binding in Binding.make_bindings(bindings):
+            for binding in effective_bindings(bindings, self._keymap):
                 if not binding.description or binding.action in seen:
                     continue
                 seen.add(binding.action)
@@ -354,7 +371,9 @@ def create_app(
 
     ``theme`` is a theme file name (``dark``, ``light``, ``ansi`` or one of the user's) or a
     Textual built-in theme; an unknown name or a broken theme file raises
-    :class:`~tui_trader.tui.themes.ThemeError` (one sentence for the user).
+    :class:`~tui_trader.tui.themes.ThemeError` (one sentence for the user); an unknown
+    binding id or an empty key in ``settings.ui.keys`` raises
+    :class:`~tui_trader.tui.keymap.KeymapError`.
     """
     themes = available_themes(user_theme_dir)
     name = theme or DEFAULT_THEME
@@ -362,6 +381,7 @@ def create_app(
         raise ThemeError(f"unknown theme {name!r}; available: {', '.join(sorted(themes))}")
     if refresh_interval < 0:
         raise ValueError(f"refresh_interval must be >= 0, got {refresh_interval}")
+    keymap = validate_keymap(settings.ui.keys, known_binding_ids())
     return TraderApp(
         settings,
         store,
@@ -371,4 +391,21 @@ def create_app(
         theme=name,
         refresh_interval=refresh_interval,
         bell=bell,
+        keymap=keymap,
+    )
+
+
+def known_binding_ids() -> set[str]:
+    """Every id ``[ui] keys`` may remap: the app's bindings and every screen's."""
+    return binding_ids(
+        [
+            TraderApp.BINDINGS,
+            ScannerScreen.BINDINGS,
+            PreviewScreen.BINDINGS,
+            PositionsScreen.BINDINGS,
+            OrdersScreen.BINDINGS,
+            LogScreen.BINDINGS,
+            ConfirmScreen.BINDINGS,
+            HelpScreen.BINDINGS,
+        ]
     )

@@ -52,7 +52,7 @@ async def run_dashboard(
     configure_logging(path)
     async with running_engine(settings, demo=demo, seed=seed, journal_path=journal_path) as engine:
         app = create_app(settings, engine.store, clock=engine.now, engine=as_actions(engine),
-                         theme=theme)  # fmt: skip
+                         theme=theme or settings.ui.theme, bell=settings.ui.bell)  # fmt: skip
         loop = asyncio.get_running_loop()
         handled: list[signal.Signals] = []
         for sig in (signal.SIGHUP, signal.SIGTERM):

@@ -40,9 +40,9 @@ class ConfirmScreen(ModalScreen[bool]):
     """Ask one question; dismisses with True only on ``y``."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "answer(True)", "Yes"),
-        Binding("n", "answer(False)", "No"),
-        Binding("escape", "answer(False)", "No"),
+        Binding("y", "answer(True)", "Yes", id="confirm_yes"),
+        Binding("n", "answer(False)", "No", id="confirm_no"),
+        Binding("escape", "answer(False)", "No", id="confirm_cancel"),
     ]
 
     DEFAULT_CSS = """

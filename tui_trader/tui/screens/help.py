@@ -1,5 +1,5 @@
-"""The Help screen: every key binding, generated from the bindings themselves so it can
-never fall out of date."""
+"""The Help screen: every key binding, generated from the bindings themselves (with the
+``[ui] keys`` remapping applied) so it can never fall out of date."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
+from tui_trader.tui.keymap import effective_bindings
 from tui_trader.tui.screens.base import TraderScreen
 from tui_trader.tui.screens.confirm import ConfirmScreen
 from tui_trader.tui.screens.log import LogScreen
@@ -33,7 +34,7 @@ class HelpScreen(TraderScreen):
     TITLE = "Help"
     AUTO_FOCUS = "#help-scroll"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Close help"),
+        Binding("escape", "close", "Close help", id="close_help"),
     ]
 
     def compose_body(self) -> Iterable[Any]:
@@ -41,11 +42,12 @@ class HelpScreen(TraderScreen):
             yield Static(id="help-text")
 
     def sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
-        """(heading, [(key, description)]) for every group of bindings."""
+        """(heading, [(key, description)]) for every group of bindings, keys as remapped."""
+        keymap = self.trader.keymap
 
         def rows(bindings: Sequence[BindingType]) -> list[tuple[str, str]]:
             out = []
-            for b in Binding.make_bindings(bindings):
+            for b in effective_bindings(bindings, keymap):
                 if b.description:
                     out.append((self.app.get_key_display(b), b.description))
             return out

@@ -68,7 +68,7 @@ class LogScreen(TraderScreen):
     AUTO_FOCUS = "#log-table"
     WATCHES = frozenset({EventLog})
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("l", "next_level", "Cycle the level filter"),
+        Binding("l", "next_level", "Cycle the level filter", id="log_level"),
     ]
 
     def __init__(self) -> None:

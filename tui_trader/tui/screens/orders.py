@@ -91,7 +91,7 @@ class OrdersScreen(TraderScreen):
     AUTO_FOCUS = "#orders-table"
     WATCHES = frozenset({Orders})
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("c", "cancel_order", "Cancel the selected order (asks first)"),
+        Binding("c", "cancel_order", "Cancel the selected order (asks first)", id="cancel_order"),
     ]
 
     def compose_body(self) -> Iterable[Any]:

@@ -138,7 +138,12 @@ class PositionsScreen(TraderScreen):
     AUTO_FOCUS = "#positions-table"
     WATCHES = frozenset({Positions, Account})
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("c", "close_position", "Preview the closing order for the selected spread"),
+        Binding(
+            "c",
+            "close_position",
+            "Preview the closing order for the selected spread",
+            id="close_position",
+        ),
     ]
 
     def __init__(self) -> None:

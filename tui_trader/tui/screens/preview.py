@@ -313,13 +313,13 @@ class PreviewScreen(TraderScreen):
     AUTO_FOCUS = "#preview-table"
     WATCHES = frozenset({Candidates, Preview})
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("plus", "quantity(1)", "Quantity +1"),
-        Binding("minus", "quantity(-1)", "Quantity -1"),
-        Binding("right_square_bracket", "limit(1)", "Limit one tick up"),
-        Binding("left_square_bracket", "limit(-1)", "Limit one tick down"),
-        Binding("w", "what_if", "Refresh what-if margin and commission"),
-        Binding("t", "transmit", "Transmit the order (asks first)"),
-        Binding("escape", "back", "Back"),
+        Binding("plus", "quantity(1)", "Quantity +1", id="quantity_up"),
+        Binding("minus", "quantity(-1)", "Quantity -1", id="quantity_down"),
+        Binding("right_square_bracket", "limit(1)", "Limit one tick up", id="limit_up"),
+        Binding("left_square_bracket", "limit(-1)", "Limit one tick down", id="limit_down"),
+        Binding("w", "what_if", "Refresh what-if margin and commission", id="what_if"),
+        Binding("t", "transmit", "Transmit the order (asks first)", id="transmit"),
+        Binding("escape", "back", "Back", id="back"),
     ]
 
     def __init__(self, symbol: str, *, closing: bool = False) -> None:

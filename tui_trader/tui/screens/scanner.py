@@ -188,11 +188,11 @@ class ScannerScreen(TraderScreen):
     AUTO_FOCUS = "#scanner-table"
     WATCHES = frozenset({ScanResults})
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "preview", "Preview spreads for the highlighted symbol"),
-        Binding("slash", "filter", "Filter rows"),
-        Binding("s", "next_sort", "Sort by the next column"),
-        Binding("r", "rescan", "Rescan now"),
-        Binding("escape", "clear_filter", "Clear the filter", show=False),
+        Binding("enter", "preview", "Preview spreads for the highlighted symbol", id="preview"),
+        Binding("slash", "filter", "Filter rows", id="filter"),
+        Binding("s", "next_sort", "Sort by the next column", id="sort"),
+        Binding("r", "rescan", "Rescan now", id="rescan"),
+        Binding("escape", "clear_filter", "Clear the filter", show=False, id="clear_filter"),
     ]
 
     def __init__(self) -> None:

@@ -58,6 +58,10 @@ class DiffTable(DataTable[Text]):
         for key, label, justify in columns:
             self.add_column(Text(label, justify=justify), key=key)
         self._cells: dict[str, tuple[Text, ...]] = {}
+        #: The cell sequence each row was last synced from: a caller that caches its rows
+        #: hands back the same object for an unchanged row, and that row is skipped
+        #: without comparing its cells (a 1,000-row scanner redraws a few rows, not all).
+        self._given: dict[str, Sequence[Text]] = {}
         self._order: list[str] = []
         #: Counters for tests and benchmarks: cells updated in place, row reorders.
         self.cells_updated = 0
@@ -81,7 +85,11 @@ class DiffTable(DataTable[Text]):
         return self._cells[key]
 
     def sync(self, rows: Sequence[tuple[str, Sequence[Text]]]) -> None:
-        """Make the table show exactly ``rows`` (key, cells) in this order."""
+        """Make the table show exactly ``rows`` (key, cells) in this order.
+
+        A row whose cell sequence is the very object passed last time is taken as
+        unchanged: callers must not mutate a sequence after handing it over (tuples).
+        """
         keys = [key for key, _ in rows]
         if len(set(keys)) != len(keys):
             raise ValueError("DiffTable.sync: row keys must be unique")
@@ -94,15 +102,19 @@ class DiffTable(DataTable[Text]):
         for key in [k for k in self._order if k not in wanted]:
             self.remove_row(key)
             del self._cells[key]
+            self._given.pop(key, None)
         order = [k for k in self._order if k in wanted]
+        given = self._given
         for key, cells in rows:
             if key in self._cells:
-                self._update_row(key, cells)
+                if given.get(key) is not cells:
+                    self._update_row(key, cells)
             else:
                 new = tuple(cells)
                 self.add_row(*new, key=key)
                 self._cells[key] = new
                 order.append(key)
+            given[key] = cells
         if order != keys:
             self._reorder(keys)
         self._order = keys
