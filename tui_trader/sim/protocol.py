@@ -1264,12 +1264,12 @@ class CancelOrder:
 
 @dataclass(frozen=True, slots=True)
 class ReqOpenOrders:
-    pass
+    """A request that carries no fields beyond its message id."""
 
 
 @dataclass(frozen=True, slots=True)
 class ReqAllOpenOrders:
-    pass
+    """A request that carries no fields beyond its message id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -1312,7 +1312,7 @@ class ReqContractDetails:
 
 @dataclass(frozen=True, slots=True)
 class ReqManagedAccts:
-    pass
+    """A request that carries no fields beyond its message id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -1337,12 +1337,12 @@ class CancelHistoricalData:
 
 @dataclass(frozen=True, slots=True)
 class ReqCurrentTime:
-    pass
+    """A request that carries no fields beyond its message id."""
 
 
 @dataclass(frozen=True, slots=True)
 class ReqGlobalCancel:
-    pass
+    """A request that carries no fields beyond its message id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -1352,12 +1352,12 @@ class ReqMarketDataType:
 
 @dataclass(frozen=True, slots=True)
 class ReqPositions:
-    pass
+    """A request that carries no fields beyond its message id."""
 
 
 @dataclass(frozen=True, slots=True)
 class CancelPositions:
-    pass
+    """A request that carries no fields beyond its message id."""
 
 
 @dataclass(frozen=True, slots=True)
