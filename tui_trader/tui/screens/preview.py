@@ -8,7 +8,8 @@ All read from the store:
   its legs with bid/ask/mid, IV and greeks; quantity, natural/mid/limit debit, the natural
   market, max loss, net greeks, IB's what-if margin and commission and its warning;
 - the highlighted spread's numbers: strikes, natural and mid debit, width, max profit and
-  loss, breakeven, reward/risk, POP, net and long delta; and its payoff at expiry.
+  loss, breakeven, reward/risk, POP, net and long delta; and its payoff at expiry and
+  today (the legs' IVs from the Preview slice).
 
 Fields the engine adds to the Preview slice are read defensively (``-`` when absent).
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
@@ -33,7 +34,7 @@ from textual.widgets import DataTable, Static
 from tui_trader.core.calendar import ET
 from tui_trader.core.models import SpreadOrderSpec
 from tui_trader.core.pricing import OrderPrice, PriceRefusal
-from tui_trader.core.spreads import SpreadSelection
+from tui_trader.core.settings import Settings
 from tui_trader.engine.store import Candidates, CandidateSet, Preview
 from tui_trader.tui.screens.base import TraderScreen
 from tui_trader.tui.screens.confirm import ConfirmScreen, order_text
@@ -50,6 +51,9 @@ from tui_trader.tui.widgets.cells import (
 from tui_trader.tui.widgets.payoff import PayoffInputs, PayoffPlot
 from tui_trader.tui.widgets.tables import DiffTable, Justify
 from tui_trader.tui.widgets.title import TitleBar
+
+if TYPE_CHECKING:  # a type only: core.spreads pulls scipy (slow first frame)
+    from tui_trader.core.spreads import SpreadSelection
 
 COLUMNS: tuple[tuple[str, str, Justify], ...] = (
     ("rank", "#", "right"),
@@ -306,6 +310,49 @@ def order_content(preview: Preview) -> Content:
     return Content("\n").join(lines)
 
 
+def leg_ivs(row: SpreadRow, preview: Preview) -> tuple[float | None, float | None]:
+    """The long and short legs' IVs of ``row`` from the Preview slice, (None, None) when
+    the previewed order is not this spread (the engine has not re-priced it yet).
+
+    A leg's ``action`` is its side when the combo is bought, so BUY is the long leg, also
+    in a closing preview (which sells the combo)."""
+    spec = preview.spec
+    if spec is None or not row.matches(spec):
+        return None, None
+    long_iv = short_iv = None
+    for leg in preview.legs:
+        if leg.action == "BUY" and leg.strike == row.long_strike:
+            long_iv = leg.iv
+        elif leg.action == "SELL" and leg.strike == row.short_strike:
+            short_iv = leg.iv
+    return long_iv, short_iv
+
+
+def payoff_inputs(
+    row: SpreadRow, spot: float | None, preview: Preview, settings: Settings
+) -> PayoffInputs:
+    """What the payoff plot draws for ``row``: its ``core.spreads`` numbers, the legs' IVs
+    when the previewed order is this spread, ``t`` = DTE / 365 (calendar days, as
+    ``core.options`` expects) and the rate and dividend yield of ``settings.pricing``."""
+    iv_long, iv_short = leg_ivs(row, preview)
+    return PayoffInputs(
+        long_strike=row.long_strike,
+        short_strike=row.short_strike,
+        is_call=row.right == "C",
+        max_profit=row.max_profit,
+        max_loss=row.max_loss,
+        breakeven=row.breakeven,
+        spot=spot,
+        debit=row.debit,
+        multiplier=float(settings.selection.multiplier),
+        iv_long=iv_long,
+        iv_short=iv_short,
+        t_years=row.dte / 365.0,
+        rate=settings.pricing.risk_free_rate,
+        q=settings.pricing.dividend_yield,
+    )
+
+
 class PreviewScreen(TraderScreen):
     """Spread preview for one underlying (``closing``: the preview of a closing order)."""
 
@@ -396,14 +443,11 @@ class PreviewScreen(TraderScreen):
             plot.show(None)
             return
         plot.show(
-            PayoffInputs(
-                long_strike=row.long_strike,
-                short_strike=row.short_strike,
-                is_call=row.right == "C",
-                max_profit=row.max_profit,
-                max_loss=row.max_loss,
-                breakeven=row.breakeven,
-                spot=self._cset.spot if self._cset is not None else None,
+            payoff_inputs(
+                row,
+                self._cset.spot if self._cset is not None else None,
+                self.trader.store.get(Preview),
+                self.trader.settings,
             )
         )
 

@@ -1,25 +1,36 @@
-"""The payoff plot of the previewed spread at expiry, with breakeven and spot marked.
+"""The payoff plot of the previewed spread: at expiry and today, breakeven and spot marked.
 
-The UI computes nothing here: a vertical debit spread's payoff at expiry is flat at
-``-max_loss`` beyond the long strike on the losing side, flat at ``+max_profit`` beyond the
-short strike, and a straight line between them. The plot joins exactly those points, whose
-values (strikes, max profit, max loss, breakeven) come from ``core.spreads`` through the
-store. The "today" curve needs Black-Scholes values per underlying price, which the store
-does not hold yet; it is not drawn.
+The UI computes no trading numbers here. The expiry line joins the spread's corners: a
+vertical debit spread's payoff at expiry is flat at ``-max_loss`` beyond the long strike on
+the losing side, flat at ``+max_profit`` beyond the short strike, and a straight line
+between them, with those values (strikes, max profit, max loss, breakeven) from
+``core.spreads`` through the store. The "today" curve is ``core.payoff.value_today`` over
+a grid of underlying prices, with the legs' implied vols from the Preview slice; without a
+usable IV for both legs (None, NaN, IB's markers, <= 0) it is not drawn and the legend says
+"today: no IV".
+
+Both curves are per spread (``qty`` 1, multiplier included), like max profit and max loss,
+so they meet at expiry: today's curve uses the same natural debit the expiry line does.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from textual_plotext import PlotextPlot
 
 from tui_trader.core.models import usable_number
 
+#: Points of the "today" curve across the plotted price range.
+TODAY_POINTS = 81
+
 
 @dataclass(frozen=True, slots=True)
 class PayoffInputs:
-    """Per spread: strikes per share, money in account currency (multiplier included)."""
+    """Per spread: strikes and ``debit`` per share, money in account currency (multiplier
+    included). ``iv_long``/``iv_short`` are annualised vols (0.25 = 25%), ``t_years``
+    calendar days to expiry / 365, ``rate``/``q`` continuous (``settings.pricing``)."""
 
     long_strike: float
     short_strike: float
@@ -28,6 +39,29 @@ class PayoffInputs:
     max_loss: float
     breakeven: float
     spot: float | None
+    debit: float | None = None
+    multiplier: float = 100.0
+    iv_long: float | None = None
+    iv_short: float | None = None
+    t_years: float | None = None
+    rate: float = 0.0
+    q: float = 0.0
+
+    @property
+    def has_today(self) -> bool:
+        """Whether every input of the "today" curve is a usable number."""
+        ivs_ok = all(
+            usable_number(v) and v is not None and v > 0 for v in (self.iv_long, self.iv_short)
+        )
+        return (
+            ivs_ok
+            and self.debit is not None
+            and usable_number(self.debit)
+            and self.t_years is not None
+            and usable_number(self.t_years)
+            and usable_number(self.rate)
+            and usable_number(self.q)
+        )
 
 
 def payoff_points(p: PayoffInputs) -> tuple[list[float], list[float]]:
@@ -45,8 +79,42 @@ def payoff_points(p: PayoffInputs) -> tuple[list[float], list[float]]:
     return [x0, lo_k, hi_k, x1], ys
 
 
+def today_points(p: PayoffInputs) -> tuple[list[float], list[float]] | None:
+    """The "today" curve over the expiry line's price range, or None without usable IVs.
+
+    NaN values (a price the model cannot value) are dropped rather than plotted."""
+    if not p.has_today:
+        return None
+    # Imported here, not at the top: core.payoff pulls scipy, which the first frame of the
+    # dashboard does not need (tests/benchmarks/test_bench_tui.py).
+    from tui_trader.core.payoff import value_today
+
+    assert p.iv_long is not None and p.iv_short is not None  # has_today checked them
+    assert p.debit is not None and p.t_years is not None
+    xs, _ = payoff_points(p)
+    grid = np.linspace(xs[0], xs[-1], TODAY_POINTS)
+    pnl = value_today(
+        grid,
+        p.long_strike,
+        p.short_strike,
+        p.is_call,
+        p.iv_long,
+        p.iv_short,
+        p.t_years,
+        p.rate,
+        p.q,
+        p.debit,
+        p.multiplier,
+        1,
+    )
+    keep = np.isfinite(pnl)
+    if not keep.any():
+        return None
+    return [float(x) for x in grid[keep]], [float(y) for y in pnl[keep]]
+
+
 class PayoffPlot(PlotextPlot):
-    """Draws :func:`payoff_points`; :meth:`show` with None clears it."""
+    """Draws :func:`payoff_points` and :func:`today_points`; :meth:`show` with None clears it."""
 
     DEFAULT_CSS = """
     PayoffPlot {
@@ -63,12 +131,18 @@ class PayoffPlot(PlotextPlot):
             self.refresh()
             return
         xs, ys = payoff_points(p)
-        plt.plot(xs, ys, marker="braille", label="at expiry")
+        plt.plot(xs, ys, marker="braille", label="expiry")
+        today = today_points(p)
+        if today is None:
+            # An empty series still puts its label in the legend: why there is no curve.
+            plt.plot([xs[0]], [ys[0]], marker=" ", label="today: no IV")
+        else:
+            plt.plot(today[0], today[1], marker="braille", color="green", label="today")
         plt.horizontal_line(0.0)
         plt.vertical_line(p.breakeven, color="orange")
         spot = ""
         if p.spot is not None and usable_number(p.spot):
             plt.vertical_line(p.spot, color="cyan")
             spot = f" | spot {p.spot:.2f}"
-        plt.title(f"P&L at expiry | BE {p.breakeven:.2f}{spot}")
+        plt.title(f"P&L | BE {p.breakeven:.2f}{spot}")
         self.refresh()
