@@ -23,7 +23,8 @@ from tests.broker.spreads_on_gateway import (
     stream_calls,
 )
 from tests.sim.conftest import until
-from tui_trader.broker.orders import OrderManager, OrderRefused, ib_number, preview_from_state
+from tui_trader.broker.marketdata import ib_number
+from tui_trader.broker.orders import OrderManager, OrderRefused, preview_from_state
 from tui_trader.core.models import EventLevel, IntentStatus, SpreadOrderSpec
 from tui_trader.core.pricing import walk_price
 from tui_trader.core.risk import GateCode, GateResult

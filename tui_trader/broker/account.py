@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo
 
 from ib_insync import IB, PnL, PortfolioItem, Position, Ticker
 
+from tui_trader.broker.marketdata import ib_number
 from tui_trader.core.models import (
     Fill,
     OrderIntent,
@@ -98,15 +99,6 @@ def account_mode(account_id: str | None) -> AccountMode | None:
     if not s:
         return None
     return AccountMode.PAPER if s.upper().startswith("D") else AccountMode.LIVE
-
-
-def _number(x: object) -> float | None:
-    """A float from IB (number or numeric string); None for markers, NaN and garbage."""
-    try:
-        v = float(x)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return v if usable_number(v) else None
 
 
 # --------------------------------------------------------------------------- quotes
@@ -420,10 +412,10 @@ def _position_leg(
 ) -> PositionLeg:  # fmt: skip
     c = p.contract
     sec_type = c.secType or "OPT"
-    mult = _number(c.multiplier) if c.multiplier else None
+    mult = ib_number(c.multiplier) if c.multiplier else None
     multiplier = int(mult) if mult else (DEFAULT_OPTION_MULTIPLIER if sec_type == "OPT" else 1)
     item = portfolio.get(c.conId)
-    market_price = _number(item.marketPrice) if item is not None else None
+    market_price = ib_number(item.marketPrice) if item is not None else None
     bid_ask = quotes.get(c.conId)
     bid, ask = bid_ask if bid_ask is not None else (None, None)
     expiry = (c.lastTradeDateOrContractMonth or "").split()[0] if sec_type == "OPT" else ""
@@ -590,7 +582,7 @@ class AccountView:
         day: dict[int, float] = {}
         if account:
             for s in ib.pnlSingle(account):
-                v = _number(s.dailyPnL)
+                v = ib_number(s.dailyPnL)
                 if v is not None:
                     day[s.conId] = v
         legs = [_position_leg(p, portfolio, quotes, day) for p in positions if p.position != 0]
@@ -615,7 +607,7 @@ class AccountView:
                     if v.currency == cur and v.tag in (
                         "NetLiquidation", "AvailableFunds", "BuyingPower"
                     ):  # fmt: skip
-                        n = _number(v.value)
+                        n = ib_number(v.value)
                         if n is not None:
                             values[v.tag] = n
         pnl: PnL | None = None
@@ -626,12 +618,12 @@ class AccountView:
             net_liquidation=values.get("NetLiquidation"),
             available_funds=values.get("AvailableFunds"),
             buying_power=values.get("BuyingPower"),
-            day_pnl=_number(pnl.dailyPnL) if pnl is not None else None,
+            day_pnl=ib_number(pnl.dailyPnL) if pnl is not None else None,
             mode=account_mode(account),
             account_masked=mask_account_id(account) if account else None,
             updated_at=None,
-            unrealized_pnl=_number(pnl.unrealizedPnL) if pnl is not None else None,
-            realized_pnl=_number(pnl.realizedPnL) if pnl is not None else None,
+            unrealized_pnl=ib_number(pnl.unrealizedPnL) if pnl is not None else None,
+            realized_pnl=ib_number(pnl.realizedPnL) if pnl is not None else None,
             mode_problem=self.mode_problem(),
         )
         if self._store is not None:

@@ -50,10 +50,10 @@ from zoneinfo import ZoneInfo
 
 from tui_trader.broker.lines import LineStats
 from tui_trader.broker.pacing import HistoricalPacer, RequestRate
+from tui_trader.core.markers import IB_UNSET_DOUBLE
 from tui_trader.core.models import ConnectionState
 
 ET = ZoneInfo("America/New_York")
-_IB_UNSET_DOUBLE = 1.7976931348623157e308
 
 #: How long one error 100 keeps ``throttled`` set.
 THROTTLE_HOLD = timedelta(seconds=10)
@@ -351,7 +351,7 @@ class HealthTracker:
         usable = (
             oldest_age_s is not None
             and math.isfinite(oldest_age_s)
-            and abs(oldest_age_s) < _IB_UNSET_DOUBLE
+            and abs(oldest_age_s) < IB_UNSET_DOUBLE
         )
         self._oldest_age = float(oldest_age_s) if usable and oldest_age_s is not None else None
         if not is_market_open or oldest_age_s is None:

@@ -55,10 +55,9 @@ from ib_insync import IB, Contract, Ticker
 from loguru import logger
 
 from tui_trader.broker.lines import LineAction, LineBudget, LineDecision, LineStatus
+from tui_trader.core.markers import IB_UNSET_DOUBLE as IB_UNSET_DOUBLE
+from tui_trader.core.markers import usable_number
 from tui_trader.engine.store import Health, Store
-
-#: IB's "no value" for a double (``sys.float_info.max``).
-IB_UNSET_DOUBLE = 1.7976931348623157e308
 
 _ERR_MAX_RATE = 100
 _ERR_MAX_TICKERS = 101
@@ -105,6 +104,18 @@ def clean_number(value: object) -> float:
     if not math.isfinite(x) or abs(x) >= IB_UNSET_DOUBLE:
         return math.nan
     return x
+
+
+def ib_number(x: object) -> float | None:
+    """A number from an IB field (float or numeric string); None for IB's unset marker,
+    NaN, infinities, empty strings and anything unparsable."""
+    if x is None or (isinstance(x, str) and not x.strip()):
+        return None
+    try:
+        v = float(x)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return v if usable_number(v) else None
 
 
 def _zero_size(size: object) -> bool:

@@ -62,6 +62,7 @@ from tui_trader.broker.account import (
     trading_account,
 )
 from tui_trader.broker.contracts import combo_contract, combo_limit, combo_order
+from tui_trader.broker.marketdata import ib_number
 from tui_trader.core.models import (
     EventLevel,
     Fill,
@@ -110,18 +111,6 @@ class OrderRefused(Exception):
 
 
 # --------------------------------------------------------------------------- what-if
-
-
-def ib_number(x: object) -> float | None:
-    """A number from an IB field (float or numeric string); None for IB's unset marker,
-    NaN, infinities, empty strings and anything unparsable."""
-    if x is None or (isinstance(x, str) and not x.strip()):
-        return None
-    try:
-        v = float(x)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return v if usable_number(v) else None
 
 
 @dataclass(frozen=True, slots=True)

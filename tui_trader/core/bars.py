@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from tui_trader.core.markers import IB_UNSET_DOUBLE
+
 FloatArray = NDArray[np.float64]
 DateArray = NDArray[np.datetime64]
 IntArray = NDArray[np.int64]
@@ -49,8 +51,6 @@ DROP_REASONS: tuple[str, ...] = (
     DROP_BAD_VOLUME,
 )
 
-#: IB sends DBL_MAX for "no value"; it is finite, so ``isfinite`` alone would let it through.
-_IB_NO_VALUE = float(np.finfo(np.float64).max)
 _NAT = np.datetime64("NaT", "D")
 
 
@@ -72,7 +72,7 @@ class DroppedBar:
 
 
 def _bad_price(p: FloatArray) -> NDArray[np.bool_]:
-    out: NDArray[np.bool_] = ~np.isfinite(p) | (p >= _IB_NO_VALUE)
+    out: NDArray[np.bool_] = ~np.isfinite(p) | (p >= IB_UNSET_DOUBLE)
     return out
 
 
@@ -84,7 +84,7 @@ def _drop_codes(
         missing = _bad_price(o) | _bad_price(h) | _bad_price(lo) | _bad_price(c)
         non_positive = (o <= 0) | (h <= 0) | (lo <= 0) | (c <= 0)
         inverted = h < lo
-        bad_volume = ~np.isfinite(v) | (v >= _IB_NO_VALUE) | (v < 0)
+        bad_volume = ~np.isfinite(v) | (v >= IB_UNSET_DOUBLE) | (v < 0)
     codes = np.zeros(o.shape, dtype=np.int8)
     # Assign in reverse so the first failing check wins.
     codes[bad_volume] = 4
@@ -155,13 +155,13 @@ class Bars:
             for name in ("open", "high", "low", "close"):
                 p = getattr(self, name)
                 if not np.array_equal(np.isnan(p), padding) or (
-                    np.count_nonzero((p > 0) & (p < _IB_NO_VALUE)) != total
+                    np.count_nonzero((p > 0) & (p < IB_UNSET_DOUBLE)) != total
                 ):
                     raise ValueError(f"Bars.{name} must be a valid price exactly on dated bars")
             if np.count_nonzero(self.high >= self.low) != total:
                 raise ValueError("Bars.high must not be below Bars.low")
             v = self.volume
-            known = (v >= 0) & (v < _IB_NO_VALUE)
+            known = (v >= 0) & (v < IB_UNSET_DOUBLE)
             v_nan = np.isnan(v)
             if np.count_nonzero(known | v_nan) != v.size or (known & padding).any():
                 raise ValueError("Bars.volume must be >= 0 or NaN on dated bars, NaN elsewhere")

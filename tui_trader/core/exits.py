@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
+from tui_trader.core.markers import IB_UNSET_DOUBLE
 from tui_trader.core.settings import ExitSettings
 
 Direction = Literal["LONG", "SHORT"]
-
-_IB_UNSET_DOUBLE = 1.7976931348623157e308
 
 
 class ExitReason(StrEnum):
@@ -49,7 +48,7 @@ class EntrySnapshot:
             raise ValueError(f"direction must be LONG or SHORT, got {self.direction!r}")
         for name in ("entry_price", "atr14", "hhv20", "llv20"):
             v = getattr(self, name)
-            if not (math.isfinite(v) and 0 < v < _IB_UNSET_DOUBLE):
+            if not (math.isfinite(v) and 0 < v < IB_UNSET_DOUBLE):
                 raise ValueError(f"entry snapshot {name} must be a positive number, got {v!r}")
         if self.hhv20 < self.llv20:
             raise ValueError(f"HHV20 {self.hhv20} is below LLV20 {self.llv20}")
@@ -110,7 +109,7 @@ def check_exit(
     """The first exit rule that holds, in SPEC 9 order: stop, R, ATR, Fibonacci, time."""
     sign = 1.0 if levels.direction == "LONG" else -1.0
     p = underlying_price
-    if math.isfinite(p) and 0 < p < _IB_UNSET_DOUBLE:
+    if math.isfinite(p) and 0 < p < IB_UNSET_DOUBLE:
         if sign * (p - levels.stop) <= 0:
             return ExitDecision(
                 ExitReason.STOP,

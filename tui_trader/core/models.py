@@ -52,7 +52,9 @@ from typing import Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tui_trader.core.pricing import IB_UNSET_DOUBLE, Action, Mode, OrderType
+from tui_trader.core.markers import IB_UNSET_DOUBLE
+from tui_trader.core.markers import usable_number as usable_number
+from tui_trader.core.pricing import Action, Mode, OrderType
 
 Right = Literal["C", "P"]
 Direction = Literal["LONG", "SHORT"]
@@ -72,11 +74,6 @@ def new_intent_id() -> str:
 def is_our_ref(order_ref: str | None) -> bool:
     """True when an IB orderRef was set by this app (whether or not the journal knows it)."""
     return bool(order_ref) and str(order_ref).startswith(INTENT_PREFIX)
-
-
-def usable_number(x: float | None) -> bool:
-    """A real reported value: not None, finite, and not IB's 1.797e308 "no value" marker."""
-    return x is not None and math.isfinite(x) and abs(x) < IB_UNSET_DOUBLE
 
 
 class _Model(BaseModel):

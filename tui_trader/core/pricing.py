@@ -46,14 +46,13 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
 from typing import Literal
 
+from tui_trader.core.markers import IB_UNSET_DOUBLE
 from tui_trader.core.settings import ExecutionSettings
 
 Action = Literal["BUY", "SELL"]
 OrderType = Literal["LMT", "MKT"]
 Mode = Literal["paper", "live"]
 
-#: IB's UNSET_DOUBLE: "no value" for a double field.
-IB_UNSET_DOUBLE = 1.7976931348623157e308
 _IB_MARKERS = (-1.0, -2.0)
 _HALF = Decimal("0.5")
 

@@ -25,7 +25,6 @@ Decisions, beyond SPEC 8's wording:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -33,13 +32,8 @@ from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
 from typing import Any
 
+from tui_trader.core.markers import usable_number
 from tui_trader.core.settings import RiskSettings
-
-_IB_UNSET_DOUBLE = 1.7976931348623157e308
-
-
-def _usable(x: float | None) -> bool:
-    return x is not None and math.isfinite(x) and abs(x) < _IB_UNSET_DOUBLE
 
 
 def _dec(x: float) -> Decimal:
@@ -188,7 +182,7 @@ def update_breakers(
     trips nothing. An already tripped breaker keeps its first reason and time."""
     if state.breaker_code is not None:
         return state
-    if _usable(day_pnl) and day_pnl is not None and day_pnl <= -risk.max_daily_loss:
+    if usable_number(day_pnl) and day_pnl is not None and day_pnl <= -risk.max_daily_loss:
         reason = (
             f"day P&L {_money(day_pnl)} reached the daily loss limit of "
             f"-{_money(risk.max_daily_loss)}"
@@ -264,7 +258,7 @@ class GateResult:
 def size_contracts(net_liquidation: float, max_loss_per_contract: float, risk: RiskSettings) -> int:
     """floor(net_liquidation * risk_per_trade / max_loss) capped at max_contracts_per_trade;
     0 for unusable inputs or a non-positive account."""
-    if not (_usable(net_liquidation) and _usable(max_loss_per_contract)):
+    if not (usable_number(net_liquidation) and usable_number(max_loss_per_contract)):
         return 0
     if max_loss_per_contract <= 0 or net_liquidation <= 0:
         return 0
@@ -295,14 +289,14 @@ def check_entry(inputs: RiskInputs, risk: RiskSettings) -> GateResult:
         )
 
     # Sizing.
-    if not _usable(i.net_liquidation):
+    if not usable_number(i.net_liquidation):
         return _fail(GateCode.BAD_INPUT, "Net liquidation value is unknown, so cannot size.")
-    if not _usable(i.max_loss_per_contract) or i.max_loss_per_contract <= 0:
+    if not usable_number(i.max_loss_per_contract) or i.max_loss_per_contract <= 0:
         return _fail(
             GateCode.BAD_INPUT,
             f"Max loss per contract {i.max_loss_per_contract!r} is not a positive amount.",
         )
-    if not _usable(i.limit_price) or i.limit_price <= 0 or i.multiplier <= 0:
+    if not usable_number(i.limit_price) or i.limit_price <= 0 or i.multiplier <= 0:
         return _fail(
             GateCode.BAD_INPUT,
             f"Limit {i.limit_price!r} x multiplier {i.multiplier} is not a positive debit.",
@@ -324,14 +318,14 @@ def check_entry(inputs: RiskInputs, risk: RiskSettings) -> GateResult:
             n,
         )
     funds = i.available_funds_after
-    if funds is not None and (not _usable(funds) or funds < risk.min_buying_power):
+    if funds is not None and (not usable_number(funds) or funds < risk.min_buying_power):
         return _fail(
             GateCode.BUYING_POWER,
             f"Available funds after this order would be {_money(funds)}, below the minimum "
             f"of {_money(risk.min_buying_power)}.",
             n,
         )
-    if not _usable(i.underlying_iv) or i.underlying_iv is None or i.underlying_iv < 0:
+    if not usable_number(i.underlying_iv) or i.underlying_iv is None or i.underlying_iv < 0:
         return _fail(GateCode.IV, f"The implied volatility of {i.underlying} is unknown.", n)
     if i.underlying_iv > risk.max_volatility_iv:
         return _fail(
@@ -352,8 +346,8 @@ def check_entry(inputs: RiskInputs, risk: RiskSettings) -> GateResult:
     if not i.leg_quote_ages_s:
         return _fail(GateCode.STALE_QUOTE, "There are no leg quotes to check.", n)
     for age in i.leg_quote_ages_s:
-        if not _usable(age) or age is None or age >= risk.stale_quote_s:
-            shown = "unknown" if not _usable(age) or age is None else f"{age:.1f} s"
+        if not usable_number(age) or age is None or age >= risk.stale_quote_s:
+            shown = "unknown" if not usable_number(age) or age is None else f"{age:.1f} s"
             return _fail(
                 GateCode.STALE_QUOTE,
                 f"A leg quote is {shown} old; quotes must be younger than "

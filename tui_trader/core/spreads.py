@@ -57,6 +57,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtr
 
+from tui_trader.core.markers import IB_UNSET_DOUBLE as IB_UNSET_DOUBLE
 from tui_trader.core.settings import PricingSettings, SelectionSettings
 
 FloatArray = NDArray[np.float64]
@@ -64,8 +65,6 @@ IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 Direction = Literal["LONG", "SHORT"]
 
-#: IB's "no value" for a double (``sys.float_info.max``); -1 and -2 are the other markers.
-IB_UNSET_DOUBLE = 1.7976931348623157e308
 
 _DAYS_PER_YEAR = 365.0
 #: Slack on the cost (dollars) and reward/risk (ratio) limits against float noise in D.

@@ -39,6 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tui_trader.core.indicators import Indicators, jit, time_major
+from tui_trader.core.markers import IB_UNSET_DOUBLE
 from tui_trader.core.settings import StrategySettings, UniverseSettings
 
 FloatArray = NDArray[np.float64]
@@ -88,8 +89,6 @@ REASON_ORDER: tuple[str, ...] = (
 )
 #: Reasons that are shown but do not stop a symbol from trading.
 FLAG_REASONS: frozenset[str] = frozenset({REASON_MARKET_CAP_UNKNOWN, REASON_INSUFFICIENT_HISTORY})
-
-_IB_NO_VALUE = float(np.finfo(np.float64).max)
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -229,7 +228,7 @@ def clean_market_caps(
             if value is None:
                 continue
             v = float(value)
-            if np.isfinite(v) and 0.0 < v < _IB_NO_VALUE:
+            if np.isfinite(v) and 0.0 < v < IB_UNSET_DOUBLE:
                 caps[i] = v
     return caps
 

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
 
+from tui_trader.core.markers import IB_UNSET_DOUBLE
+
 SecType = Literal["STK", "OPT", "BAG"]
 Right = Literal["C", "P"]
 Action = Literal["BUY", "SELL"]
 
-#: IB's "unset" double (Double.MAX_VALUE), sent where a value is not available.
-UNSET_DOUBLE = 1.7976931348623157e308
+#: IB's "no value" double, as the simulated gateway sends it.
+UNSET_DOUBLE = IB_UNSET_DOUBLE
 
 
 @dataclass(frozen=True, slots=True)
