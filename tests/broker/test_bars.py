@@ -14,32 +14,16 @@ import pytest
 from ib_insync import Stock
 
 from tests.broker.conftest import FakeMonotonic
-from tests.sim.conftest import Connect, MakeGateway
+from tests.sim.conftest import Connect, HistoricalSpy, MakeGateway
 from tui_trader.broker.bars import apply_live_price, apply_live_prices, load_daily_bars
 from tui_trader.broker.marketdata import IB_UNSET_DOUBLE
 from tui_trader.broker.pacing import HistoricalPacer
 from tui_trader.core.bars import Bars
 from tui_trader.engine.journal import Journal
-from tui_trader.sim import protocol as p
 from tui_trader.sim.gateway import GatewayLimits, SimGateway
 from tui_trader.sim.historical import HistoricalPacing
 
 TODAY = date(2026, 11, 18)
-
-
-class HistoricalSpy:
-    """Counts reqHistoricalData on the gateway side."""
-
-    def __init__(self, gateway: SimGateway) -> None:
-        self.count = 0
-        original = gateway._handle
-
-        def handle(s: Any, req: p.Request) -> None:
-            if isinstance(req, p.ReqHistoricalData):
-                self.count += 1
-            original(s, req)
-
-        gateway._handle = handle  # type: ignore[method-assign]
 
 
 class FakeSleep:

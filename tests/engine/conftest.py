@@ -20,6 +20,7 @@ import pytest
 from tests.sim.conftest import (  # noqa: F401  (pytest finds fixtures by name)
     T_START,
     FakeMonotonic,
+    HistoricalSpy,
     MakeGateway,
     fake_time,
     make_gateway,
@@ -30,7 +31,6 @@ from tests.sim.conftest import (  # noqa: F401  (pytest finds fixtures by name)
 from tui_trader.core.settings import Settings
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.journal import Journal
-from tui_trader.sim import protocol as p
 from tui_trader.sim.gateway import SimGateway
 
 #: With this universe (and order) the seeded market at T_START has AAPL SHORT (bear put)
@@ -106,18 +106,3 @@ async def make_engine(
     for engine, journal in made:
         await engine.stop()
         journal.close()
-
-
-class HistoricalSpy:
-    """Counts reqHistoricalData on the gateway side."""
-
-    def __init__(self, gateway: SimGateway) -> None:
-        self.count = 0
-        original = gateway._handle
-
-        def handle(s: Any, req: p.Request) -> None:
-            if isinstance(req, p.ReqHistoricalData):
-                self.count += 1
-            original(s, req)
-
-        gateway._handle = handle  # type: ignore[method-assign]

@@ -18,6 +18,7 @@ from ib_insync import IB
 from ib_insync.client import Client
 from ib_insync.decoder import Decoder
 
+from tui_trader.sim import protocol as p
 from tui_trader.sim.gateway import SimGateway, start_gateway
 from tui_trader.sim.protocol import (
     SERVER_VERSION,
@@ -189,6 +190,21 @@ async def connect(gateway: SimGateway) -> AsyncIterator[Connect]:
     for ib in clients:
         ib.disconnect()
     await asyncio.sleep(0)
+
+
+class HistoricalSpy:
+    """Counts reqHistoricalData on the gateway side."""
+
+    def __init__(self, gateway: SimGateway) -> None:
+        self.count = 0
+        original = gateway._handle
+
+        def handle(s: Any, req: p.Request) -> None:
+            if isinstance(req, p.ReqHistoricalData):
+                self.count += 1
+            original(s, req)
+
+        gateway._handle = handle  # type: ignore[method-assign]
 
 
 class RawClient:

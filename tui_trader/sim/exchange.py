@@ -55,6 +55,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from tui_trader.core.markers import usable_number
 from tui_trader.sim.account import Holding, Ledger, margin_requirement, multiplier
 from tui_trader.sim.clock import et_date
 from tui_trader.sim.exchange_state import ExchangeState, StateFileError, load, save
@@ -121,10 +122,6 @@ def _key(order: OrderRequest) -> tuple[int, int]:
 
 def _copy(state: OrderState) -> OrderState:
     return dataclasses.replace(state)
-
-
-def _finite(x: float | None) -> bool:
-    return x is not None and math.isfinite(x) and abs(x) < UNSET_DOUBLE
 
 
 def _money(x: float) -> str:
@@ -241,7 +238,7 @@ class Exchange:
             return q.bid, q.ask, 0.5 * (q.bid + q.ask)
         oq = self._market.option_quote(contract.con_id)
         bid, ask = oq.quote.bid, oq.quote.ask
-        if _finite(bid) and _finite(ask) and ask > 0:
+        if usable_number(bid) and usable_number(ask) and ask > 0:
             return bid, ask, 0.5 * (bid + ask)
         return bid, ask, oq.model_greeks.option_price
 
@@ -302,9 +299,9 @@ class Exchange:
         if order.account and order.account != self.account:
             return f"account {order.account} is not managed by this gateway"
         qty = order.quantity
-        if not (_finite(qty) and qty > 0 and float(qty).is_integer()):
+        if not (usable_number(qty) and qty > 0 and float(qty).is_integer()):
             return f"order quantity {qty} must be a positive whole number"
-        if order.order_type == "LMT" and not _finite(order.limit_price):
+        if order.order_type == "LMT" and not usable_number(order.limit_price):
             return "a limit order needs a limit price"
         if order.sec_type == "BAG":
             if not legs:
@@ -326,7 +323,7 @@ class Exchange:
         buy = order.action == "BUY"
         if order.order_type == "MKT":
             side = nat.ask if buy else nat.bid
-            if not _finite(side) or (order.sec_type != "BAG" and side <= 0):
+            if not usable_number(side) or (order.sec_type != "BAG" and side <= 0):
                 return "no market to fill a market order against"
             return None
         limit = order.limit_price
@@ -340,7 +337,7 @@ class Exchange:
             )
         share = FAR_SHARE_STOCKS if is_stock else FAR_SHARE_OPTIONS
         ref = nat.ask if buy else nat.bid
-        if not _finite(ref):
+        if not usable_number(ref):
             return None  # no market to compare with: the order rests
         band = max(FAR_TICKS * 0.01, share * abs(ref))
         if buy and limit > ref + band:
@@ -414,12 +411,12 @@ class Exchange:
         assert limit is not None
         if order.action == "BUY":
             return (
-                _finite(nat.ask)
+                usable_number(nat.ask)
                 and (order.sec_type == "BAG" or nat.ask > 0)
                 and limit >= nat.ask - 1e-9
             )
         return (
-            _finite(nat.bid)
+            usable_number(nat.bid)
             and (order.sec_type == "BAG" or nat.bid > 0)
             and limit <= nat.bid + 1e-9
         )
@@ -644,14 +641,14 @@ class Exchange:
         warning = self._structure_problem(order, legs) or ""
         nat = self._natural(legs)
         buy = order.action == "BUY"
-        qty = order.quantity if _finite(order.quantity) and order.quantity > 0 else 0.0
-        if warning or (order.order_type == "LMT" and not _finite(order.limit_price)):
+        qty = order.quantity if usable_number(order.quantity) and order.quantity > 0 else 0.0
+        if warning or (order.order_type == "LMT" and not usable_number(order.limit_price)):
             prices = list(nat.leg_ask if buy else nat.leg_bid)
         else:
             warning = self._price_problem(order, legs, nat) or ""
             prices = self._expected_leg_prices(order, nat)
-        if not all(_finite(p) for p in prices):
-            prices = [0.0 if not _finite(p) else p for p in prices]
+        if not all(usable_number(p) for p in prices):
+            prices = [0.0 if not usable_number(p) else p for p in prices]
             warning = warning or "no market for a leg: margin estimated at zero price"
         net_before, margin_before, net_after, margin_after = self._after_fill(
             legs, buy, qty, prices
