@@ -25,11 +25,13 @@ import sys
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from tui_trader.config import ConfigError, load_settings, to_toml
-from tui_trader.core.bars import DroppedBar
 from tui_trader.core.settings import Settings
+
+if TYPE_CHECKING:  # a type only: core.bars pulls pandas, which --help and config need not
+    from tui_trader.core.bars import DroppedBar
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
