@@ -62,11 +62,6 @@ def market_chain(market: Market, symbol: str, asof: date, settings: Settings) ->
     )
 
 
-def tradable(result: SymbolScan) -> bool:
-    """A signal the auto-trader could act on: eligible, one direction, not CONFLICT."""
-    return result.eligible and result.direction in ("LONG", "SHORT")
-
-
 def demo_scan(settings: Settings, seed: int, now: datetime) -> tuple[Market, ScanReport]:
     """Build the seeded market as of ``now`` and scan it."""
     market = Market(SimClock(default_demo_start(now), speed=0.0), seed=seed)
@@ -82,7 +77,7 @@ def demo_spreads(
     asof = market.session_day()
     out = []
     for result in report.results:
-        if not tradable(result) or result.direction is None:
+        if not result.tradable or result.direction is None:
             continue
         chain = market_chain(market, result.symbol, asof, settings)
         direction: Literal["LONG", "SHORT"] = "LONG" if result.direction == "LONG" else "SHORT"

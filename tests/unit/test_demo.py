@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime
 
 from tui_trader.config import load_settings
-from tui_trader.demo import demo_scan, demo_spreads, run_demo, tradable
+from tui_trader.demo import demo_scan, demo_spreads, run_demo
 
 # Saturday 2026-11-21: the demo replays Friday's session from 14:30 ET.
 SATURDAY = datetime(2026, 11, 21, 17, 0, tzinfo=UTC)
@@ -20,7 +20,7 @@ def test_demo_scan_is_deterministic_and_has_tradable_signals() -> None:
     assert [r.to_dict() for r in report.results] == [r.to_dict() for r in again.results]
     assert market.time() == datetime(2026, 11, 20, 19, 30, tzinfo=UTC)  # 14:30 ET Friday
     assert report.symbols == 60
-    directions = {r.direction for r in report.results if tradable(r)}
+    directions = {r.direction for r in report.results if r.tradable}
     assert directions == {"LONG", "SHORT"}
 
 
