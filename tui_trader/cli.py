@@ -12,7 +12,10 @@ Subcommands (every one accepts ``--config FILE``):
   dashboard, logging to stdout, until SIGINT/SIGTERM (exit 0); ``--metrics-port`` serves
   Prometheus metrics on 127.0.0.1.
 
-Exit codes: 0 success, 2 bad input or configuration (one sentence on stderr, no traceback),
+Exit codes: 0 success, 1 the dashboard's engine failed to start for an unexpected reason
+(one sentence on stderr naming the log file, which has the traceback), 2 bad input or
+configuration (one sentence on stderr, no traceback; an engine that cannot start for a
+reason the user can fix, such as a journal that cannot be opened, counts as configuration),
 130 interrupted. Imports of heavy modules happen inside the subcommands so ``--help`` and
 ``config --show`` stay instant.
 """
@@ -34,6 +37,7 @@ if TYPE_CHECKING:  # a type only: core.bars pulls pandas, which --help and confi
     from tui_trader.core.bars import DroppedBar
 
 EXIT_OK = 0
+EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
@@ -293,8 +297,9 @@ def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_app(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
+    from tui_trader.engine.runtime import EngineStartError
     from tui_trader.tui.keymap import KeymapError
-    from tui_trader.tui.launch import run_dashboard
+    from tui_trader.tui.launch import EngineFailedError, run_dashboard
     from tui_trader.tui.themes import ThemeError
 
     try:
@@ -302,8 +307,11 @@ def cmd_app(args: argparse.Namespace, settings: Settings) -> int:
             run_dashboard(settings, demo=args.demo, seed=args.seed, theme=args.theme,
                           log_path=args.log_file)
         )  # fmt: skip
-    except (ThemeError, KeymapError) as exc:
+    except (ThemeError, KeymapError, EngineStartError) as exc:
         raise UsageError(str(exc)) from None
+    except EngineFailedError as exc:
+        print(f"tui-trader: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def cmd_demo_scan(args: argparse.Namespace, settings: Settings) -> int:
@@ -320,7 +328,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         )
     import asyncio
 
-    from tui_trader.engine.runtime import MetricsPortError, configure_logging, run_until_stopped
+    from tui_trader.engine.runtime import (
+        EngineStartError,
+        MetricsPortError,
+        configure_logging,
+        run_until_stopped,
+    )
 
     configure_logging(sys.stdout)
     try:
@@ -332,7 +345,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
                 metrics_port=args.metrics_port,
             )
         )
-    except MetricsPortError as exc:
+    except (MetricsPortError, EngineStartError) as exc:
         raise UsageError(str(exc)) from None
 
 

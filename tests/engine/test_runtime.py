@@ -11,6 +11,7 @@ import pytest
 
 from tui_trader.core.settings import Settings
 from tui_trader.engine.runtime import (
+    EngineStartError,
     MetricsPortError,
     mask_accounts,
     run_until_stopped,
@@ -60,6 +61,19 @@ async def test_run_until_stopped_returns_zero_when_asked_to_stop(tmp_path: Path)
     await asyncio.sleep(0.2)  # nothing listens on port 9: the session keeps retrying
     stop.set()
     assert await asyncio.wait_for(task, 5.0) == 0
+
+
+async def test_a_second_engine_on_the_same_journal_is_refused_with_one_sentence(
+    tmp_path: Path,
+) -> None:
+    settings = Settings.model_validate({"connection": {"port": 9, "connect_timeout_s": 0.5}})
+    journal = tmp_path / "j.sqlite3"
+    async with running_engine(settings, demo=False, journal_path=journal):
+        with pytest.raises(EngineStartError, match=r"^Another tui-trader engine \(pid \d+\) is"):
+            async with running_engine(settings, demo=False, journal_path=journal):
+                pass
+    async with running_engine(settings, demo=False, journal_path=journal):  # free again
+        pass
 
 
 def test_account_ids_are_masked_in_log_lines() -> None:

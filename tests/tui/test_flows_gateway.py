@@ -45,7 +45,9 @@ ORDER_LINE = re.compile(
 
 
 def dashboard(engine: Engine, tmp_path: Path) -> TraderApp:
-    """The app exactly as ``run_dashboard`` wires it (immediate redraws, no user themes)."""
+    """The app over the engine's store, clock and actions, as ``run_dashboard`` ends up
+    once its launcher has attached the engine (immediate redraws, no user themes); the
+    attach itself is tested in ``test_launch.py``."""
     themes = tmp_path / "user-themes"
     themes.mkdir(exist_ok=True)
     app = create_app(

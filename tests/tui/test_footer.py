@@ -144,3 +144,32 @@ def test_compact_wording_for_narrow_terminals() -> None:
 def test_last_error_colour_follows_what_the_code_means(code: int, style: str) -> None:
     health = Health(last_error_code=code, last_error_time=NOW - timedelta(seconds=5))
     assert parts(health)["error"].css == style
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_before_the_engine_is_attached_starting_and_no_clock(compact: bool) -> None:
+    """No clock yet (the engine's, the market's in the demo): placeholders as wide as the
+    real parts, no window computed (no exchange calendar before the first frame)."""
+    health = Health(
+        state=ConnectionState.CONNECTED,  # already published while the engine started
+        since=NOW - timedelta(seconds=8),
+        last_error_code=2104,
+        last_error_time=NOW - timedelta(seconds=8),
+    )
+    p = footer_parts(
+        health, Account(), BreakerState(), None, TIMING, compact=compact, starting=True
+    )
+    assert p["conn"] == Part("STARTING", "-warn")
+    assert p["clock"] == Part("--:--:-- ET", "-muted")
+    assert len(p["clock"].text) == len(parts()["clock"].text)  # "14:30:00 ET": nothing shifts
+    assert p["window"] == Part("window -", "-muted")
+    assert p["error"] == Part("err 2104", "-muted")  # no age without a clock
+    assert p["mode"] == Part("account ?", "-muted")
+
+
+def test_without_a_clock_but_attached_the_connection_shows_without_an_age() -> None:
+    health = Health(state=ConnectionState.RECONNECTING, since=NOW - timedelta(seconds=8))
+    full = footer_parts(health, Account(), BreakerState(), None, TIMING)
+    compact = footer_parts(health, Account(), BreakerState(), None, TIMING, compact=True)
+    assert full["conn"] == Part("RECONNECTING since 14:29:52", "-warn")
+    assert compact["conn"] == Part("RECONNECTING", "-warn")

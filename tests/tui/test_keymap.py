@@ -86,6 +86,9 @@ async def test_remapped_keys_work_the_old_ones_do_not_and_help_lists_them(
         assert isinstance(scanner, ScannerScreen)
         spec = app.store.get(Preview).spec
         assert spec is not None and scanner.table.select_key(spec.underlying)
+        await pilot.press("enter")  # preview moved to "o": enter is free, nothing happens
+        await app.workers.wait_for_complete()
+        assert isinstance(app.screen, ScannerScreen) and engine.names() == []
         await pilot.press("o")
         await app.workers.wait_for_complete()
         assert isinstance(app.screen, PreviewScreen)
@@ -98,6 +101,8 @@ async def test_remapped_keys_work_the_old_ones_do_not_and_help_lists_them(
         await pilot.press("h")
         screen = app.screen
         assert isinstance(screen, HelpScreen)
+        assert str(screen.query_one("#title-status").render()) == "esc or f1/h to close"
+        assert str(screen.query_one("#title-hint").render()) == "f1/h help"
         rows = dict(screen.sections())
         everywhere = rows["Everywhere"]
         assert ("p", "Positions") in everywhere and ("2", "Positions") not in everywhere
@@ -116,5 +121,6 @@ async def test_default_keys_unchanged_without_a_keymap(make_app: AppFactory) -> 
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         assert app.keymap == {}
+        assert str(app.screen.query_one("#title-hint").render()) == "? help"
         await pilot.press("2")
         assert isinstance(app.screen, PositionsScreen)

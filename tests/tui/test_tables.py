@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from rich.text import Text
 from textual.app import App, ComposeResult
+from textual.strip import Strip
 
 from tui_trader.tui.widgets.cells import age, field_number, number, percent, strike
 from tui_trader.tui.widgets.tables import DiffTable, same_cell
@@ -100,3 +101,125 @@ def test_percent_strike_age_and_optional_fields() -> None:
     assert field_number(Thing(), "flag") is None  # a bool is not a number
     assert field_number(Thing(), "marker") is None
     assert field_number(Thing(), "absent") is None
+
+
+# -- drawing, widths, cursor, repaint ------------------------------------------------------
+
+
+class CountingTable(DiffTable):
+    """Counts the lines it is asked to draw (the compositor asks only for dirty lines)."""
+
+    drawn: list[int]
+
+    def render_line(self, y: int) -> Strip:
+        self.drawn.append(y)
+        return super().render_line(y)
+
+
+class CountingApp(App[None]):
+    def compose(self) -> ComposeResult:
+        table = CountingTable([("sym", "Sym", "left"), ("px", "Px", "right")])
+        table.drawn = []
+        yield table
+
+
+def numbered(n: int, px: str = "1.00") -> list[tuple[str, tuple[Text, ...]]]:
+    return [(f"S{i:04d}", (Text(f"S{i:04d}"), Text(px, justify="right"))) for i in range(n)]
+
+
+def screen_text(table: DiffTable) -> list[str]:
+    return [table.render_line(y).text.rstrip() for y in range(table.size.height)]
+
+
+async def test_lines_are_padded_and_justified_and_columns_follow_the_widest_value() -> None:
+    app = TableApp()
+    async with app.run_test(size=(30, 6)) as pilot:
+        table = app.query_one(DiffTable)
+        table.sync(rows(("AAPL", "1.5"), ("C", "22.75")))
+        await pilot.pause()
+        assert screen_text(table)[:3] == [" Sym      Px", " AAPL    1.5", " C     22.75"]
+        table.sync(rows(("AAPL", "1,234.50"), ("C", "22.75")))  # Px grows at once
+        await pilot.pause()
+        assert screen_text(table)[1:3] == [" AAPL  1,234.50", " C        22.75"]
+        table.sync(rows(("C", "22.75")))  # the wide rows are gone: the columns shrink back
+        await pilot.pause()
+        assert screen_text(table)[:2] == [" Sym     Px", " C    22.75"]
+
+
+async def test_cursor_keys_scroll_a_long_table_and_keep_the_cursor_on_screen() -> None:
+    app = TableApp()
+    async with app.run_test(size=(30, 10)) as pilot:
+        table = app.query_one(DiffTable)
+        table.sync(numbered(1_000))
+        table.focus()
+        await pilot.press("end")
+        assert table.highlighted_key == "S0999"
+        assert screen_text(table)[-1].startswith(" S0999")  # the last row is on screen
+        await pilot.press("pageup")
+        assert table.cursor_row == 999 - 8  # a page: the visible rows less one
+        await pilot.press("home", "down", "down")
+        assert table.highlighted_key == "S0002" and screen_text(table)[1].startswith(" S0000")
+        await pilot.press("up", "up", "up")  # stops at the first row
+        assert table.cursor_row == 0
+
+
+async def test_row_highlighted_is_posted_when_the_key_under_the_cursor_changes() -> None:
+    seen: list[str | None] = []
+
+    class Listening(TableApp):
+        def on_diff_table_row_highlighted(self, event: DiffTable.RowHighlighted) -> None:
+            seen.append(event.key)
+
+    app = Listening()
+    async with app.run_test(size=(30, 8)) as pilot:
+        table = app.query_one(DiffTable)
+        table.sync(rows(("A", "1"), ("B", "2")))
+        await pilot.pause()
+        table.sync(rows(("A", "1.5"), ("B", "2")))  # same row under the cursor: nothing
+        table.focus()
+        await pilot.press("down")
+        table.sync(rows(("A", "1.5")))  # the cursor's row went away: A is highlighted now
+        table.sync([])
+        await pilot.pause()
+        assert seen == ["A", "B", "A", None]
+
+
+async def test_a_one_cell_change_repaints_one_line_not_the_table() -> None:
+    app = CountingApp()
+    async with app.run_test(size=(30, 12)) as pilot:
+        table = app.query_one(CountingTable)
+        table.sync(numbered(100))
+        await pilot.pause()
+        table.drawn.clear()
+        changed = numbered(100)
+        changed[3] = ("S0003", (Text("S0003"), Text("9.99", justify="right")))
+        changed[50] = ("S0050", (Text("S0050"), Text("9.99", justify="right")))  # off screen
+        table.sync(changed)
+        await pilot.pause()
+        assert table.drawn == [4]  # header is line 0: row 3 is line 4
+        assert table.cells_updated == 2
+        table.focus()
+        await pilot.pause()
+        table.drawn.clear()
+        await pilot.press("down")  # cursor 0 -> 1: two lines
+        assert sorted(table.drawn) == [1, 2]
+
+
+async def test_click_moves_the_cursor_and_a_read_only_table_has_none() -> None:
+    class Both(App[None]):
+        def compose(self) -> ComposeResult:
+            yield DiffTable([("sym", "Sym", "left")], id="rw")
+            yield DiffTable([("sym", "Sym", "left")], id="ro", cursor=False)
+
+    app = Both()
+    async with app.run_test(size=(30, 12)) as pilot:
+        rw, ro = app.query_one("#rw", DiffTable), app.query_one("#ro", DiffTable)
+        for table in (rw, ro):
+            table.sync([(k, (Text(k),)) for k in ("A", "B", "C")])
+        await pilot.pause()
+        await pilot.click("#rw", offset=(2, 3))  # line 3 under the header: row C
+        assert rw.highlighted_key == "C"
+        assert not ro.can_focus and not ro.show_cursor
+        cursor_line, other = ro.render_line(1), ro.render_line(2)
+        assert cursor_line.text == other.text.replace("B", "A")
+        assert [s.style for s in cursor_line] == [s.style for s in other]  # no cursor bar

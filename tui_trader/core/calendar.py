@@ -14,6 +14,10 @@ The calendar is built once per name for 2000-01-01..2040-12-31 (about half a sec
 cached. Regular holidays and early closes beyond the calendar package's release are
 generated from its rules; unscheduled closures (a national day of mourning) are only known
 once exchange_calendars ships them. Dates outside the span raise CalendarRangeError.
+
+``exchange_calendars`` (with pandas behind it, ~60 ms) is imported by the first call that
+needs a calendar, not by importing this module: the dashboard imports :data:`ET` for its
+first frame, which needs neither.
 """
 
 from __future__ import annotations
@@ -26,8 +30,6 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import exchange_calendars as xcals
-
 from tui_trader.core.settings import TimingSettings
 
 ET = ZoneInfo("America/New_York")
@@ -38,11 +40,19 @@ class CalendarRangeError(ValueError):
     """A date outside the span the exchange calendar was built for."""
 
 
+def _xcals() -> Any:
+    """exchange_calendars (untyped), imported on first use (module doc)."""
+    import exchange_calendars
+
+    return exchange_calendars
+
+
 @functools.cache
 def _calendar(name: str) -> Any:
     """Built once per name. exchange_calendars trips a pandas 3 deprecation warning while
     building (``Series.values`` on tz-aware data); it is theirs to fix and says nothing
     about our inputs, so it is silenced here, for the build only."""
+    xcals = _xcals()
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings(
@@ -83,7 +93,7 @@ def _next_session(d: date, calendar: str) -> date:
     cal = _calendar(calendar)
     try:
         ts: Any = cal.date_to_session(nxt.isoformat(), direction="next")
-    except xcals.errors.DateOutOfBounds as exc:
+    except _xcals().errors.DateOutOfBounds as exc:
         raise CalendarRangeError(f"no session after {d} within {_SPAN}") from exc
     session: date = ts.date()
     return session
@@ -118,11 +128,10 @@ def session_close(now: datetime, calendar: str = "XNYS") -> datetime | None:
 def last_trading_day(on_or_before: date, calendar: str = "XNYS") -> date:
     """The latest session on or before the given date."""
     _check_range(on_or_before)
+    cal = _calendar(calendar)
     try:
-        ts: Any = _calendar(calendar).date_to_session(
-            on_or_before.isoformat(), direction="previous"
-        )
-    except xcals.errors.DateOutOfBounds as exc:
+        ts: Any = cal.date_to_session(on_or_before.isoformat(), direction="previous")
+    except _xcals().errors.DateOutOfBounds as exc:
         raise CalendarRangeError(f"no session on or before {on_or_before}") from exc
     session: date = ts.date()
     return session

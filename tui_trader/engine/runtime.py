@@ -22,6 +22,16 @@ Decisions:
 - The context manager returns once the engine has *started* (the session made its first
   attempt); booting (bars, first scan) continues in the background, and a gateway that is
   not up yet is retried with backoff. ``Engine.wait_booted`` waits for it.
+- **Store.** ``store`` lets the caller own the store the engine publishes into: the
+  dashboard draws its first frame over it before the engine exists.
+- **Start failures** that the user can fix (the journal cannot be opened: a read-only or
+  missing folder, a file that is not a journal; another engine is running on it, see
+  :mod:`tui_trader.engine.lock`) raise :class:`EngineStartError`, one sentence, instead
+  of a traceback.
+- **Imports.** The dashboard imports this module before its first frame (for
+  :func:`configure_logging`), so the engine, the journal, the metrics and the simulated
+  gateway (numba, pandas, scipy, ib_insync: about 0.7 s) are imported by
+  :func:`running_engine` itself, on the caller's thread, when it is entered.
 """
 
 from __future__ import annotations
@@ -31,22 +41,21 @@ import contextlib
 import logging
 import re
 import signal
+import sqlite3
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from loguru import logger
 
 from tui_trader.core.pricing import mask_account_id
 from tui_trader.core.settings import Settings
-from tui_trader.engine.engine import Engine
-from tui_trader.engine.journal import Journal, default_journal_path
-from tui_trader.engine.metrics import DEFAULT_ADDR
-from tui_trader.engine.store import Orders
-from tui_trader.sim.clock import default_demo_start
-from tui_trader.sim.thread import GatewayThread
+from tui_trader.engine.store import Orders, Store
+
+if TYPE_CHECKING:
+    from tui_trader.engine.engine import Engine
 
 Clock = Callable[[], datetime]
 
@@ -95,6 +104,10 @@ class MetricsPortError(Exception):
     """The metrics port cannot be bound; ``str()`` is the sentence for the user."""
 
 
+class EngineStartError(Exception):
+    """The engine cannot start for a reason the user can fix; ``str()`` is the sentence."""
+
+
 def _wall_clock() -> datetime:
     return datetime.now(UTC)
 
@@ -114,20 +127,31 @@ async def running_engine(
     journal_path: Path | None = None,
     clock: Clock | None = None,
     metrics_port: int | None = None,
-    metrics_addr: str = DEFAULT_ADDR,
+    metrics_addr: str | None = None,
+    store: Store | None = None,
 ) -> AsyncIterator[Engine]:
     """A started engine (module doc); everything it started is stopped on exit.
 
     ``clock`` is the wall clock (default: the system's, UTC); in demo mode it only picks
-    the simulated market's start. Raises :class:`MetricsPortError` when the metrics port
-    cannot be bound.
+    the simulated market's start. ``store`` is where the engine publishes (default: a new
+    store); ``metrics_addr`` defaults to ``engine.metrics.DEFAULT_ADDR`` (loopback).
+    Raises :class:`MetricsPortError` when the metrics port cannot be bound and
+    :class:`EngineStartError` when the journal cannot be opened or another engine holds it.
     """
+    from tui_trader.engine.engine import Engine
+    from tui_trader.engine.journal import Journal, JournalError, default_journal_path
+    from tui_trader.engine.lock import EngineLockedError, engine_lock
+    from tui_trader.engine.metrics import DEFAULT_ADDR
+
     wall = clock or _wall_clock
     async with contextlib.AsyncExitStack() as stack:
         engine_clock: Clock = wall
         if demo:
+            from tui_trader.sim.clock import default_demo_start
+            from tui_trader.sim.thread import GatewayThread
+
             gateway = GatewayThread(seed=seed, start=default_demo_start(wall()), port=0)
-            await asyncio.to_thread(gateway.start)
+            await _start_thread(gateway.start, gateway.stop)
             stack.callback(gateway.stop)
             settings = demo_settings(settings, gateway.port)
             engine_clock = gateway.sim_time
@@ -142,10 +166,22 @@ async def running_engine(
                 tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="tui-trader-demo-"))
                 journal_path = Path(tmp) / "journal.sqlite3"
         path = journal_path if journal_path is not None else default_journal_path()
-        journal = stack.enter_context(Journal(path))
+        try:  # one engine per journal (engine.lock), taken before the journal is read
+            stack.enter_context(engine_lock(path))
+        except EngineLockedError as exc:  # its message is already the sentence
+            raise EngineStartError(str(exc)) from exc
+        except OSError as exc:
+            raise EngineStartError(f"cannot open the journal {path}: {_reason(exc)}") from exc
+        try:
+            journal = stack.enter_context(Journal(path))
+        except JournalError as exc:  # its message is already the sentence
+            raise EngineStartError(str(exc)) from exc
+        except (OSError, sqlite3.Error) as exc:
+            raise EngineStartError(f"cannot open the journal {path}: {_reason(exc)}") from exc
         logger.info("journal: {}", path)
-        engine = Engine(settings, journal, clock=engine_clock)
+        engine = Engine(settings, journal, clock=engine_clock, store=store)
         if metrics_port is not None:
+            metrics_addr = metrics_addr or DEFAULT_ADDR
             try:
                 bound = engine.metrics.serve(metrics_port, metrics_addr)
             except OSError as exc:
@@ -191,6 +227,27 @@ async def run_until_stopped(
             loop.remove_signal_handler(sig)
     logger.info("stopped")
     return 0
+
+
+async def _start_thread(start: Callable[[], object], stop: Callable[[], object]) -> None:
+    """``start()`` in a worker thread. Cancelled meanwhile (the user quit the dashboard
+    while the engine was starting), it still waits for ``start`` to finish and then calls
+    ``stop``: a started gateway thread must not outlive :func:`running_engine`."""
+    started = asyncio.ensure_future(asyncio.to_thread(start))
+    try:
+        await asyncio.shield(started)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await started
+            stop()
+        raise
+
+
+def _reason(exc: BaseException) -> str:
+    """An OS error's own words ("Not a directory"), otherwise the exception's text."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
 
 
 def _working(engine: Engine) -> int:

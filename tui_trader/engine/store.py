@@ -16,6 +16,9 @@ state=ConnectionState.DOWN)``. Decisions:
   is logged and the others still run. Coalescing bursts into a few redraws a second is the
   UI's job, not the store's.
 - No Textual import: the engine runs headless too.
+- **Cheap to import.** The dashboard draws its first frame over a store before the engine
+  exists, so this module imports only what the slices need at run time (their defaults);
+  the types of their fields are imported for type checking only.
 """
 
 from __future__ import annotations
@@ -24,22 +27,23 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
-from typing import Any, cast, overload
+from typing import TYPE_CHECKING, Any, cast, overload
 
 from loguru import logger
 
 # Re-exported: the UI and broker name these through the store, where they first lived.
 from tui_trader.core.models import AccountMode as AccountMode
 from tui_trader.core.models import ConnectionState as ConnectionState
-from tui_trader.core.models import (
-    JournalEvent,
-    OrderIntent,
-    SpreadOrderSpec,
-)
-from tui_trader.core.pricing import OrderPrice, PriceRefusal
-from tui_trader.core.risk import BreakerState, GateResult
-from tui_trader.core.scanner import ScanReport
-from tui_trader.core.spreads import SpreadSelection
+from tui_trader.core.risk import BreakerState
+
+if TYPE_CHECKING:
+    # Field types only (annotations are strings here). core.scanner pulls numba and pandas,
+    # core.spreads scipy: half a second the dashboard's first frame must not wait for.
+    from tui_trader.core.models import JournalEvent, OrderIntent, SpreadOrderSpec
+    from tui_trader.core.pricing import OrderPrice, PriceRefusal
+    from tui_trader.core.risk import GateResult
+    from tui_trader.core.scanner import ScanReport
+    from tui_trader.core.spreads import SpreadSelection
 
 
 @dataclass(frozen=True, slots=True)

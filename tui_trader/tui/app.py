@@ -14,8 +14,21 @@ Decisions:
   once, from the change itself, so none is lost to coalescing.
 - **One slow timer.** The footer's clock ticks once a second; nothing else polls, so an
   idle dashboard costs next to no CPU over SSH.
+- **Garbage collection at quiet moments** (:mod:`tui_trader.tui.gcpacing`): the start-up
+  heap is frozen after the first frame (and again once the engine is attached), and full
+  collections run on the clock tick when no key came in for a second, not whenever the
+  interpreter decides -- a full pass stalled keypresses by 20-120 ms (measured).
 - **No engine, no crash.** Every key that would act shows "Trading is not connected" when
   ``engine`` is None; an engine call that raises becomes an error toast, never a crash.
+- **First frame before the engine.** ``tui-trader`` builds the app with ``starting=True``,
+  no engine and no clock, and attaches both with :meth:`TraderApp.attach_engine` once the
+  first frame is on screen (:attr:`TraderApp.first_frame`; see
+  :mod:`tui_trader.tui.launch`). Until then keys that act say "Starting, a moment" (the
+  engine is on its way, not missing), the footer's connection says STARTING, and the
+  footer shows no time at all: the app's clock is the engine's (in the demo, the simulated
+  market's), so a wall-clock time shown first would jump once the engine is attached.
+  What the engine publishes while it starts (the journal's orders, the first connection)
+  is its initial state: drawn, not toasted.
 - **Confirm what leaves.** Transmit, cancel, kill switch, and quitting with working orders
   each ask first (``y`` only).
 - Keys are the defaults of the dashboard issue; ``[ui] keys`` remaps them by binding id
@@ -25,13 +38,15 @@ Decisions:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
 from loguru import logger
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -43,6 +58,7 @@ from tui_trader.core.risk import BreakerState, BreakerStatus
 from tui_trader.core.settings import Settings
 from tui_trader.engine.actions import EngineActions, Outcome
 from tui_trader.engine.store import Change, ConnectionState, Health, Orders, Store
+from tui_trader.tui.gcpacing import GcPacer
 from tui_trader.tui.keymap import binding_ids, effective_bindings, validate_keymap
 from tui_trader.tui.screens.base import TraderScreen
 from tui_trader.tui.screens.confirm import ConfirmScreen, order_text
@@ -65,6 +81,7 @@ DEFAULT_REFRESH_S = 0.25
 CLOCK_TICK_S = 1.0
 
 NOT_CONNECTED_TITLE = "Trading is not connected"
+STARTING_TITLE = "Starting, a moment"
 
 
 class TraderApp(App[None]):
@@ -103,13 +120,14 @@ class TraderApp(App[None]):
         settings: Settings,
         store: Store,
         *,
-        clock: Callable[[], datetime],
+        clock: Callable[[], datetime] | None,
         engine: EngineActions | None,
         themes: dict[str, Theme],
         theme: str,
         refresh_interval: float = DEFAULT_REFRESH_S,
         bell: bool = False,
         keymap: Mapping[str, str] | None = None,
+        starting: bool = False,
     ) -> None:
         super().__init__()
         if keymap:
@@ -118,6 +136,10 @@ class TraderApp(App[None]):
         self.store = store
         self.engine = engine
         self._clock = clock
+        #: True while an engine is on its way (until :meth:`attach_engine`).
+        self.starting = starting and engine is None
+        #: Set once the first frame has been drawn (the launcher starts the engine then).
+        self.first_frame = asyncio.Event()
         self._refresh_interval = refresh_interval
         self._bell_on_alert = bell
         self.store_changed: Signal[frozenset[type[Any]]] = Signal(self, "store-changed")
@@ -127,6 +149,7 @@ class TraderApp(App[None]):
         self._unsubscribe: Callable[[], None] | None = None
         #: How many coalesced redraws ran (tests and benchmarks read it).
         self.flush_count = 0
+        self.gc_pacer = GcPacer()
         #: Input cursors blink unless switched off (snapshot tests need a still picture).
         self.cursor_blink = True
         for t in themes.values():
@@ -140,9 +163,30 @@ class TraderApp(App[None]):
         """The remapped keys in effect (binding id -> comma-separated keys)."""
         return dict(self._keymap)
 
-    def now(self) -> datetime:
-        """The injected clock (the simulated market's in demo, fixed in tests)."""
-        return self._clock()
+    def key_display(self, binding_id: str, bindings: Sequence[BindingType] | None = None) -> str:
+        """The keys that run ``binding_id`` now, remapping applied, as Help shows them
+        (``f1/h``); ``bindings`` is the list it is in (default: the app's own)."""
+        group = self.BINDINGS if bindings is None else bindings
+        found = effective_bindings(group, self._keymap)
+        return "/".join(self.get_key_display(b) for b in found if b.id == binding_id)
+
+    def now(self) -> datetime | None:
+        """The injected clock (the simulated market's in demo, fixed in tests); None until
+        the engine that owns it is attached."""
+        return self._clock() if self._clock is not None else None
+
+    def attach_engine(self, engine: EngineActions, clock: Callable[[], datetime]) -> None:
+        """Trade through ``engine`` and tell time by ``clock`` from now on (the launcher
+        calls this once the engine has started, publishing into :attr:`store`).
+
+        Safe from a task outside the app's context: the footer is redrawn through the
+        app's message queue.
+        """
+        self.engine = engine
+        self._clock = clock
+        self.starting = False
+        self.gc_pacer.freeze()  # the engine's modules and start-up state: here for good
+        self.call_later(self._tick)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(TRADING_VARIABLES)
@@ -151,13 +195,31 @@ class TraderApp(App[None]):
         self._unsubscribe = self.store.subscribe(None, self._on_store_change)
         self.set_interval(CLOCK_TICK_S, self._tick)
 
+    def on_ready(self) -> None:
+        # Ready comes with the first layout; the callback runs once the screen has been
+        # painted and is idle, i.e. after the first frame was written to the terminal.
+        self.call_after_refresh(self._first_frame_drawn)
+
+    def _first_frame_drawn(self) -> None:
+        self.gc_pacer.start()
+        self.first_frame.set()
+
     def on_unmount(self) -> None:
+        self.gc_pacer.stop()
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
 
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self.gc_pacer.key_pressed()
+        await super().on_event(event)
+
     def _tick(self) -> None:
-        self.clock_ticked.publish(self.now())
+        self.gc_pacer.tick()
+        now = self.now()
+        if now is not None:
+            self.clock_ticked.publish(now)
 
     def _on_store_change(self, change: Change[Any]) -> None:
         """Hand the change to the app's own message queue.
@@ -166,12 +228,16 @@ class TraderApp(App[None]):
         that is an engine task started before the app, outside Textual's context (no
         active app), where timers and notifications cannot be created. ``call_later``
         only posts a message, which is safe from any context, and keeps the order.
-        """
-        self.call_later(self._apply_change, change)
 
-    def _apply_change(self, change: Change[Any]) -> None:
+        Changes made while the engine is starting (the journal's orders, the first
+        connection) are its initial state, not events: redrawn, never toasted.
+        """
+        self.call_later(self._apply_change, change, not self.starting)
+
+    def _apply_change(self, change: Change[Any], alert: bool = True) -> None:
         try:
-            self._alert(change)
+            if alert:
+                self._alert(change)
         except Exception:  # a toast must never break the store's delivery
             logger.exception("toast for a {} change failed", change.slice.__name__)
         self._dirty.add(change.slice)
@@ -251,9 +317,16 @@ class TraderApp(App[None]):
         quiet: bool = False,
     ) -> bool:
         """Run an engine action in a worker and toast its outcome (``quiet``: failures
-        only); False (and a toast) when trading is not connected. ``label`` completes
-        "Cannot ..." (e.g. "rescan")."""
+        only); False (and a toast) when trading is not connected or still starting.
+        ``label`` completes "Cannot ..." (e.g. "rescan")."""
         engine = self.engine
+        if engine is None and self.starting:
+            self.notify(
+                f"Cannot {label} yet: the engine is still starting.",
+                title=STARTING_TITLE,
+                severity="warning",
+            )
+            return False
         if engine is None:
             self.notify(
                 f"Cannot {label}: no engine is connected to this dashboard.",
@@ -360,14 +433,18 @@ def create_app(
     settings: Settings,
     store: Store,
     *,
-    clock: Callable[[], datetime],
+    clock: Callable[[], datetime] | None,
     engine: EngineActions | None,
     theme: str | None = None,
     user_theme_dir: Path | None = None,
     refresh_interval: float = DEFAULT_REFRESH_S,
     bell: bool = False,
+    starting: bool = False,
 ) -> TraderApp:
     """The dashboard over ``store``; ``engine`` None shows data without trading.
+
+    ``starting`` (with ``engine`` and ``clock`` None): an engine will be attached with
+    :meth:`TraderApp.attach_engine` after the first frame (module doc).
 
     ``theme`` is a theme file name (``dark``, ``light``, ``ansi`` or one of the user's) or a
     Textual built-in theme; an unknown name or a broken theme file raises
@@ -392,6 +469,7 @@ def create_app(
         refresh_interval=refresh_interval,
         bell=bell,
         keymap=keymap,
+        starting=starting,
     )
 
 

@@ -6,7 +6,8 @@ second (:attr:`TraderApp.store_changed`); a screen redraws its body only when on
 slices it shows (:attr:`TraderScreen.WATCHES`) changed, and only while it is the screen on
 top: a screen in the background is marked stale and redrawn when it comes back, so a busy
 scanner costs nothing while the trader looks at his orders. The footer redraws on the
-slices it shows and on the app's one-second clock tick.
+slices it shows and on the app's one-second clock tick (and once when the engine is
+attached: until then the footer says STARTING and shows no time).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class TraderScreen(Screen[None]):
         return self._palette
 
     def compose(self) -> ComposeResult:
-        yield TitleBar(self.TITLE)
+        yield TitleBar(self.TITLE, hint=f"{self.trader.key_display('help')} help")
         yield from self.compose_body()
         yield HealthFooter()
 
@@ -115,6 +116,7 @@ class TraderScreen(Screen[None]):
             store.get(BreakerState),
             now or trader.now(),
             trader.settings.timing,
+            starting=trader.starting,
         )
 
     def redraw(self) -> None:

@@ -25,6 +25,8 @@ EXTRA_KEYS: tuple[tuple[str, str], ...] = (
     ("ctrl+p", "Command palette: every action by name"),
     ("up/down", "Move the cursor (choose a spread on the preview)"),
     ("pgup/pgdn", "Page through a table"),
+    ("home/end", "First / last row of a table"),
+    ("left/right", "Scroll a wide table sideways (narrow terminals)"),
 )
 
 
@@ -71,7 +73,8 @@ class HelpScreen(TraderScreen):
                 lines.append(Content.assemble((f"  {key:<12}", "bold"), description))
             lines.append(Content(""))
         self.query_one("#help-text", Static).update(Content("\n").join(lines))
-        self.set_status("escape or ? to close")
+        close = self.trader.key_display("close_help", HelpScreen.BINDINGS)
+        self.set_status(f"{close} or {self.trader.key_display('help')} to close")
 
     def action_close(self) -> None:
         self.dismiss()

@@ -29,7 +29,7 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.content import Content
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from tui_trader.core.calendar import ET
 from tui_trader.core.models import SpreadOrderSpec
@@ -48,12 +48,12 @@ from tui_trader.tui.widgets.cells import (
     right,
     strike,
 )
-from tui_trader.tui.widgets.payoff import PayoffInputs, PayoffPlot
 from tui_trader.tui.widgets.tables import DiffTable, Justify
 from tui_trader.tui.widgets.title import TitleBar
 
 if TYPE_CHECKING:  # a type only: core.spreads pulls scipy (slow first frame)
     from tui_trader.core.spreads import SpreadSelection
+    from tui_trader.tui.widgets.payoff import PayoffInputs
 
 COLUMNS: tuple[tuple[str, str, Justify], ...] = (
     ("rank", "#", "right"),
@@ -334,6 +334,8 @@ def payoff_inputs(
     """What the payoff plot draws for ``row``: its ``core.spreads`` numbers, the legs' IVs
     when the previewed order is this spread, ``t`` = DTE / 365 (calendar days, as
     ``core.options`` expects) and the rate and dividend yield of ``settings.pricing``."""
+    from tui_trader.tui.widgets.payoff import PayoffInputs  # numpy: not for the first frame
+
     iv_long, iv_short = leg_ivs(row, preview)
     return PayoffInputs(
         long_strike=row.long_strike,
@@ -377,6 +379,10 @@ class PreviewScreen(TraderScreen):
         self._cset: CandidateSet | None = None
 
     def compose_body(self) -> Iterable[Any]:
+        # The plot pulls numpy and plotext (0.1 s), which the dashboard's first frame (the
+        # scanner) does not need: imported when a preview is first opened.
+        from tui_trader.tui.widgets.payoff import PayoffPlot
+
         yield DiffTable(COLUMNS, id="preview-table")
         yield Static(id="order-line")
         yield DiffTable(LEG_COLUMNS, id="legs-table", cursor=False)
@@ -436,6 +442,8 @@ class PreviewScreen(TraderScreen):
         return next((r for r in self._rows if r.key == key), None)
 
     def _show_highlighted(self) -> None:
+        from tui_trader.tui.widgets.payoff import PayoffPlot
+
         row = self.highlighted_row()
         self.query_one("#spread-detail", Static).update(detail_content(row, self._cset))
         plot = self.query_one(PayoffPlot)
@@ -451,7 +459,7 @@ class PreviewScreen(TraderScreen):
             )
         )
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_diff_table_row_highlighted(self, event: DiffTable.RowHighlighted) -> None:
         event.stop()
         self._show_highlighted()
         row = self.highlighted_row()
@@ -464,9 +472,6 @@ class PreviewScreen(TraderScreen):
         self.trader.call_engine(
             f"select spread #{index + 1}", lambda e: e.select_spread(index), quiet=True
         )
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        event.stop()
 
     # -- actions -----------------------------------------------------------------------
 

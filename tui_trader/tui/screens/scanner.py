@@ -19,20 +19,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Input
+from textual.widgets import Input
 
 from tui_trader.core.calendar import ET
 from tui_trader.core.models import usable_number
-from tui_trader.core.scanner import SymbolScan
 from tui_trader.engine.store import ScanResults
 from tui_trader.tui.screens.base import TraderScreen
 from tui_trader.tui.screens.preview import PreviewScreen
 from tui_trader.tui.widgets.cells import MISSING, Palette, left, number, right
 from tui_trader.tui.widgets.tables import DiffTable, Justify
+
+if TYPE_CHECKING:  # the scanner module pulls numba and pandas: not before the first frame
+    from tui_trader.core.scanner import SymbolScan
 
 COLUMNS: tuple[tuple[str, str, Justify], ...] = (
     ("symbol", "Symbol", "left"),
@@ -141,10 +143,16 @@ def _shown(r: SymbolScan) -> tuple[Any, ...]:
 class RowCache:
     """Formatted rows by what they show, so a rescan formats only the symbols whose values
     changed (building Rich Text for 1,000 x 9 cells costs ~100 ms a time). Cleared when
-    the palette changes or it outgrows the scan."""
+    the palette changes or it outgrows the scan.
+
+    A live price moves a few symbols at a time and the engine hands the unchanged ones on
+    as the very same objects, so a result that *is* the one seen last time for its symbol
+    takes its row without even building the key (1,000 rows: ~0.3 ms instead of ~3 ms, four
+    times a second)."""
 
     def __init__(self) -> None:
         self._rows: dict[tuple[Any, ...], tuple[Text, ...]] = {}
+        self._last: dict[str, tuple[SymbolScan, tuple[Any, ...], tuple[Text, ...]]] = {}
         self._palette: Palette | None = None
 
     def rows(
@@ -152,18 +160,27 @@ class RowCache:
     ) -> list[tuple[str, tuple[Text, ...]]]:
         if palette is not self._palette:
             self._rows.clear()
+            self._last.clear()
             self._palette = palette
         out: list[tuple[str, tuple[Text, ...]]] = []
-        keys: list[tuple[Any, ...]] = []
+        last = self._last
         for r in results:
+            seen = last.get(r.symbol)
+            if seen is not None and seen[0] is r:
+                out.append((r.symbol, seen[2]))
+                continue
             key = _shown(r)
             cells = self._rows.get(key)
             if cells is None:
                 cells = self._rows[key] = scanner_cells(r, palette)
+            last[r.symbol] = (r, key, cells)
             out.append((r.symbol, cells))
-            keys.append(key)
-        if len(self._rows) > 2 * len(results) + 100:  # keep what is on screen, drop the rest
-            self._rows = {k: self._rows[k] for k in keys}
+        # Keep what is on screen, drop the rest: every Text kept is walked by the garbage
+        # collector's full passes, which a keypress may have to wait for.
+        if len(self._rows) > len(results) + 50:
+            shown = {r.symbol for r in results}
+            self._last = {s: v for s, v in last.items() if s in shown}
+            self._rows = {key: cells for _, key, cells in self._last.values()}
         return out
 
 
@@ -285,10 +302,6 @@ class ScannerScreen(TraderScreen):
             if not self.filter_text:
                 event.input.display = False
             self.table.focus()
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        event.stop()
-        self.action_preview()
 
     def action_preview(self) -> None:
         symbol = self.table.highlighted_key

@@ -8,6 +8,11 @@ code with its age. Line 2 is time and trading state: the New York clock, the ent
 entries (or a paper/live mismatch that refuses trading), the oldest quote's age and the
 auto-trader (OFF until automation lands).
 
+Before the engine is attached (``starting``: the dashboard draws its first frame first) the
+connection reads STARTING, and without a clock (``now`` None: the engine's clock, the
+simulated market's in the demo, is not known yet) the clock and the entry window show
+placeholders of the same width rather than a wall-clock time that would jump.
+
 :func:`footer_parts` is pure (store values and ``now`` in, texts and classes out) so the
 wording is tested without an app; :class:`HealthFooter` only puts the parts on screen.
 The most important parts come first on each line, so a narrow terminal clips the least
@@ -19,24 +24,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
+from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Label
 
 from tui_trader.core.calendar import ET, WindowState, format_duration, window_status
-from tui_trader.core.models import usable_number
+from tui_trader.core.markers import usable_number
 from tui_trader.core.risk import BreakerState, BreakerStatus
-from tui_trader.core.settings import TimingSettings
 from tui_trader.engine.store import Account, AccountMode, ConnectionState, Health
 from tui_trader.tui.widgets.cells import age, number, since
+
+if TYPE_CHECKING:
+    from tui_trader.core.settings import TimingSettings
 
 #: Part ids of each line, in display order.
 LINE1 = ("mode", "conn", "lines", "queue", "error")
 LINE2 = ("clock", "window", "pnl", "breaker", "quotes", "auto")
 #: Below this many columns the footer uses :func:`footer_parts`' compact wording.
 COMPACT_BELOW = 100
+#: The clock part before the clock is known (as wide as "14:30:00 ET": nothing shifts).
+CLOCK_PLACEHOLDER = "--:--:-- ET"
 
 #: CSS class per connection state: ok (green), warn (amber), bad (red).
 _CONN_CLASS: Mapping[ConnectionState, str] = {
@@ -84,15 +95,17 @@ def footer_parts(
     health: Health,
     account: Account,
     breakers: BreakerState,
-    now: datetime,
+    now: datetime | None,
     timing: TimingSettings,
     *,
     compact: bool = False,
+    starting: bool = False,
 ) -> dict[str, Part]:
     """Every footer part by id (:data:`LINE1` + :data:`LINE2`), for the given state.
 
     ``compact`` (terminals narrower than :data:`COMPACT_BELOW` columns) says the same in
     fewer characters: durations instead of clock times, no "window"/"day" prefixes.
+    ``now`` None: no clock yet; ``starting``: the engine is not attached yet (module doc).
     """
     parts: dict[str, Part] = {}
     if account.mode is AccountMode.LIVE:
@@ -102,13 +115,16 @@ def footer_parts(
     else:
         parts["mode"] = Part("account ?", "-muted")
 
-    conn = health.state.value
-    if health.since is not None:
-        if compact:
-            conn += f" {since(now, health.since)}"
-        else:
-            conn += f" since {health.since.astimezone(ET):%H:%M:%S}"
-    parts["conn"] = Part(conn, _CONN_CLASS.get(health.state, "-warn"))
+    if starting:
+        parts["conn"] = Part("STARTING", "-warn")
+    else:
+        conn = health.state.value
+        if health.since is not None:
+            if not compact:
+                conn += f" since {health.since.astimezone(ET):%H:%M:%S}"
+            elif now is not None:
+                conn += f" {since(now, health.since)}"
+        parts["conn"] = Part(conn, _CONN_CLASS.get(health.state, "-warn"))
 
     lines = f"lines {health.lines_active}/{health.lines_max}"
     if health.line_evictions:
@@ -128,7 +144,7 @@ def footer_parts(
         parts["error"] = Part("no errors" if compact else "no IB errors", "-muted")
     else:
         text = f"err {health.last_error_code}"
-        if health.last_error_time is not None:
+        if health.last_error_time is not None and now is not None:
             text += f" {since(now, health.last_error_time)}" + ("" if compact else " ago")
         # IB's 21xx codes are notices (a farm is OK again, a warning) and 1102 means the link
         # came back with data kept: shown, but not in the colour that asks for attention.
@@ -136,8 +152,13 @@ def footer_parts(
         alarming = health.last_error_code in _FARM_BROKEN
         parts["error"] = Part(text, "-bad" if alarming else "-muted" if informational else "-warn")
 
-    parts["clock"] = Part(f"{now.astimezone(ET):%H:%M:%S} ET") if now.tzinfo else Part("--:--")
-    parts["window"] = _window(now, timing, compact)
+    if now is None:
+        parts["clock"] = Part(CLOCK_PLACEHOLDER, "-muted")
+        parts["window"] = Part("window -", "-muted")
+    else:
+        clock = f"{now.astimezone(ET):%H:%M:%S} ET" if now.tzinfo else "--:--"
+        parts["clock"] = Part(clock)
+        parts["window"] = _window(now, timing, compact)
 
     quote_age = health.oldest_quote_age_s
     if quote_age is None or not usable_number(quote_age):
@@ -210,7 +231,9 @@ class HealthFooter(Widget):
     def __init__(self) -> None:
         super().__init__(id="health-footer")
         self.parts: dict[str, Part] = {}
-        self._state: tuple[Health, Account, BreakerState, datetime, TimingSettings] | None = None
+        self._state: (
+            tuple[Health, Account, BreakerState, datetime | None, TimingSettings, bool] | None
+        ) = None
 
     def compose(self) -> ComposeResult:
         for line, ids in (("footer-line1", LINE1), ("footer-line2", LINE2)):
@@ -223,30 +246,51 @@ class HealthFooter(Widget):
         health: Health,
         account: Account,
         breakers: BreakerState,
-        now: datetime,
+        now: datetime | None,
         timing: TimingSettings,
+        *,
+        starting: bool = False,
     ) -> None:
         """Render the given state, compact when the footer is narrow; remembered so a
         resize can re-render it."""
-        self._state = (health, account, breakers, now, timing)
+        self._state = (health, account, breakers, now, timing, starting)
         width = self.size.width or self.app.size.width
-        self.show(footer_parts(*self._state, compact=width < COMPACT_BELOW))
+        self.show(
+            footer_parts(
+                health,
+                account,
+                breakers,
+                now,
+                timing,
+                compact=width < COMPACT_BELOW,
+                starting=starting,
+            )
+        )
 
     def on_resize(self) -> None:
         if self._state is not None:
-            self.show_state(*self._state)
+            health, account, breakers, now, timing, starting = self._state
+            self.show_state(health, account, breakers, now, timing, starting=starting)
 
     def show(self, parts: Mapping[str, Part]) -> None:
-        """Update only the labels whose text or class changed."""
+        """Update only the labels whose text or class changed.
+
+        A label is as wide as its text, so a new text of another width needs a layout pass;
+        one of the same width (the clock every second, a quote age) is repainted in place:
+        a layout pass repaints the whole screen, the 1,000-row scanner included."""
         for part_id, part in parts.items():
-            if self.parts.get(part_id) == part:
+            old = self.parts.get(part_id)
+            if old == part:
                 continue
             label = self.query_one(f"#footer-{part_id}", Label)
-            label.update(part.text)
-            label.remove_class(*self._CLASSES)
+            if old is None or old.text != part.text:
+                same_width = old is not None and cell_len(old.text) == cell_len(part.text)
+                label.update(part.text, layout=not same_width)
             css = part.css if part.text else "-empty"
-            if css:
-                label.add_class(css)
+            if old is None or (old.css if old.text else "-empty") != css:
+                label.remove_class(*self._CLASSES)
+                if css:
+                    label.add_class(css)
         self.parts = dict(parts)
 
     @property

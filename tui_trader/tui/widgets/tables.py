@@ -1,30 +1,49 @@
-"""A DataTable that is given the rows it should show and changes only what differs.
+"""A keyed, row-cursor table that is given the rows it should show and draws only what
+changed: the dashboard's one table widget.
 
-Textual's DataTable repaints every visible cell on any change, and a live scanner changes
-many times a second; so the screens hand :meth:`DiffTable.sync` the full desired rows (keyed,
-in display order) at most a few times a second, and the table:
+Why not Textual's DataTable: it renders every visible cell through Rich on each repaint
+(about 0.3 ms a cell), so a 1,000-row scanner with live prices spent a third of a core
+redrawing and a keypress could wait 300 ms behind a repaint. This table is a Line API
+widget (``ScrollView``) that keeps each row as one pre-rendered strip:
 
-- calls ``update_cell`` only for cells whose text or style changed;
-- removes rows that are gone and appends rows that are new;
-- re-sorts (DataTable.sort, no row re-added) only when the order of the rows changed (a
-  new sort key, or values that moved rows past each other);
-- asks the table to re-measure a column only when a new value is wider than the column
-  (DataTable re-measures every row of the column for each such update);
-- keeps the cursor on the same row *key* whatever moved, so a trader's selection never
-  jumps to another symbol under his fingers.
+- :meth:`DiffTable.sync` takes the full desired rows (keyed, in display order). A row whose
+  cell tuple is the very object given last time is skipped without a look; otherwise only
+  cells that differ count as changed (:attr:`cells_updated`) and only that row's strip is
+  rebuilt and its screen line repainted.
+- A repaint of a line is a crop of the cached strip (plus the cursor style for the cursor
+  row), so scrolling and cursor moves cost microseconds per line, whatever the row count.
+- Columns are as wide as their widest cell (or label): they grow at once when a value gets
+  wider, and shrink back when rows are removed.
+- The cursor stays on the same row *key* whatever the order does, so a trader's selection
+  never jumps to another symbol under his fingers; :class:`DiffTable.RowHighlighted` is
+  posted whenever the highlighted key changes (a move, or a sync that changed the row under
+  the cursor).
+- The table binds only movement keys (up/down, page up/down, home/end, left/right scroll).
+  ``enter`` and every action key belong to the screens, so remapping a screen's binding in
+  ``[ui] keys`` really moves it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import ClassVar, Literal
 
 from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
-from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 Justify = Literal["left", "right", "center"]
+
+#: Spaces on each side of a cell (Textual's DataTable default, so columns look the same).
+CELL_PADDING = 1
+_HEADER = "\x00header"
 
 
 def same_cell(a: Text, b: Text) -> bool:
@@ -34,16 +53,69 @@ def same_cell(a: Text, b: Text) -> bool:
     )
 
 
-class DiffTable(DataTable[Text]):
-    """Row-cursor DataTable fed whole snapshots through :meth:`sync`; ``columns`` are
+class DiffTable(ScrollView, can_focus=True):
+    """Row-cursor table fed whole snapshots through :meth:`sync`; ``columns`` are
     ``(key, label, justify)``; ``cursor`` False makes a read-only table (no cursor, not
     focusable)."""
 
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"diff-table--header", "diff-table--cursor"}
+
     DEFAULT_CSS = """
     DiffTable {
+        background: $surface;
+        color: $foreground;
         height: 1fr;
+        scrollbar-size-vertical: 1;
+        & > .diff-table--header {
+            text-style: bold;
+            background: $panel;
+            color: $foreground;
+        }
+        &:ansi > .diff-table--header {
+            background: ansi_bright_blue;
+            color: ansi_default;
+        }
+        & > .diff-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+        &:focus {
+            background-tint: $foreground 5%;
+            & > .diff-table--cursor {
+                background: $block-cursor-background;
+                color: $block-cursor-foreground;
+                text-style: $block-cursor-text-style;
+            }
+            & > .diff-table--header {
+                background-tint: $foreground 5%;
+            }
+        }
     }
     """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "cursor(-1)", "Cursor up", show=False),
+        Binding("down", "cursor(1)", "Cursor down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "first", "First row", show=False),
+        Binding("end", "last", "Last row", show=False),
+        Binding("left", "scroll_left", "Scroll left", show=False),
+        Binding("right", "scroll_right", "Scroll right", show=False),
+    ]
+
+    class RowHighlighted(Message):
+        """The highlighted row's key changed (``key`` None: the table is empty)."""
+
+        def __init__(self, table: DiffTable, key: str | None) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
+
+        @property
+        def control(self) -> DiffTable:
+            return self.table
 
     def __init__(
         self,
@@ -52,37 +124,60 @@ class DiffTable(DataTable[Text]):
         id: str | None = None,
         cursor: bool = True,
     ) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=False, id=id, show_cursor=cursor)
+        super().__init__(id=id)
         self.can_focus = cursor
+        self.show_cursor = cursor
         self._column_keys = [key for key, _, _ in columns]
-        for key, label, justify in columns:
-            self.add_column(Text(label, justify=justify), key=key)
+        self._column_index = {key: i for i, key in enumerate(self._column_keys)}
+        self._labels = tuple(Text(label, justify=justify) for _, label, justify in columns)
+        self._justify = tuple(justify for _, _, justify in columns)
+        self._widths = [cell_len(label) for _, label, _ in columns]
         self._cells: dict[str, tuple[Text, ...]] = {}
-        #: The cell sequence each row was last synced from: a caller that caches its rows
-        #: hands back the same object for an unchanged row, and that row is skipped
-        #: without comparing its cells (a 1,000-row scanner redraws a few rows, not all).
+        #: The cell sequence each row was last synced from (identity skip, see sync).
         self._given: dict[str, Sequence[Text]] = {}
         self._order: list[str] = []
+        self._index: dict[str, int] = {}
+        #: Finished lines by (row key, is the cursor row), for rows drawn lately: bounded
+        #: (see _remember) so a trader paging through 1,000 rows does not keep 1,000 strips
+        #: alive for the garbage collector to walk.
+        self._lines: dict[tuple[str, bool], Strip] = {}
+        self._line_styles: tuple[Style, Style, Style] | None = None
+        self._announced: str | None = None
+        self.cursor_row = 0
         #: Counters for tests and benchmarks: cells updated in place, row reorders.
         self.cells_updated = 0
         self.reorders = 0
 
+    # -- what the table holds -------------------------------------------------------
+
     @property
     def keys(self) -> list[str]:
         """Row keys in the order the table shows them."""
-        return [str(row.key.value) for row in self.ordered_rows]
+        return list(self._order)
+
+    @property
+    def row_count(self) -> int:
+        return len(self._order)
 
     @property
     def highlighted_key(self) -> str | None:
         """The key of the row under the cursor (None for an empty table)."""
-        if not self._order or not self.is_valid_row_index(self.cursor_row):
+        if not self._order:
             return None
-        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        return key
+        return self._order[min(self.cursor_row, len(self._order) - 1)]
 
     def cells(self, key: str) -> tuple[Text, ...]:
         """The cells last synced for a row (KeyError when absent)."""
         return self._cells[key]
+
+    def get_cell(self, key: str, column: str) -> Text:
+        """One cell by row key and column key (KeyError when either is absent)."""
+        return self._cells[key][self._column_index[column]]
+
+    def get_row_index(self, key: str) -> int:
+        return self._index[key]
+
+    # -- sync -----------------------------------------------------------------------
 
     def sync(self, rows: Sequence[tuple[str, Sequence[Text]]]) -> None:
         """Make the table show exactly ``rows`` (key, cells) in this order.
@@ -98,73 +193,223 @@ class DiffTable(DataTable[Text]):
             if len(cells) != width:
                 raise ValueError(f"row {key!r} has {len(cells)} cells, the table {width} columns")
         cursor_key = self.highlighted_key
+        old_cells, given = self._cells, self._given
         wanted = set(keys)
-        for key in [k for k in self._order if k not in wanted]:
-            self.remove_row(key)
-            del self._cells[key]
-            self._given.pop(key, None)
-        order = [k for k in self._order if k in wanted]
-        given = self._given
+        removed = [k for k in self._order if k not in wanted]
+        for key in removed:
+            del old_cells[key]
+            given.pop(key, None)
+            self._forget_lines(key)
+        changed: list[str] = []
+        widths = self._widths
+        grew = False
         for key, cells in rows:
-            if key in self._cells:
-                if given.get(key) is not cells:
-                    self._update_row(key, cells)
-            else:
-                new = tuple(cells)
-                self.add_row(*new, key=key)
-                self._cells[key] = new
-                order.append(key)
-            given[key] = cells
-        if order != keys:
-            self._reorder(keys)
-        self._order = keys
-        self._restore_cursor(cursor_key)
-
-    def _update_row(self, key: str, cells: Sequence[Text]) -> None:
-        """update_cell where a cell differs; the unchanged cells keep their objects."""
-        old = self._cells[key]
-        merged: list[Text] = []
-        for column, a, b in zip(self._column_keys, old, cells, strict=True):
-            if same_cell(a, b):
-                merged.append(a)
+            old = old_cells.get(key)
+            if old is not None and given.get(key) is cells:
                 continue
-            # Re-measuring a column costs a pass over all its rows: only when it must grow.
-            current = self.columns.get(ColumnKey(column))
-            grow = current is None or cell_len(b.plain) > current.content_width
-            self.update_cell(key, column, b, update_width=grow)
-            self.cells_updated += 1
-            merged.append(b)
-        self._cells[key] = tuple(merged)
+            given[key] = cells
+            if old is None:
+                new = tuple(cells)
+            else:
+                new = self._merge(old, cells)
+                if new is old:
+                    continue
+                changed.append(key)
+            old_cells[key] = new
+            self._forget_lines(key)
+            for i, cell in enumerate(new):
+                if cell.cell_len > widths[i]:
+                    widths[i] = cell.cell_len
+                    grew = True
+        structural = keys != self._order
+        if structural:
+            kept = [k for k in self._order if k in wanted]
+            kept.extend(k for k in keys if k not in self._index)
+            if kept != keys:  # not just rows removed or appended: the order changed
+                self.reorders += 1
+        self._order = keys
+        self._index = {key: i for i, key in enumerate(keys)}
+        if removed:
+            grew = self._measure() or grew
+        if grew:
+            self._lines.clear()
+        size = Size(self._total_width(), len(keys) + 1)
+        if size != self.virtual_size:  # setting it, even unchanged, repaints the whole table
+            self.virtual_size = size
+        self._keep_cursor(cursor_key)
+        if structural or grew:
+            self.refresh()
+        else:
+            for key in changed:
+                self._refresh_row(self._index[key])
+        self._announce()
 
-    def _reorder(self, keys: list[str]) -> None:
-        """Put the rows in ``keys`` order with DataTable.sort (no row is re-added).
+    def _merge(self, old: tuple[Text, ...], cells: Sequence[Text]) -> tuple[Text, ...]:
+        """The new cells (the caller's own tuple, so a caller's row cache and the table
+        share one set of Text objects for the garbage collector to walk); ``old`` itself
+        when every cell is equal, so the row is not redrawn."""
+        differs = 0
+        for a, b in zip(old, cells, strict=True):
+            if not same_cell(a, b):
+                differs += 1
+        if not differs:
+            return old
+        self.cells_updated += differs
+        return cells if isinstance(cells, tuple) else tuple(cells)
 
-        The sort key is the identity of each row's first cell: the table holds the very
-        objects :attr:`_cells` holds, one distinct object per row."""
-        position = {id(self._cells[key][0]): i for i, key in enumerate(keys)}
-        if len(position) != len(keys):  # a caller shared one cell object between rows
-            self._rebuild(keys)
-            return
-        self.reorders += 1
-        self.sort(self._column_keys[0], key=lambda cell: position[id(cell)])
+    def _measure(self) -> bool:
+        """Column widths from scratch (after rows went away); True when any changed."""
+        widths = [label.cell_len for label in self._labels]
+        for cells in self._cells.values():
+            for i, cell in enumerate(cells):
+                if cell.cell_len > widths[i]:
+                    widths[i] = cell.cell_len
+        if widths == self._widths:
+            return False
+        self._widths = widths
+        return True
 
-    def _rebuild(self, keys: list[str]) -> None:
-        self.reorders += 1
-        cells = self._cells
-        self.clear()
-        for key in keys:
-            self.add_row(*cells[key], key=key)
+    def _total_width(self) -> int:
+        return sum(self._widths) + 2 * CELL_PADDING * len(self._widths)
 
-    def _restore_cursor(self, cursor_key: str | None) -> None:
-        if cursor_key is None or cursor_key not in self._cells:
-            return
-        index = self.get_row_index(cursor_key)
-        if index != self.cursor_row:
-            self.move_cursor(row=index, animate=False)
+    def _forget_lines(self, key: str) -> None:
+        self._lines.pop((key, False), None)
+        self._lines.pop((key, True), None)
+
+    # -- cursor ---------------------------------------------------------------------
+
+    def move_cursor(self, *, row: int, animate: bool = False) -> None:
+        """Put the cursor on ``row`` (clamped to the table) and scroll it into view."""
+        del animate  # the table never animates: a trader's cursor must be where he looks
+        last = len(self._order) - 1
+        row = max(0, min(row, last)) if last >= 0 else 0
+        if row != self.cursor_row:
+            self._refresh_row(self.cursor_row)
+            self.cursor_row = row
+            self._refresh_row(row)
+        self._scroll_to_cursor()
+        self._announce()
 
     def select_key(self, key: str) -> bool:
         """Put the cursor on ``key``'s row; False when there is no such row."""
-        if key not in self._cells:
+        index = self._index.get(key)
+        if index is None:
             return False
-        self.move_cursor(row=self.get_row_index(key), animate=False)
+        self.move_cursor(row=index)
         return True
+
+    def _keep_cursor(self, cursor_key: str | None) -> None:
+        index = self._index.get(cursor_key) if cursor_key is not None else None
+        if index is None:
+            index = min(self.cursor_row, max(len(self._order) - 1, 0))
+        if index != self.cursor_row:
+            self.cursor_row = index
+            self._scroll_to_cursor()
+
+    def _scroll_to_cursor(self) -> None:
+        body = self.scrollable_content_region.height - 1  # lines under the header
+        if body <= 0:
+            return
+        top = round(self.scroll_y)
+        row = self.cursor_row
+        target = row if row < top else row - body + 1 if row >= top + body else None
+        if target is not None:  # force: the scrollbars may not be laid out for new rows yet
+            self.scroll_to(y=target, animate=False, force=True, immediate=True)
+
+    def _announce(self) -> None:
+        key = self.highlighted_key
+        if key != self._announced:
+            self._announced = key
+            self.post_message(self.RowHighlighted(self, key))
+
+    def _page(self) -> int:
+        return max(1, self.scrollable_content_region.height - 2)
+
+    def action_cursor(self, step: int) -> None:
+        self.move_cursor(row=self.cursor_row + step)
+
+    def action_page(self, direction: int) -> None:
+        self.move_cursor(row=self.cursor_row + direction * self._page())
+
+    def action_first(self) -> None:
+        self.move_cursor(row=0)
+
+    def action_last(self) -> None:
+        self.move_cursor(row=len(self._order) - 1)
+
+    def on_click(self, event: events.Click) -> None:
+        if not self.show_cursor or event.y < 1:
+            return
+        self.move_cursor(row=round(self.scroll_y) + event.y - 1)
+
+    # -- drawing --------------------------------------------------------------------
+
+    def _refresh_row(self, index: int) -> None:
+        """Repaint one row's screen line, when it is on screen."""
+        y = index + 1 - round(self.scroll_y)
+        if 1 <= y < self.size.height:
+            self.refresh_lines(index + 1)
+
+    def _remember(self, key: tuple[str, bool], line: Strip) -> None:
+        """Cache a finished line; past a few screens' worth, start again (a repaint of
+        the visible rows costs a few ms, once)."""
+        if len(self._lines) >= max(256, 4 * self.size.height):
+            self._lines.clear()
+        self._lines[key] = line
+
+    def _render_cells(self, cells: Sequence[Text], style: Style) -> Strip:
+        """One row at the current column widths, padded and truncated; ``style`` under
+        the cells' own styles (a cell's colour wins over the cursor's)."""
+        console = self.app.console
+        segments: list[Segment] = []
+        pad = " " * CELL_PADDING
+        for cell, width, justify in zip(cells, self._widths, self._justify, strict=True):
+            text = cell
+            length = text.cell_len
+            if length > width:  # only while a column is being re-measured
+                text = text.copy()
+                text.truncate(width, overflow="ellipsis")
+                length = width
+            space = width - length
+            align = text.justify or justify
+            before = space if align == "right" else space // 2 if align == "center" else 0
+            segments.append(Segment(pad + " " * before))
+            if text.spans:
+                segments.extend(text.render(console))
+            else:  # Text.render drops the base style of a Text without spans
+                segments.append(Segment(text.plain, console.get_style(text.style)))
+            segments.append(Segment(" " * (space - before) + pad))
+        return Strip(segments, self._total_width()).apply_style(style)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        scroll_x, scroll_y = self.scroll_offset
+        base = self.rich_style
+        styles = (
+            base,
+            base + self.get_component_rich_style("diff-table--cursor"),
+            base + self.get_component_rich_style("diff-table--header"),
+        )
+        if styles != self._line_styles:  # theme, focus or tint changed
+            self._line_styles = styles
+            self._lines.clear()
+        if y == 0:
+            key, style = _HEADER, styles[2]
+            cursor = False
+        else:
+            index = scroll_y + y - 1
+            if index >= len(self._order):
+                return Strip.blank(width, base)
+            key = self._order[index]
+            cursor = self.show_cursor and index == self.cursor_row
+            style = styles[1] if cursor else base
+        line = self._lines.get((key, cursor))
+        if line is None:
+            cells = self._labels if key == _HEADER else self._cells[key]
+            line = self._render_cells(cells, style)
+            self._remember((key, cursor), line)
+        # The cursor bar runs the whole width, so it is seen on a wide screen too.
+        return line.crop_extend(scroll_x, scroll_x + width, style if cursor else base)
+
+    def on_resize(self) -> None:
+        self._scroll_to_cursor()

@@ -30,18 +30,24 @@ class TitleBar(Horizontal):
     }
     """
 
-    def __init__(self, title: str) -> None:
+    def __init__(self, title: str, *, hint: str = "? help") -> None:
         super().__init__()
         self._title = title
+        self._hint = hint
+        self._status = ""
 
     def compose(self) -> ComposeResult:
         yield Label(self._title, id="title-text")
         yield Label("", id="title-status")
-        yield Label("? help", id="title-hint")
+        yield Label(self._hint, id="title-hint")
 
     def set_title(self, title: str) -> None:
         self._title = title
         self.query_one("#title-text", Label).update(title)
 
     def set_status(self, status: str) -> None:
-        self.query_one("#title-status", Label).update(status)
+        """Show ``status``; the status label is ``1fr`` wide, so a new text never changes
+        the layout (a live scanner sets it a few times a second: no layout pass for it)."""
+        if status != self._status:
+            self._status = status
+            self.query_one("#title-status", Label).update(status, layout=False)
