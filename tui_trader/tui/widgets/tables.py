@@ -186,16 +186,19 @@ class DiffTable(ScrollView, can_focus=True):
         unchanged: callers must not mutate a sequence after handing it over (tuples).
         """
         keys = [key for key, _ in rows]
-        if len(set(keys)) != len(keys):
+        structural = keys != self._order
+        if structural and len(set(keys)) != len(keys):  # same order as last time: unique
             raise ValueError("DiffTable.sync: row keys must be unique")
+        old_cells, given = self._cells, self._given
+        # Only rows not handed over unchanged need a look (checked before anything changes).
+        todo = [(k, c) for k, c in rows if given.get(k) is not c or k not in old_cells]
         width = len(self._column_keys)
-        for key, cells in rows:
+        for key, cells in todo:
             if len(cells) != width:
                 raise ValueError(f"row {key!r} has {len(cells)} cells, the table {width} columns")
         cursor_key = self.highlighted_key
-        old_cells, given = self._cells, self._given
-        wanted = set(keys)
-        removed = [k for k in self._order if k not in wanted]
+        wanted = set(keys) if structural else None
+        removed = [k for k in self._order if k not in wanted] if wanted is not None else []
         for key in removed:
             del old_cells[key]
             given.pop(key, None)
@@ -203,10 +206,8 @@ class DiffTable(ScrollView, can_focus=True):
         changed: list[str] = []
         widths = self._widths
         grew = False
-        for key, cells in rows:
+        for key, cells in todo:
             old = old_cells.get(key)
-            if old is not None and given.get(key) is cells:
-                continue
             given[key] = cells
             if old is None:
                 new = tuple(cells)
@@ -221,14 +222,13 @@ class DiffTable(ScrollView, can_focus=True):
                 if cell.cell_len > widths[i]:
                     widths[i] = cell.cell_len
                     grew = True
-        structural = keys != self._order
-        if structural:
+        if wanted is not None:
             kept = [k for k in self._order if k in wanted]
             kept.extend(k for k in keys if k not in self._index)
             if kept != keys:  # not just rows removed or appended: the order changed
                 self.reorders += 1
-        self._order = keys
-        self._index = {key: i for i, key in enumerate(keys)}
+            self._order = keys
+            self._index = {key: i for i, key in enumerate(keys)}
         if removed:
             grew = self._measure() or grew
         if grew:
