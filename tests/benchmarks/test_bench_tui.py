@@ -46,6 +46,7 @@ from typing import Any
 
 from textual import events
 
+from tests.environment import isolated_env
 from tui_trader.core.scanner import ScanReport, SymbolScan
 from tui_trader.core.settings import Settings
 from tui_trader.engine.store import Health, ScanResults, Store
@@ -74,15 +75,7 @@ def tmux_dashboard(tmp: Path) -> Iterator[tuple[str, float]]:
     assert tmux and exe, "needs tmux and the tui-trader entry point"
     home = tmp / "home"
     home.mkdir(exist_ok=True)
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "XDG_DATA_HOME": str(home / "data"),
-        "XDG_STATE_HOME": str(home / "state"),
-        "XDG_CACHE_HOME": str(home / "cache"),
-        "TERM": "xterm-256color",
-    }
+    env = isolated_env(home)
     sock = f"tui-bench-{os.getpid()}-{time.monotonic_ns()}"
     command = f"{exe} --demo --log-file {tmp / 'tui.log'}"
     start = time.perf_counter()

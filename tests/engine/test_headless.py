@@ -3,7 +3,6 @@ gateway in-process), its Prometheus metrics, and a clean stop on SIGTERM."""
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.environment import isolated_env
 from tui_trader.cli import main
 from tui_trader.engine.metrics import METRIC_NAMES
 
@@ -37,15 +37,6 @@ def value(text: str, name: str) -> float | None:
         if line.startswith(name + " "):
             return float(line.split()[-1])
     return None
-
-
-def isolated_env(tmp_path: Path) -> dict[str, str]:
-    """No user config, no user data: the run must work with nothing configured."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TUI_TRADER_")}
-    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
-    env["XDG_DATA_HOME"] = str(tmp_path / "data")
-    env["HOME"] = str(tmp_path)
-    return env
 
 
 def test_run_headless_demo_serves_metrics_and_stops_on_sigterm(tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ stderr are read).
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from typing import Any, cast
 
 import pytest
 
+from tests.environment import isolated_env
 from tests.sim.conftest import until
 from tests.tui.conftest import RecordingEngine
 from tests.tui.demo_store import APP_NOW, Demo
@@ -280,20 +280,6 @@ async def test_quitting_while_the_engine_connects_stops_the_start(
     writer.close()
     server.close()
     await server.wait_closed()
-
-
-def isolated_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "XDG_DATA_HOME": str(home / "data"),
-        "XDG_STATE_HOME": str(home / "state"),
-        "XDG_CACHE_HOME": str(home / "cache"),
-        "TERM": "xterm-256color",
-    }
-    env.update(extra)
-    return env
 
 
 def test_tui_trader_exits_2_with_one_sentence_when_the_journal_cannot_be_opened(
