@@ -12,6 +12,7 @@ from tui_trader.engine.store import ScanResults
 from tui_trader.tui.screens.preview import PreviewScreen
 from tui_trader.tui.screens.scanner import (
     SORTS,
+    RowCache,
     ScannerScreen,
     matches,
     scanner_cells,
@@ -61,6 +62,29 @@ def test_sorting_puts_unknown_values_last_and_breaks_ties_by_symbol(demo: Demo) 
     dirs = [row_of(demo, k).direction for k, _ in scanner_rows(results, direction, "", PALETTE)]
     assert dirs[: dirs.count("LONG")] == ["LONG"] * dirs.count("LONG")
     assert dirs[-1] is None
+
+
+def test_the_row_cache_redraws_only_the_cells_a_tick_changed(demo: Demo) -> None:
+    results = list(demo.report.results)
+    cache = RowCache()
+    first = dict(cache.rows(results, PALETTE))
+    assert first == {r.symbol: scanner_cells(r, PALETTE) for r in results}  # same texts
+    aapl = results.index(row_of(demo, "AAPL"))
+    results[aapl] = replace(results[aapl], close=226.01, change_pct=-2.31)
+    results[aapl + 1] = replace(results[aapl + 1])  # a new object, equal values
+    second = dict(cache.rows(results, PALETTE))
+    assert [c.plain for c in second["AAPL"]][2:4] == ["226.01", "-2.31"]
+    old, new = first["AAPL"], second["AAPL"]
+    redrawn = [i for i, (a, b) in enumerate(zip(old, new, strict=True)) if a is not b]
+    assert redrawn == [2, 3]  # last and change %: the other seven cells are the same objects
+    unchanged = results[aapl + 1].symbol
+    assert second[unchanged] is first[unchanged]  # the table skips this row unseen
+    assert all(second[s] is first[s] for s in first if s != "AAPL")
+    yes = [cells[8] for cells in second.values() if cells[8].plain == "yes"]
+    assert len(yes) > 1 and all(c is yes[0] for c in yes)  # one Text for every "yes"
+    other = Palette.from_variables({"pnl-up": "#00ff00"})
+    third = dict(cache.rows(results, other))  # a new theme: everything drawn again
+    assert all(third[s][0] is not second[s][0] for s in second)
 
 
 def test_the_filter_matches_symbol_direction_signal_and_reason(demo: Demo) -> None:

@@ -105,83 +105,98 @@ def matches(result: SymbolScan, needle: str) -> bool:
     return needle.lower() in hay.lower()
 
 
+def _eligibility(value: tuple[bool, tuple[str, ...]], palette: Palette) -> Text:
+    eligible, reasons = value
+    if eligible:
+        return left("yes" if not reasons else "yes (" + ", ".join(reasons) + ")")
+    return left(", ".join(reasons) or "no", palette.muted)
+
+
+def _trend(value: str | None, palette: Palette) -> Text:
+    if value == "up":
+        return left("▲ up", palette.up)
+    if value == "down":
+        return left("▼ down", palette.down)
+    return left("= flat") if value == "flat" else left(MISSING, palette.muted)
+
+
+#: Per column of :data:`COLUMNS`: what the cell shows (a hashable value of the result) and
+#: how it is drawn from that value alone, so equal values give equal cells.
+CELLS: tuple[tuple[Callable[[SymbolScan], Any], Callable[[Any, Palette], Text]], ...] = (
+    (lambda r: r.symbol, lambda v, p: left(v, "bold")),
+    (lambda r: r.direction, lambda v, p: left(v or MISSING, p.direction(v))),
+    (lambda r: r.close, lambda v, p: right(number(v, 2))),
+    (change_pct, lambda v, p: right(number(v, 2, sign=True), p.signed(v))),
+    (lambda r: r.rsi14, lambda v, p: right(number(v, 1))),
+    (lambda r: r.atr14, lambda v, p: right(number(v, 2))),
+    (trend, _trend),
+    (lambda r: r.signals, lambda v, p: left(",".join(v) or MISSING)),
+    (lambda r: (r.eligible, r.reasons), _eligibility),
+)
+
+
 def scanner_cells(result: SymbolScan, palette: Palette) -> tuple[Text, ...]:
     """One scanner row, in :data:`COLUMNS` order."""
-    tr = trend(result)
-    trend_cell = {
-        "up": left("▲ up", palette.up),
-        "down": left("▼ down", palette.down),
-        "flat": left("= flat"),
-    }.get(tr or "", left(MISSING, palette.muted))
-    chg = change_pct(result)
-    if result.eligible:
-        elig = "yes" if not result.reasons else "yes (" + ", ".join(result.reasons) + ")"
-        elig_cell = left(elig)
-    else:
-        elig_cell = left(", ".join(result.reasons) or "no", palette.muted)
-    return (
-        left(result.symbol, "bold"),
-        left(result.direction or MISSING, palette.direction(result.direction)),
-        right(number(result.close, 2)),
-        right(number(chg, 2, sign=True), palette.signed(chg)),
-        right(number(result.rsi14, 1)),
-        right(number(result.atr14, 2)),
-        trend_cell,
-        left(",".join(result.signals) or MISSING),
-        elig_cell,
-    )
-
-
-def _shown(r: SymbolScan) -> tuple[Any, ...]:
-    """Everything a scanner row shows: equal tuples give equal cells."""
-    return (
-        r.symbol, r.direction, r.close, change_pct(r), r.rsi14, r.atr14, r.sma50, r.sma200,
-        r.signals, r.eligible, r.reasons,
-    )  # fmt: skip
+    return tuple(draw(value(result), palette) for value, draw in CELLS)
 
 
 class RowCache:
-    """Formatted rows by what they show, so a rescan formats only the symbols whose values
-    changed (building Rich Text for 1,000 x 9 cells costs ~100 ms a time). Cleared when
-    the palette changes or it outgrows the scan.
+    """Formatted rows, so a redraw formats only the cells whose values changed (building
+    Rich Text for 1,000 x 9 cells costs ~100 ms a time).
 
-    A live price moves a few symbols at a time and the engine hands the unchanged ones on
-    as the very same objects, so a result that *is* the one seen last time for its symbol
-    takes its row without even building the key (1,000 rows: ~0.3 ms instead of ~3 ms, four
-    times a second)."""
+    - A live price moves a few symbols at a time and the engine hands the unchanged ones on
+      as the very same objects: a result that *is* the one seen last time for its symbol
+      takes its row as it was, without a look.
+    - Otherwise each cell comes from a per-column cache by the value it shows, so a price
+      tick draws the price (and change) cells only, and equal values in different rows
+      share one Text (all the "yes" and "-" cells): fewer objects for the garbage
+      collector to walk, and the table sees unchanged cells as the same objects.
+    - A row whose cells all came back the same keeps its old tuple, so the table skips it.
+    - Cleared when the palette changes; a column cache that outgrows the rows on screen is
+      cut back to what they show.
+    """
 
     def __init__(self) -> None:
-        self._rows: dict[tuple[Any, ...], tuple[Text, ...]] = {}
-        self._last: dict[str, tuple[SymbolScan, tuple[Any, ...], tuple[Text, ...]]] = {}
+        self._cells: list[dict[Any, Text]] = [{} for _ in CELLS]
+        self._last: dict[str, tuple[SymbolScan, tuple[Text, ...]]] = {}
         self._palette: Palette | None = None
 
     def rows(
         self, results: Sequence[SymbolScan], palette: Palette
     ) -> list[tuple[str, tuple[Text, ...]]]:
         if palette is not self._palette:
-            self._rows.clear()
-            self._last.clear()
+            self._cells = [{} for _ in CELLS]
+            self._last = {}
             self._palette = palette
         out: list[tuple[str, tuple[Text, ...]]] = []
-        last = self._last
+        last, caches = self._last, self._cells
         for r in results:
             seen = last.get(r.symbol)
             if seen is not None and seen[0] is r:
-                out.append((r.symbol, seen[2]))
+                out.append((r.symbol, seen[1]))
                 continue
-            key = _shown(r)
-            cells = self._rows.get(key)
-            if cells is None:
-                cells = self._rows[key] = scanner_cells(r, palette)
-            last[r.symbol] = (r, key, cells)
+            built: list[Text] = []
+            for (value_of, draw), cache in zip(CELLS, caches, strict=True):
+                value = value_of(r)
+                cell = cache.get(value)
+                if cell is None:
+                    cell = cache[value] = draw(value, palette)
+                built.append(cell)
+            cells = tuple(built)
+            if seen is not None and all(a is b for a, b in zip(seen[1], cells, strict=True)):
+                cells = seen[1]
+            last[r.symbol] = (r, cells)
             out.append((r.symbol, cells))
-        # Keep what is on screen, drop the rest: every Text kept is walked by the garbage
-        # collector's full passes, which a keypress may have to wait for.
-        if len(self._rows) > len(results) + 50:
-            shown = {r.symbol for r in results}
-            self._last = {s: v for s, v in last.items() if s in shown}
-            self._rows = {key: cells for _, key, cells in self._last.values()}
+        limit = 2 * len(results) + 64
+        if any(len(cache) > limit for cache in caches):
+            self._prune({r.symbol for r in results})
         return out
+
+    def _prune(self, shown: set[str]) -> None:
+        """Keep the rows and cells of the symbols shown; drop the rest."""
+        self._last = {s: v for s, v in self._last.items() if s in shown}
+        for i, (value_of, _) in enumerate(CELLS):
+            self._cells[i] = {value_of(r): cells[i] for r, cells in self._last.values()}
 
 
 def scanner_rows(

@@ -205,7 +205,7 @@ class DiffTable(ScrollView, can_focus=True):
             self._forget_lines(key)
         changed: list[str] = []
         widths = self._widths
-        grew = False
+        resized = False
         for key, cells in todo:
             old = old_cells.get(key)
             given[key] = cells
@@ -218,10 +218,10 @@ class DiffTable(ScrollView, can_focus=True):
                 changed.append(key)
             old_cells[key] = new
             self._forget_lines(key)
-            for i, cell in enumerate(new):
-                if cell.cell_len > widths[i]:
+            for i, cell in enumerate(new):  # only a cell that changed can have grown
+                if (old is None or old[i] is not cell) and cell.cell_len > widths[i]:
                     widths[i] = cell.cell_len
-                    grew = True
+                    resized = True
         if wanted is not None:
             kept = [k for k in self._order if k in wanted]
             kept.extend(k for k in keys if k not in self._index)
@@ -230,18 +230,21 @@ class DiffTable(ScrollView, can_focus=True):
             self._order = keys
             self._index = {key: i for i, key in enumerate(keys)}
         if removed:
-            grew = self._measure() or grew
-        if grew:
+            resized = self._measure() or resized
+        if resized:
             self._lines.clear()
         size = Size(self._total_width(), len(keys) + 1)
         if size != self.virtual_size:  # setting it, even unchanged, repaints the whole table
             self.virtual_size = size
         self._keep_cursor(cursor_key)
-        if structural or grew:
+        if structural or resized:
             self.refresh()
-        else:
-            for key in changed:
-                self._refresh_row(self._index[key])
+        elif changed:
+            top, height = round(self.scroll_y), self.size.height
+            for key in changed:  # repaint the changed rows that are on screen
+                y = self._index[key] + 1 - top
+                if 1 <= y < height:
+                    self.refresh_lines(self._index[key] + 1)
         self._announce()
 
     def _merge(self, old: tuple[Text, ...], cells: Sequence[Text]) -> tuple[Text, ...]:
@@ -250,7 +253,7 @@ class DiffTable(ScrollView, can_focus=True):
         when every cell is equal, so the row is not redrawn."""
         differs = 0
         for a, b in zip(old, cells, strict=True):
-            if not same_cell(a, b):
+            if a is not b and not same_cell(a, b):
                 differs += 1
         if not differs:
             return old
