@@ -11,7 +11,7 @@ from tui_trader.core.risk import GateCode, GateResult
 from tui_trader.engine.store import Preview
 from tui_trader.tui.app import TraderApp
 from tui_trader.tui.screens.confirm import ConfirmScreen, order_text
-from tui_trader.tui.screens.preview import PreviewScreen, spread_rows
+from tui_trader.tui.screens.preview import PreviewScreen, gate_content, spread_rows
 from tui_trader.tui.screens.scanner import ScannerScreen
 from tui_trader.tui.widgets.payoff import PayoffInputs, payoff_points
 
@@ -50,6 +50,15 @@ def test_order_text_is_the_issue_form() -> None:
         "BUY 2 AAPL 20261218 200/205 C @ MKT, PAPER"
     )
     assert order_text(spec(), with_mode=False) == "BUY 2 AAPL 20261218 200/205 C @ 1.85 LMT"
+
+
+def test_the_order_line_says_whether_the_gates_apply() -> None:
+    opening, closing = Preview(spec=spec()), Preview(spec=spec(action="SELL", limit=1.2))
+    assert gate_content(opening).plain.endswith("   risk gates not checked yet")
+    assert gate_content(closing).plain == (
+        "Order SELL 2 AAPL 20261218 200/205 C @ 1.20 LMT, PAPER"
+        "   closing order: the entry risk gates do not apply"
+    )
 
 
 def test_spread_rows_carry_the_selection_in_rank_order(demo: Demo) -> None:

@@ -242,6 +242,8 @@ def gate_content(preview: Preview) -> Content:
     gate = preview.gate
     if isinstance(preview.price, PriceRefusal):
         parts += ["   ", ("NO PRICE", "$error bold"), f" {preview.price.message}"]
+    elif gate is None and spec.action == "SELL":  # closing a spread is never gated
+        parts.append("   closing order: the entry risk gates do not apply")
     elif gate is None:
         parts.append("   risk gates not checked yet")
     elif gate.ok:
