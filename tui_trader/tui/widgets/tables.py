@@ -34,7 +34,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -384,18 +384,29 @@ class DiffTable(ScrollView, can_focus=True):
             segments.append(Segment(" " * (space - before) + pad))
         return Strip(segments, self._total_width()).apply_style(style)
 
-    def render_line(self, y: int) -> Strip:
-        width = self.size.width
-        scroll_x, scroll_y = self.scroll_offset
+    def _update_styles(self) -> tuple[Style, Style, Style]:
+        """The line styles (plain, cursor, header); a change (theme, focus, tint) drops
+        the finished lines."""
         base = self.rich_style
         styles = (
             base,
             base + self.get_component_rich_style("diff-table--cursor"),
             base + self.get_component_rich_style("diff-table--header"),
         )
-        if styles != self._line_styles:  # theme, focus or tint changed
+        if styles != self._line_styles:
             self._line_styles = styles
             self._lines.clear()
+        return styles
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._update_styles()  # once per repaint, not per line: each lookup walks the CSS
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        scroll_x, scroll_y = self.scroll_offset
+        styles = self._line_styles or self._update_styles()
+        base = styles[0]
         if y == 0:
             key, style = _HEADER, styles[2]
             cursor = False
