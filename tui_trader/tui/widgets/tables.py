@@ -4,7 +4,7 @@ changed: the dashboard's one table widget.
 Why not Textual's DataTable: it renders every visible cell through Rich on each repaint
 (about 0.3 ms a cell), so a 1,000-row scanner with live prices spent a third of a core
 redrawing and a keypress could wait 300 ms behind a repaint. This table is a Line API
-widget (``ScrollView``) that keeps each row as one pre-rendered strip:
+widget (``ScrollView``) that keeps each row it drew lately as one pre-rendered strip:
 
 - :meth:`DiffTable.sync` takes the full desired rows (keyed, in display order). A row whose
   cell tuple is the very object given last time is skipped without a look; otherwise only
