@@ -31,8 +31,8 @@ from typing import Any
 
 from tui_trader.core.settings import Settings
 from tui_trader.engine.engine import Engine
-from tui_trader.engine.journal import Journal
-from tui_trader.engine.store import Health
+from tui_trader.state.journal import Journal
+from tui_trader.state.store import Health
 
 START = datetime(2026, 11, 18, 19, 30, tzinfo=UTC)
 SPEED = 20.0

@@ -40,8 +40,8 @@ from tui_trader.broker.orders import OrderManager
 from tui_trader.core.models import IntentStatus
 from tui_trader.core.risk import GateResult
 from tui_trader.core.settings import ExecutionSettings, RiskSettings, SelectionSettings
-from tui_trader.engine.journal import Journal
 from tui_trader.sim.gateway import SimGateway
+from tui_trader.state.journal import Journal
 
 ORDERS = 30
 TARGET_MS = 10.0

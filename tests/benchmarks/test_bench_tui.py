@@ -49,7 +49,7 @@ from textual import events
 from tests.environment import isolated_env
 from tui_trader.core.scanner import ScanReport, SymbolScan
 from tui_trader.core.settings import Settings
-from tui_trader.engine.store import Health, ScanResults, Store
+from tui_trader.state.store import Health, ScanResults, Store
 from tui_trader.tui.app import TraderApp, create_app
 from tui_trader.tui.screens.scanner import ScannerScreen
 

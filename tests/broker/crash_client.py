@@ -28,7 +28,7 @@ from tui_trader.broker.orders import OrderManager
 from tui_trader.core.models import OrderIntent, SpreadOrderSpec
 from tui_trader.core.risk import GateResult
 from tui_trader.core.settings import ExecutionSettings, RiskSettings, SelectionSettings
-from tui_trader.engine.journal import Journal
+from tui_trader.state.journal import Journal
 
 
 def die() -> None:

@@ -21,9 +21,9 @@ from tui_trader.broker.account import (
 from tui_trader.core.models import Fill, IntentStatus, IntentUpdate, SpreadLeg, SpreadOrderSpec
 from tui_trader.core.pricing import PriceRefusal, RefusalCode
 from tui_trader.core.settings import ExecutionSettings
-from tui_trader.engine.journal import Journal
-from tui_trader.engine.store import Account, AccountMode, PositionLeg, Positions, Store
 from tui_trader.sim.gateway import SimGateway
+from tui_trader.state.journal import Journal
+from tui_trader.state.store import Account, AccountMode, PositionLeg, Positions, Store
 
 TODAY = date(2026, 11, 18)
 NOW = datetime(2026, 11, 18, 19, 30, tzinfo=UTC)

@@ -19,9 +19,9 @@ from tui_trader.broker.bars import apply_live_price, apply_live_prices, load_dai
 from tui_trader.broker.marketdata import IB_UNSET_DOUBLE
 from tui_trader.broker.pacing import HistoricalPacer
 from tui_trader.core.bars import Bars
-from tui_trader.engine.journal import Journal
 from tui_trader.sim.gateway import GatewayLimits, SimGateway
 from tui_trader.sim.historical import HistoricalPacing
+from tui_trader.state.journal import Journal
 
 TODAY = date(2026, 11, 18)
 

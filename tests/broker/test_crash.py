@@ -32,8 +32,8 @@ from tui_trader.broker.orders import OrderManager, OrderRefused
 from tui_trader.core.models import IntentStatus, SpreadOrderSpec
 from tui_trader.core.risk import GateResult
 from tui_trader.core.settings import ExecutionSettings, RiskSettings, SelectionSettings
-from tui_trader.engine.journal import Journal
 from tui_trader.sim.gateway import SimGateway
+from tui_trader.state.journal import Journal
 
 ROOT = Path(__file__).resolve().parents[2]
 PAPER = ExecutionSettings()

@@ -22,8 +22,8 @@ from tui_trader.broker.marketdata import (
     clean_price,
     clean_quote,
 )
-from tui_trader.engine.store import Health, Store
 from tui_trader.sim.gateway import GatewayLimits, SimGateway
+from tui_trader.state.store import Health, Store
 
 MARKERS = (-1.0, -2.0, IB_UNSET_DOUBLE, math.nan, math.inf, -math.inf)
 

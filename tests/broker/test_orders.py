@@ -29,9 +29,9 @@ from tui_trader.core.models import EventLevel, IntentStatus, SpreadOrderSpec
 from tui_trader.core.pricing import walk_price
 from tui_trader.core.risk import GateCode, GateResult
 from tui_trader.core.settings import ExecutionSettings, RiskSettings, SelectionSettings
-from tui_trader.engine.journal import Journal
-from tui_trader.engine.store import EventLog, Orders, Preview, Store
 from tui_trader.sim.gateway import SimGateway
+from tui_trader.state.journal import Journal
+from tui_trader.state.store import EventLog, Orders, Preview, Store
 
 PAPER = ExecutionSettings()
 LIVE = ExecutionSettings(mode="live", walk_step=0.3)

@@ -18,9 +18,9 @@ from tui_trader.broker.lines import LineBudget
 from tui_trader.broker.marketdata import MarketData
 from tui_trader.broker.session import Session, regular_session_open
 from tui_trader.core.settings import ConnectionSettings
-from tui_trader.engine.store import Change, ConnectionState, Health, Store
 from tui_trader.sim import protocol as p
 from tui_trader.sim.gateway import SimGateway
+from tui_trader.state.store import Change, ConnectionState, Health, Store
 
 
 class FastSleep:

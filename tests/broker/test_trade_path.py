@@ -26,9 +26,9 @@ from tui_trader.broker.orders import OrderManager
 from tui_trader.core.models import IntentStatus, SpreadOrderSpec
 from tui_trader.core.risk import GateCode, RiskInputs, check_entry
 from tui_trader.core.settings import ExecutionSettings, RiskSettings, SelectionSettings
-from tui_trader.engine.journal import Journal
-from tui_trader.engine.store import Account, AccountMode, Orders, Positions, Store
 from tui_trader.sim.gateway import SimGateway
+from tui_trader.state.journal import Journal
+from tui_trader.state.store import Account, AccountMode, Orders, Positions, Store
 
 PAPER = ExecutionSettings()
 RISK = RiskSettings()

@@ -30,8 +30,8 @@ from tests.sim.conftest import (  # noqa: F401  (pytest finds fixtures by name)
 )
 from tui_trader.core.settings import Settings
 from tui_trader.engine.engine import Engine
-from tui_trader.engine.journal import Journal
 from tui_trader.sim.gateway import SimGateway
+from tui_trader.state.journal import Journal
 
 #: With this universe (and order) the seeded market at T_START has AAPL SHORT (bear put)
 #: and MSFT LONG (bull call) signals; SPY and TLT have none.

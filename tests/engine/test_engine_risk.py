@@ -16,9 +16,9 @@ from tui_trader.core.models import EventLevel, IntentStatus
 from tui_trader.core.risk import BreakerState, BreakerStatus, GateCode
 from tui_trader.engine.breakers import BREAKER_KEY
 from tui_trader.engine.engine import Engine
-from tui_trader.engine.journal import Journal
-from tui_trader.engine.store import Account, ConnectionState, Orders, Positions, Preview
 from tui_trader.sim.gateway import SimGateway
+from tui_trader.state.journal import Journal
+from tui_trader.state.store import Account, ConnectionState, Orders, Positions, Preview
 
 
 def intent_status(engine: Engine, intent_id: str) -> IntentStatus | None:

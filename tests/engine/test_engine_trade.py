@@ -17,7 +17,8 @@ from tui_trader.core.scanner import scan
 from tui_trader.core.settings import Settings
 from tui_trader.demo import market_bars
 from tui_trader.engine.engine import Engine
-from tui_trader.engine.store import (
+from tui_trader.sim.gateway import SimGateway
+from tui_trader.state.store import (
     Candidates,
     EventLog,
     Health,
@@ -26,7 +27,6 @@ from tui_trader.engine.store import (
     Preview,
     ScanResults,
 )
-from tui_trader.sim.gateway import SimGateway
 
 SETTINGS = Settings()
 

@@ -17,8 +17,8 @@ from tui_trader.engine.exits import (
     save_entry,
     with_exit_levels,
 )
-from tui_trader.engine.journal import Journal
-from tui_trader.engine.store import PositionLeg, SpreadPosition
+from tui_trader.state.journal import Journal
+from tui_trader.state.store import PositionLeg, SpreadPosition
 
 EXITS = ExitSettings()
 LONG = EntrySnapshot("LONG", entry_price=100.0, atr14=2.0, hhv20=104.0, llv20=94.0)

@@ -10,7 +10,7 @@ import pytest
 
 from tui_trader.core.models import IntentStatus, OrderIntent, SpreadLeg, SpreadOrderSpec
 from tui_trader.engine.metrics import METRIC_NAMES, EngineMetrics
-from tui_trader.engine.store import Health
+from tui_trader.state.store import Health
 
 T0 = datetime(2026, 11, 18, 19, 30, tzinfo=UTC)
 

@@ -23,7 +23,7 @@ from tui_trader.engine.preview import (
     step_limit,
     worst_debit,
 )
-from tui_trader.engine.store import PositionLeg, PreviewLeg, SpreadPosition
+from tui_trader.state.store import PositionLeg, PreviewLeg, SpreadPosition
 
 TODAY = date(2026, 11, 18)
 NOON_ET = datetime(2026, 11, 18, 17, 0, tzinfo=UTC)

@@ -17,7 +17,7 @@ from tui_trader.engine.runtime import (
     run_until_stopped,
     running_engine,
 )
-from tui_trader.engine.store import ConnectionState, Health
+from tui_trader.state.store import ConnectionState, Health
 
 #: Saturday 21 November 2026, 03:00 New York: no session today.
 SATURDAY = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)

@@ -15,7 +15,7 @@ from tui_trader.core.bars import Bars
 from tui_trader.core.scanner import ScanReport
 from tui_trader.core.settings import StrategySettings, UniverseSettings
 from tui_trader.engine.scanner import LivePrices, LiveScanner, ScanTiming
-from tui_trader.engine.store import ScanResults, Store
+from tui_trader.state.store import ScanResults, Store
 
 TODAY = date(2026, 11, 18)
 NOW = datetime(2026, 11, 18, 19, 30, tzinfo=UTC)

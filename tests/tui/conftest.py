@@ -17,7 +17,7 @@ import pytest
 
 from tests.tui.demo_store import APP_NOW, Demo, build_demo, demo_slices
 from tui_trader.engine.actions import Outcome
-from tui_trader.engine.store import Store
+from tui_trader.state.store import Store
 from tui_trader.tui.app import TraderApp, create_app
 
 

@@ -26,7 +26,8 @@ from tui_trader.core.scanner import ScanReport, SymbolScan
 from tui_trader.core.settings import Settings
 from tui_trader.core.spreads import SpreadSelection
 from tui_trader.demo import demo_scan, demo_spreads, market_chain
-from tui_trader.engine.store import (
+from tui_trader.sim.market import Market
+from tui_trader.state.store import (
     Account,
     AccountMode,
     Candidates,
@@ -43,7 +44,6 @@ from tui_trader.engine.store import (
     SpreadPosition,
     WalkInfo,
 )
-from tui_trader.sim.market import Market
 
 SEED = 7
 SCAN_NOW = datetime(2026, 11, 21, 17, 0, tzinfo=UTC)

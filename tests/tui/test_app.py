@@ -10,7 +10,7 @@ from tests.tui.conftest import AppFactory, RecordingEngine
 from tests.tui.demo_store import APP_NOW
 from tui_trader.core.models import IntentStatus
 from tui_trader.core.risk import BreakerState, engage_kill_switch
-from tui_trader.engine.store import ConnectionState, Health, Orders, Store
+from tui_trader.state.store import ConnectionState, Health, Orders, Store
 from tui_trader.tui.screens.confirm import ConfirmScreen
 from tui_trader.tui.screens.help import HelpScreen
 from tui_trader.tui.screens.log import LogScreen

@@ -25,8 +25,8 @@ from tests.engine.conftest import (  # noqa: F401  (pytest finds fixtures by nam
 from tests.sim.conftest import fake_time, make_gateway, until  # noqa: F401
 from tui_trader.core.models import IntentStatus
 from tui_trader.engine.engine import Engine, as_actions
-from tui_trader.engine.store import Orders, Positions, Preview
 from tui_trader.sim.gateway import SimGateway
+from tui_trader.state.store import Orders, Positions, Preview
 from tui_trader.tui.app import TraderApp, create_app
 from tui_trader.tui.screens.confirm import ConfirmScreen
 from tui_trader.tui.screens.orders import OrdersScreen

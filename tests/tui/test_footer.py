@@ -8,7 +8,7 @@ import pytest
 
 from tui_trader.core.risk import BreakerState, engage_kill_switch
 from tui_trader.core.settings import TimingSettings
-from tui_trader.engine.store import Account, AccountMode, ConnectionState, Health
+from tui_trader.state.store import Account, AccountMode, ConnectionState, Health
 from tui_trader.tui.widgets.footer import Part, footer_parts
 
 NOW = datetime(2026, 11, 20, 19, 30, tzinfo=UTC)  # Friday 14:30 ET

@@ -10,7 +10,7 @@ import pytest
 from tests.tui.conftest import AppFactory, RecordingEngine
 from tests.tui.demo_store import APP_NOW, Demo
 from tui_trader.core.settings import Settings
-from tui_trader.engine.store import Preview, Store
+from tui_trader.state.store import Preview, Store
 from tui_trader.tui.app import TraderApp, create_app, known_binding_ids
 from tui_trader.tui.keymap import KeymapError, validate_keymap
 from tui_trader.tui.screens.confirm import ConfirmScreen

@@ -28,7 +28,7 @@ from tui_trader.core.models import IntentStatus
 from tui_trader.core.settings import Settings
 from tui_trader.engine.engine import Engine
 from tui_trader.engine.runtime import EngineStartError
-from tui_trader.engine.store import ConnectionState, Health, Orders, Store
+from tui_trader.state.store import ConnectionState, Health, Orders, Store
 from tui_trader.tui import launch
 from tui_trader.tui.app import STARTING_TITLE, TraderApp, create_app
 from tui_trader.tui.launch import EngineFailedError, EngineLauncher
@@ -307,7 +307,7 @@ def test_tui_trader_exits_2_with_one_sentence_when_the_journal_cannot_be_opened(
 FIRST_FRAME_PROBE = """
 import asyncio, sys
 from tui_trader.core.settings import Settings
-from tui_trader.engine.store import Store
+from tui_trader.state.store import Store
 from tui_trader.tui.app import create_app
 
 async def main() -> None:

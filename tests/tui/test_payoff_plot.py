@@ -14,7 +14,7 @@ from textual.app import App, ComposeResult
 
 from tests.tui.demo_store import Demo, price_spread
 from tui_trader.core.settings import PricingSettings, Settings
-from tui_trader.engine.store import Preview
+from tui_trader.state.store import Preview
 from tui_trader.tui.screens.preview import payoff_inputs, spread_rows
 from tui_trader.tui.widgets.payoff import PayoffInputs, PayoffPlot, payoff_points, today_points
 

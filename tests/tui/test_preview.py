@@ -8,7 +8,7 @@ from tests.tui.demo_store import Demo
 from tui_trader.core.models import SpreadLeg, SpreadOrderSpec
 from tui_trader.core.pricing import PriceRefusal, RefusalCode
 from tui_trader.core.risk import GateCode, GateResult
-from tui_trader.engine.store import Preview
+from tui_trader.state.store import Preview
 from tui_trader.tui.app import TraderApp
 from tui_trader.tui.screens.confirm import ConfirmScreen, order_text
 from tui_trader.tui.screens.preview import PreviewScreen, gate_content, spread_rows

@@ -8,7 +8,7 @@ from dataclasses import replace
 from tests.tui.conftest import AppFactory, RecordingEngine
 from tests.tui.demo_store import Demo
 from tui_trader.core.scanner import SymbolScan
-from tui_trader.engine.store import ScanResults
+from tui_trader.state.store import ScanResults
 from tui_trader.tui.screens.preview import PreviewScreen
 from tui_trader.tui.screens.scanner import (
     SORTS,
@@ -167,7 +167,7 @@ async def test_enter_previews_the_highlighted_symbol_and_r_rescans(make_app: App
 
 
 async def test_scanner_shows_an_empty_state_before_the_first_scan(make_app: AppFactory) -> None:
-    from tui_trader.engine.store import Store
+    from tui_trader.state.store import Store
 
     app = make_app(store_=Store())
     async with app.run_test(size=(80, 24)):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.tui.conftest import AppFactory, RecordingEngine
-from tui_trader.engine.store import Account
+from tui_trader.state.store import Account
 from tui_trader.tui.screens.confirm import ConfirmScreen
 from tui_trader.tui.screens.log import LogScreen
 from tui_trader.tui.screens.orders import OrdersScreen

@@ -18,7 +18,7 @@ from textual.pilot import Pilot
 from tests.tui.conftest import AppFactory, RecordingEngine
 from tests.tui.demo_store import APP_NOW
 from tui_trader.core.risk import BreakerState, engage_kill_switch
-from tui_trader.engine.store import Account, AccountMode, ConnectionState, Health, Store
+from tui_trader.state.store import Account, AccountMode, ConnectionState, Health, Store
 from tui_trader.tui.screens.scanner import ScannerScreen
 
 WIDE = (120, 40)

@@ -31,7 +31,7 @@ from tui_trader.broker.health import (
 )
 from tui_trader.broker.lines import LineBudget
 from tui_trader.broker.pacing import HistoricalPacer, RequestRate
-from tui_trader.engine.store import ConnectionState, Health
+from tui_trader.state.store import ConnectionState, Health
 
 CONNECTED = ConnectionState.CONNECTED
 DEGRADED = ConnectionState.DEGRADED

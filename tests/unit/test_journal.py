@@ -26,7 +26,7 @@ from tui_trader.core.models import (
     SpreadOrderSpec,
 )
 from tui_trader.core.risk import BreakerState, engage_kill_switch
-from tui_trader.engine.journal import (
+from tui_trader.state.journal import (
     MIGRATIONS,
     SCHEMA_VERSION,
     BarRow,
@@ -37,7 +37,7 @@ from tui_trader.engine.journal import (
     default_journal_path,
     migrate,
 )
-from tui_trader.engine.reconcile import reconcile
+from tui_trader.state.reconcile import reconcile
 
 S = IntentStatus
 T0 = datetime(2026, 3, 2, 20, 50, tzinfo=UTC)
@@ -279,7 +279,7 @@ CHILD = textwrap.dedent(
     from datetime import UTC, datetime
     from pathlib import Path
     from tui_trader.core.models import SpreadOrderSpec
-    from tui_trader.engine.journal import Journal
+    from tui_trader.state.journal import Journal
 
     spec = SpreadOrderSpec.model_validate_json(sys.argv[2])
     j = Journal(Path(sys.argv[1]))

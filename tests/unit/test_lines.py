@@ -18,7 +18,7 @@ from tui_trader.broker.lines import (
     LineStats,
     LineStatus,
 )
-from tui_trader.engine.store import Health
+from tui_trader.state.store import Health
 
 SUB = LineAction.SUBSCRIBE
 EVICT = LineAction.EVICT_THEN_SUBSCRIBE

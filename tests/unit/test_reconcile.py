@@ -22,7 +22,7 @@ from tui_trader.core.models import (
     SpreadOrderSpec,
     can_transition,
 )
-from tui_trader.engine.reconcile import apply_result, filled_from_fills, reconcile
+from tui_trader.state.reconcile import apply_result, filled_from_fills, reconcile
 
 S = IntentStatus
 T0 = datetime(2026, 3, 2, 20, 50, tzinfo=UTC)

@@ -12,7 +12,7 @@ from loguru import logger
 
 from tui_trader.core.models import EventLevel, JournalEvent
 from tui_trader.core.risk import BreakerState, engage_kill_switch
-from tui_trader.engine.store import (
+from tui_trader.state.store import (
     SLICES,
     Account,
     AccountMode,

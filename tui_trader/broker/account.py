@@ -57,8 +57,8 @@ from tui_trader.core.pricing import (
     natural_quotes,
 )
 from tui_trader.core.settings import ExecutionSettings
-from tui_trader.engine.journal import Journal
-from tui_trader.engine.store import (
+from tui_trader.state.journal import Journal
+from tui_trader.state.store import (
     Account,
     AccountMode,
     PositionLeg,

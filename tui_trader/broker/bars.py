@@ -43,7 +43,7 @@ from loguru import logger
 from tui_trader.broker.marketdata import clean_price
 from tui_trader.broker.pacing import HistoricalPacer
 from tui_trader.core.bars import BAR_COLUMNS, Bars
-from tui_trader.engine.journal import BarRow, Journal
+from tui_trader.state.journal import BarRow, Journal
 
 DEFAULT_DURATION = "2 Y"
 BAR_SIZE = "1 day"

@@ -17,7 +17,7 @@ Decisions (SPEC 6), relied on by :mod:`tui_trader.broker.orders`:
   pays more or accepts less than the price that was decided. A BUY that would round to
   zero is refused.
 - **Orders identify themselves.** ``orderRef`` is the journal's intent id, so after any
-  crash or reconnect the order is found again by it (:mod:`tui_trader.engine.reconcile`).
+  crash or reconnect the order is found again by it (:mod:`tui_trader.state.reconcile`).
   A what-if order carries no ref: it is never placed and must never look like one of ours.
 - ``tif`` is DAY (a debit spread entry is re-decided each session), ``transmit`` True, and
   the account is always set explicitly so an order can never land in another account of

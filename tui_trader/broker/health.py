@@ -3,7 +3,7 @@
 Time is an injected, timezone-aware datetime (a naive one raises ValueError: IB's windows
 are New York wall times and guessing the zone is how they end up an hour off).
 
-States (:class:`~tui_trader.engine.store.ConnectionState`), derived from the facts below
+States (:class:`~tui_trader.state.store.ConnectionState`), derived from the facts below
 after every event, highest first:
 
 - socket down: RECONNECTING while the session retries, else DOWN;

@@ -57,7 +57,7 @@ from loguru import logger
 from tui_trader.broker.lines import LineAction, LineBudget, LineDecision, LineStatus
 from tui_trader.core.markers import IB_UNSET_DOUBLE as IB_UNSET_DOUBLE
 from tui_trader.core.markers import usable_number
-from tui_trader.engine.store import Health, Store
+from tui_trader.state.store import Health, Store
 
 _ERR_MAX_RATE = 100
 _ERR_MAX_TICKERS = 101

@@ -86,9 +86,9 @@ from tui_trader.core.pricing import (
 )
 from tui_trader.core.risk import GateResult
 from tui_trader.core.settings import ExecutionSettings, RiskSettings, SelectionSettings
-from tui_trader.engine.journal import Journal
-from tui_trader.engine.reconcile import ReconcileResult, reconcile
-from tui_trader.engine.store import Orders, Preview, Store, WalkInfo
+from tui_trader.state.journal import Journal
+from tui_trader.state.reconcile import ReconcileResult, reconcile
+from tui_trader.state.store import Orders, Preview, Store, WalkInfo
 
 QuoteSource = Callable[[int], tuple[float, float] | None]
 Sleep = Callable[[float], Awaitable[None]]
@@ -189,7 +189,7 @@ def _bag_avg(fills: Sequence[IbFill], perm_id: int) -> float:
 
 
 def snapshot_of(trade: Trade, *, completed: bool, fills: Sequence[IbFill] = ()) -> IbOrderSnapshot:
-    """An IB order as :func:`tui_trader.engine.reconcile.reconcile` reads it.
+    """An IB order as :func:`tui_trader.state.reconcile.reconcile` reads it.
 
     Completed orders carry no order id and no order status numbers in ib_insync (only the
     order's ``filledQuantity``): the order id is taken from the executions of the same perm

@@ -73,7 +73,7 @@ from tui_trader.broker.marketdata import MarketData
 from tui_trader.broker.pacing import HistoricalPacer, RequestRate
 from tui_trader.core.calendar import ET, session_close
 from tui_trader.core.settings import ConnectionSettings, RiskSettings
-from tui_trader.engine.store import ConnectionState, Health, Store
+from tui_trader.state.store import ConnectionState, Health, Store
 
 ReadyHook = Callable[[], Awaitable[object]]
 Sleep = Callable[[float], Awaitable[object]]

@@ -313,7 +313,7 @@ class IntentUpdate:
     """What IB says about one intent, as raw as IB reports it; see :func:`apply_update`.
 
     None means "not reported". Produced by the broker's event handlers and by
-    :func:`tui_trader.engine.reconcile.reconcile`; applied by the journal.
+    :func:`tui_trader.state.reconcile.reconcile`; applied by the journal.
     """
 
     intent_id: str

@@ -1,2 +1,3 @@
-"""The engine: journal, reconciliation, the reactive store and the asyncio tasks that drive
-scanning, trading and exits. Imports ``core`` (and ``broker`` for I/O), never Textual."""
+"""The engine: the asyncio tasks that drive scanning, trading and exits, wired to the
+broker layer and to the shared state (:mod:`tui_trader.state`: store, journal,
+reconciliation). Imports ``core``, ``state`` and ``broker``, never Textual."""

@@ -35,8 +35,8 @@ from tui_trader.core.risk import (
     update_breakers,
 )
 from tui_trader.core.settings import RiskSettings
-from tui_trader.engine.journal import Journal
-from tui_trader.engine.store import Store
+from tui_trader.state.journal import Journal
+from tui_trader.state.store import Store
 
 #: Journal key of the persisted breaker state (kill switch included).
 BREAKER_KEY = "risk/breaker_state"

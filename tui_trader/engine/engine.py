@@ -119,7 +119,6 @@ from tui_trader.engine.exits import (
     save_entry,
     with_exit_levels,
 )
-from tui_trader.engine.journal import Journal
 from tui_trader.engine.metrics import EngineMetrics
 from tui_trader.engine.preview import (
     busy_underlyings,
@@ -133,7 +132,8 @@ from tui_trader.engine.preview import (
     worst_debit,
 )
 from tui_trader.engine.scanner import LivePrices, LiveScanner, ScanTiming
-from tui_trader.engine.store import (
+from tui_trader.state.journal import Journal
+from tui_trader.state.store import (
     Account,
     Candidates,
     CandidateSet,

@@ -31,8 +31,8 @@ from loguru import logger
 
 from tui_trader.core.exits import EntrySnapshot, ExitLevels, check_exit, exit_levels
 from tui_trader.core.settings import ExitSettings
-from tui_trader.engine.journal import Journal
-from tui_trader.engine.store import SpreadPosition
+from tui_trader.state.journal import Journal
+from tui_trader.state.store import SpreadPosition
 
 ENTRY_PREFIX = "entry/"
 

@@ -13,7 +13,7 @@ Decisions:
   delete by hand.
 - The file holds the owner's pid, for the message only; it is left in place on exit
   (removing it would race a newcomer that has just opened it).
-- Readers are not locked out: a second :class:`~tui_trader.engine.journal.Journal`
+- Readers are not locked out: a second :class:`~tui_trader.state.journal.Journal`
   connection (tests, a future read-only viewer) still works, WAL mode is made for that.
 - The lock is POSIX-only (``fcntl``), as is the app's terminal handling.
 """

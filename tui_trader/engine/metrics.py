@@ -40,7 +40,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import start_http_server
 
 from tui_trader.core.models import IntentStatus, OrderIntent
-from tui_trader.engine.store import Health
+from tui_trader.state.store import Health
 
 #: The stable metric names (the exposition's base names).
 METRIC_NAMES: tuple[str, ...] = (

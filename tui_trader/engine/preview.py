@@ -36,7 +36,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from tui_trader.core.calendar import ET
 from tui_trader.core.models import IntentStatus, OrderIntent
 from tui_trader.core.pricing import Action, NaturalQuotes
-from tui_trader.engine.store import PreviewLeg, SpreadPosition
+from tui_trader.state.store import PreviewLeg, SpreadPosition
 
 
 def _dec(x: float) -> Decimal:

@@ -4,7 +4,7 @@ dashboard share this, so demo, tests and real trading start the same way.
 Decisions:
 
 - **Journal.** Real trading keeps its journal in the user data dir
-  (:func:`tui_trader.engine.journal.default_journal_path`) unless a path is given.
+  (:func:`tui_trader.state.journal.default_journal_path`) unless a path is given.
   ``--demo`` uses a fresh journal in a temporary directory (removed at exit) unless a
   path is given: the simulated exchange starts empty every run, so a journal from an
   earlier demo would only show its orders as UNKNOWN and count its entries against today's
@@ -52,7 +52,7 @@ from loguru import logger
 
 from tui_trader.core.pricing import mask_account_id
 from tui_trader.core.settings import Settings
-from tui_trader.engine.store import Orders, Store
+from tui_trader.state.store import Orders, Store
 
 if TYPE_CHECKING:
     from tui_trader.engine.engine import Engine
@@ -139,9 +139,9 @@ async def running_engine(
     :class:`EngineStartError` when the journal cannot be opened or another engine holds it.
     """
     from tui_trader.engine.engine import Engine
-    from tui_trader.engine.journal import Journal, JournalError, default_journal_path
     from tui_trader.engine.lock import EngineLockedError, engine_lock
     from tui_trader.engine.metrics import DEFAULT_ADDR
+    from tui_trader.state.journal import Journal, JournalError, default_journal_path
 
     wall = clock or _wall_clock
     async with contextlib.AsyncExitStack() as stack:

@@ -37,7 +37,7 @@ from tui_trader.broker.bars import apply_live_prices
 from tui_trader.core.bars import Bars
 from tui_trader.core.scanner import ScanReport, scan
 from tui_trader.core.settings import StrategySettings, UniverseSettings
-from tui_trader.engine.store import ScanResults, Store
+from tui_trader.state.store import ScanResults, Store
 
 Sleep = Callable[[float], Awaitable[object]]
 

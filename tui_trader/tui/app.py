@@ -57,7 +57,7 @@ from tui_trader.core.models import IntentStatus, OrderIntent
 from tui_trader.core.risk import BreakerState, BreakerStatus
 from tui_trader.core.settings import Settings
 from tui_trader.engine.actions import EngineActions, Outcome
-from tui_trader.engine.store import Change, ConnectionState, Health, Orders, Store
+from tui_trader.state.store import Change, ConnectionState, Health, Orders, Store
 from tui_trader.tui.gcpacing import GcPacer
 from tui_trader.tui.keymap import binding_ids, effective_bindings, validate_keymap
 from tui_trader.tui.screens.base import TraderScreen

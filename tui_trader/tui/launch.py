@@ -11,7 +11,7 @@ Decisions:
 - **First frame first** (the dashboard's start-up target: on screen within 1.5 s of
   launch on a 2-core machine). Until the first frame, only what it needs is imported:
   Textual, the store and the screens, not the engine. The app is built over an empty
-  :class:`~tui_trader.engine.store.Store` with ``starting=True`` and no clock;
+  :class:`~tui_trader.state.store.Store` with ``starting=True`` and no clock;
   :class:`EngineLauncher` waits for :attr:`TraderApp.first_frame`, then imports the engine
   (numba, pandas, scipy, ib_insync: about 0.6 s), starts it publishing into that same
   store (demo: the simulated gateway thread and its first connection) and attaches it
@@ -55,7 +55,7 @@ from platformdirs import user_log_dir
 
 from tui_trader.config import APP_NAME
 from tui_trader.engine.runtime import EngineStartError, configure_logging, running_engine
-from tui_trader.engine.store import Store
+from tui_trader.state.store import Store
 from tui_trader.tui.app import create_app
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 
 from tui_trader.core.risk import BreakerState
-from tui_trader.engine.store import Account, Health
+from tui_trader.state.store import Account, Health
 from tui_trader.tui.widgets.cells import Palette
 from tui_trader.tui.widgets.footer import HealthFooter
 from tui_trader.tui.widgets.title import TitleBar

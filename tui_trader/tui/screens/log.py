@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 
 from tui_trader.core.calendar import ET
 from tui_trader.core.models import EventLevel, JournalEvent
-from tui_trader.engine.store import EventLog
+from tui_trader.state.store import EventLog
 from tui_trader.tui.screens.base import TraderScreen
 from tui_trader.tui.widgets.cells import Palette, left
 from tui_trader.tui.widgets.tables import DiffTable, Justify

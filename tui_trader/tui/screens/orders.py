@@ -19,7 +19,7 @@ from textual.binding import Binding, BindingType
 
 from tui_trader.core.calendar import ET
 from tui_trader.core.models import IntentStatus, OrderIntent
-from tui_trader.engine.store import Orders
+from tui_trader.state.store import Orders
 from tui_trader.tui.screens.base import TraderScreen
 from tui_trader.tui.screens.confirm import ConfirmScreen, order_text
 from tui_trader.tui.widgets.cells import MISSING, Palette, left, number, right

@@ -19,7 +19,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from tui_trader.core.calendar import ET
-from tui_trader.engine.store import Account, AccountMode, Positions, SpreadPosition
+from tui_trader.state.store import Account, AccountMode, Positions, SpreadPosition
 from tui_trader.tui.screens.base import TraderScreen
 from tui_trader.tui.screens.preview import PreviewScreen
 from tui_trader.tui.widgets.cells import (

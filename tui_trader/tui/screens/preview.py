@@ -35,7 +35,7 @@ from tui_trader.core.calendar import ET
 from tui_trader.core.models import SpreadOrderSpec
 from tui_trader.core.pricing import OrderPrice, PriceRefusal
 from tui_trader.core.settings import Settings
-from tui_trader.engine.store import Candidates, CandidateSet, Preview
+from tui_trader.state.store import Candidates, CandidateSet, Preview
 from tui_trader.tui.screens.base import TraderScreen
 from tui_trader.tui.screens.confirm import ConfirmScreen, order_text
 from tui_trader.tui.widgets.cells import (

@@ -27,7 +27,7 @@ from textual.widgets import Input
 
 from tui_trader.core.calendar import ET
 from tui_trader.core.models import usable_number
-from tui_trader.engine.store import ScanResults
+from tui_trader.state.store import ScanResults
 from tui_trader.tui.screens.base import TraderScreen
 from tui_trader.tui.screens.preview import PreviewScreen
 from tui_trader.tui.widgets.cells import MISSING, Palette, left, number, right

@@ -35,7 +35,7 @@ from textual.widgets import Label
 from tui_trader.core.calendar import ET, WindowState, format_duration, window_status
 from tui_trader.core.markers import usable_number
 from tui_trader.core.risk import BreakerState, BreakerStatus
-from tui_trader.engine.store import Account, AccountMode, ConnectionState, Health
+from tui_trader.state.store import Account, AccountMode, ConnectionState, Health
 from tui_trader.tui.widgets.cells import age, number, since
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@ event log, a same-day bar cache and a small key/value store (breaker state, kill
 
 The rule it exists for: an order intent is committed to disk, with IB ``orderRef`` = intent
 id, before ``placeOrder``; after any crash the intents are reconciled with IB by that ref
-(:mod:`tui_trader.engine.reconcile`) and an intent whose fate is unknown is shown, never
+(:mod:`tui_trader.state.reconcile`) and an intent whose fate is unknown is shown, never
 resent.
 
 Durability decisions:
@@ -60,7 +60,7 @@ from tui_trader.core.models import (
     new_intent_id,
     usable_number,
 )
-from tui_trader.engine.reconcile import ReconcileResult
+from tui_trader.state.reconcile import ReconcileResult
 
 APP_NAME = "tui-trader"
 
