@@ -168,6 +168,33 @@ async def test_killed_right_after_place_order(
         assert journal.intent(iid).status is IntentStatus.FILLED  # type: ignore[union-attr]
 
 
+async def test_a_rejection_while_the_app_was_down_keeps_its_reason(
+    gateway: SimGateway, chain: Chain, tmp_path: Path
+) -> None:
+    """IB rejects the order after the app died: the rejection reaches the restarted app
+    only as a completed "Cancelled" order, whose completedStatus carries the reason."""
+    path = tmp_path / "journal.sqlite3"
+    gateway.exchange.reject_next("Insufficient margin for this order")
+    child = await run_child(gateway, path, spread_spec(chain, 4), "after_place")
+    assert child.stdout is not None and child.stdin is not None
+    iid = (await asyncio.wait_for(child.stdout.readline(), 60)).decode().split()[1]
+    await until(lambda: len(orders_with_ref(gateway, iid)) == 1, what="the order at the gateway")
+    child.stdin.write(b"go\n")
+    await child.stdin.drain()
+    assert await asyncio.wait_for(child.wait(), 30) == -signal.SIGKILL
+    with Journal(path) as before:
+        assert before.intent(iid).status is IntentStatus.PENDING_SEND  # type: ignore[union-attr]
+
+    async with restart(gateway, path) as (_ib, om):
+        result = await om.resync()
+        done = om._journal.intent(iid)
+        assert done is not None and done.status is IntentStatus.CANCELLED
+        assert done.last_error_text == "Insufficient margin for this order"
+        assert any("Insufficient margin for this order" in f.text for f in result.findings)
+        await om.resync()  # idempotent
+        assert om._journal.intent(iid) == done
+
+
 _AGREE = {"Filled": IntentStatus.FILLED, "Submitted": IntentStatus.WORKING}
 
 

@@ -160,6 +160,34 @@ def test_status_comes_from_ib(start: S, ib_status: str, ib_filled: float, expect
     assert result.needs_user == ()
 
 
+@pytest.mark.parametrize(
+    ("start", "note", "last_error", "expected"),
+    [
+        (S.SENT, "Insufficient margin", None, "Insufficient margin"),  # rejected while down
+        (S.WORKING, "Cancelled", None, None),  # IB said nothing more than the status
+        (S.SENT, "  ", None, None),
+        (S.SENT, None, None, None),
+        (S.REJECTED, "Insufficient margin", "201 Order rejected", "201 Order rejected"),
+    ],
+)
+def test_a_completed_orders_note_becomes_the_reason_when_the_journal_has_none(
+    start: S, note: str | None, last_error: str | None, expected: str | None
+) -> None:
+    intents = [intent(1, start, last_error_text=last_error)]
+    result = reconcile(intents, [snap(iid(1), "Cancelled", note=note)], [], NOW)
+    new = after(intents, result)[iid(1)]
+    assert new.status is (S.REJECTED if start is S.REJECTED else S.CANCELLED)
+    assert new.last_error_text == expected
+    assert reconcile([new], [snap(iid(1), "Cancelled", note=note)], [], NOW).updates == ()
+
+
+def test_a_filled_orders_note_is_not_an_error() -> None:
+    intents = [intent(1, S.WORKING)]
+    result = reconcile(intents, [snap(iid(1), "Filled", 2.0, note="Filled Size: 2")], [], NOW)
+    new = after(intents, result)[iid(1)]
+    assert new.status is S.FILLED and new.last_error_text is None
+
+
 def test_terminal_intent_disagreeing_with_ib_is_kept_and_flagged() -> None:
     intents = [intent(1, S.CANCELLED, order_id=7, perm_id=900)]
     result = reconcile(intents, [snap(iid(1), "Filled", 2.0)], [], NOW)
@@ -319,14 +347,15 @@ def worlds(draw: st.DrawFn) -> tuple[list[OrderIntent], list[IbOrderSnapshot], l
     orders = draw(
         st.lists(
             st.builds(
-                lambda ref, status, filled, oid, pid: snap(
-                    ref, status, filled, order_id=oid, perm_id=pid
+                lambda ref, status, filled, oid, pid, note: snap(
+                    ref, status, filled, order_id=oid, perm_id=pid, note=note
                 ),
                 refs,
                 st.sampled_from(IB_STATUSES),
                 st.sampled_from([0.0, 1.0, 2.0, MARKER]),
                 st.sampled_from([0, 7, 8]),
                 st.sampled_from([0, 900, 901]),
+                st.sampled_from([None, "Cancelled", "Insufficient margin", "Rejected: x"]),
             ),
             max_size=6,
         )

@@ -188,8 +188,15 @@ def _bag_avg(fills: Sequence[IbFill], perm_id: int) -> float:
     return total / qty if qty > 0 else math.nan
 
 
-def snapshot_of(trade: Trade, *, completed: bool, fills: Sequence[IbFill] = ()) -> IbOrderSnapshot:
-    """An IB order as :func:`tui_trader.state.reconcile.reconcile` reads it.
+def snapshot_of(
+    trade: Trade,
+    *,
+    completed: bool,
+    fills: Sequence[IbFill] = (),
+    note: str | None = None,
+) -> IbOrderSnapshot:
+    """An IB order as :func:`tui_trader.state.reconcile.reconcile` reads it; ``note`` is
+    IB's ``completedStatus`` for a completed order (see :class:`CompletedNotes`).
 
     Completed orders carry no order id and no order status numbers in ib_insync (only the
     order's ``filledQuantity``): the order id is taken from the executions of the same perm
@@ -208,6 +215,7 @@ def snapshot_of(trade: Trade, *, completed: bool, fills: Sequence[IbFill] = ()) 
             filled=filled,
             remaining=max(0.0, total - filled),
             avg_fill_price=_bag_avg(fills, perm_id),
+            note=note,
         )
     avg = st.avgFillPrice if st.filled > 0 else math.nan
     return IbOrderSnapshot(
@@ -219,6 +227,33 @@ def snapshot_of(trade: Trade, *, completed: bool, fills: Sequence[IbFill] = ()) 
         remaining=st.remaining,
         avg_fill_price=avg,
     )
+
+
+class CompletedNotes:
+    """IB's ``completedStatus`` of completed orders, by perm id.
+
+    ib_insync builds a completed order's Trade from the order state's status alone and
+    drops ``completedStatus``, where IB puts the reason of a rejection (IB reports a
+    rejected order as "Cancelled"). A rejection that happened while the app was down is
+    only known through it, so this wraps the ib_insync wrapper's ``completedOrder``
+    handler, on this IB instance only, to keep the text. :meth:`remove` restores it.
+    """
+
+    def __init__(self, ib: IB) -> None:
+        self._wrapper = ib.wrapper
+        self._original = ib.wrapper.completedOrder
+        self.by_perm_id: dict[int, str] = {}
+        setattr(self._wrapper, "completedOrder", self._completed_order)  # noqa: B010
+
+    def _completed_order(self, contract: Any, order: Any, order_state: Any) -> None:
+        text = str(getattr(order_state, "completedStatus", "") or "").strip()
+        if text and order.permId:
+            self.by_perm_id[order.permId] = text
+        self._original(contract, order, order_state)
+
+    def remove(self) -> None:
+        if vars(self._wrapper).get("completedOrder") == self._completed_order:
+            delattr(self._wrapper, "completedOrder")
 
 
 def fill_of(f: IbFill, *, intent_id: str | None, commission: float | None) -> Fill | None:
@@ -313,6 +348,7 @@ class OrderManager:
         ib.execDetailsEvent += self._on_exec
         ib.commissionReportEvent += self._on_commission
         ib.errorEvent += self._on_error
+        self._notes = CompletedNotes(ib)
         self._subscribed = True
 
     async def close(self) -> None:
@@ -323,6 +359,7 @@ class OrderManager:
             ib.execDetailsEvent -= self._on_exec
             ib.commissionReportEvent -= self._on_commission
             ib.errorEvent -= self._on_error
+            self._notes.remove()
             self._subscribed = False
         for handle in self._pending_cancel.values():
             handle.cancel()
@@ -931,7 +968,11 @@ class OrderManager:
             if f.commissionReport.execId
         }
         snapshots = [snapshot_of(t, completed=False) for t in open_trades]
-        snapshots += [snapshot_of(t, completed=True, fills=ib_fills) for t in completed]
+        notes = self._notes.by_perm_id
+        snapshots += [
+            snapshot_of(t, completed=True, fills=ib_fills, note=notes.get(t.order.permId))
+            for t in completed
+        ]
         fills: list[Fill] = []
         for f in ib_fills:
             commission = reports.get(f.execution.execId)

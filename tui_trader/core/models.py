@@ -414,7 +414,9 @@ class IbOrderSnapshot:
 
     ``status`` is IB's string ("PendingSubmit", "PreSubmitted", "Submitted", "Filled",
     "Cancelled", "ApiCancelled", "Inactive", ...); numbers may carry IB's markers. Reading
-    them is :func:`status_from_ib`'s and :func:`apply_update`'s job.
+    them is :func:`status_from_ib`'s and :func:`apply_update`'s job. ``note`` is IB's own
+    words about a completed order (``completedStatus``: for a rejected order, the reason,
+    since IB reports rejections as "Cancelled"); None for open orders or when IB gave none.
     """
 
     order_ref: str | None
@@ -424,6 +426,7 @@ class IbOrderSnapshot:
     filled: float
     remaining: float
     avg_fill_price: float
+    note: str | None = None
 
 
 class EventLevel(StrEnum):

@@ -11,7 +11,10 @@ The rules, by orderRef (= intent id):
 1. An intent with an IB order takes its status from IB (:func:`status_from_ib`), through the
    state machine: a terminal intent keeps its status, and a disagreement is a warning.
    Filled quantity = the largest of the journal's, IB's order status and what the intent's
-   leg fills add up to; order id, perm id and average price come from IB.
+   leg fills add up to; order id, perm id and average price come from IB. An order that
+   ended unfilled brings IB's words (a completed order's ``completedStatus``: the reason of
+   a rejection, which IB reports as "Cancelled") as the intent's error text when the
+   journal has none, so a rejection that happened while the app was down still says why.
 2. An intent with fills but no IB order: FILLED when every leg's fills add up to the whole
    quantity, else UNKNOWN (some filled, the rest's fate is not known).
 3. An intent with neither, not terminal: UNKNOWN. A PENDING_SEND/SENT intent may or may not
@@ -122,12 +125,12 @@ _RANK = {
 }
 
 
-def _snapshot_key(s: IbOrderSnapshot) -> tuple[int, float, int, int, str, float, float]:
+def _snapshot_key(s: IbOrderSnapshot) -> tuple[int, float, int, int, str, float, float, str]:
     filled = s.filled if usable_number(s.filled) else -1.0
     avg = s.avg_fill_price if usable_number(s.avg_fill_price) else 0.0
     rem = s.remaining if usable_number(s.remaining) else 0.0
     rank = _RANK.get(status_from_ib(s.status, s.filled), 0)
-    return (rank, filled, s.perm_id, s.order_id, s.status, avg, rem)
+    return (rank, filled, s.perm_id, s.order_id, s.status, avg, rem, s.note or "")
 
 
 def _pick(snaps: list[IbOrderSnapshot]) -> IbOrderSnapshot:
@@ -141,6 +144,17 @@ def _pick(snaps: list[IbOrderSnapshot]) -> IbOrderSnapshot:
 
 def _fill_words(n: int, spec: SpreadOrderSpec) -> str:
     return f"{n} of {spec.quantity} filled"
+
+
+def _reason(it: OrderIntent, snap: IbOrderSnapshot, observed: IntentStatus | None) -> str | None:
+    """IB's words for an order that ended unfilled (a completed order's ``note``), to keep
+    as the intent's error text: a rejection that happened while the app was down arrives
+    only this way. None when the journal already has a reason or IB said nothing more
+    than the status."""
+    note = (snap.note or "").strip()
+    if not note or note == snap.status.strip() or it.last_error_text:
+        return None
+    return note if observed in (IntentStatus.CANCELLED, IntentStatus.REJECTED) else None
 
 
 def reconcile(
@@ -210,6 +224,7 @@ def reconcile(
             observed = status_from_ib(snap.status, filled)
             if observed is None and it.status is IntentStatus.PENDING_SEND:
                 observed = IntentStatus.SENT  # IB has it, so it was sent, whatever its state
+            reason = _reason(it, snap, observed)
             update = IntentUpdate(
                 iid,
                 status=observed,
@@ -217,8 +232,9 @@ def reconcile(
                 perm_id=snap.perm_id,
                 filled=filled,
                 avg_fill_price=snap.avg_fill_price,
+                error_text=reason,
             )
-            why = f"IB reports {snap.status!r}"
+            why = f"IB reports {snap.status!r}" + (f": {reason}" if reason else "")
             if status_from_ib(snap.status) is None:
                 recorded = next_status(it.status, observed or it.status)
                 findings.append(
