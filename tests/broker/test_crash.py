@@ -130,24 +130,30 @@ async def test_killed_after_journaling_before_place_order(
         assert ib.openTrades() == []
 
 
+async def killed_right_after_place_order(gw: SimGateway, path: Path, spec: SpreadOrderSpec) -> str:
+    """The app places ``spec`` and is SIGKILLed once the order is at the gateway, before
+    it marks the intent SENT; returns the intent id (PENDING_SEND in the journal)."""
+    child = await run_child(gw, path, spec, "after_place")
+    assert child.stdout is not None and child.stdin is not None
+    line = (await asyncio.wait_for(child.stdout.readline(), 60)).decode().split()
+    assert line[0] == "PLACED"
+    iid = line[1]
+    await until(lambda: len(orders_with_ref(gw, iid)) == 1, what="the order at the gateway")
+    child.stdin.write(b"go\n")
+    await child.stdin.drain()
+    assert await asyncio.wait_for(child.wait(), 30) == -signal.SIGKILL
+    with Journal(path) as before:
+        assert before.intent(iid).status is IntentStatus.PENDING_SEND  # type: ignore[union-attr]
+    return iid
+
+
 async def test_killed_right_after_place_order(
     gateway: SimGateway, chain: Chain, tmp_path: Path
 ) -> None:
     path = tmp_path / "journal.sqlite3"
     spec = spread_spec(chain, 4, qty=2)
     nat = natural(chain, chain.options[4], chain.options[5])
-    child = await run_child(gateway, path, spec, "after_place")
-    assert child.stdout is not None and child.stdin is not None
-    line = (await asyncio.wait_for(child.stdout.readline(), 60)).decode().split()
-    assert line[0] == "PLACED"
-    iid = line[1]
-    await until(lambda: len(orders_with_ref(gateway, iid)) == 1, what="the order at the gateway")
-    child.stdin.write(b"go\n")
-    await child.stdin.drain()
-    assert await asyncio.wait_for(child.wait(), 30) == -signal.SIGKILL
-
-    with Journal(path) as before:
-        assert before.intent(iid).status is IntentStatus.PENDING_SEND  # type: ignore[union-attr]
+    iid = await killed_right_after_place_order(gateway, path, spec)
     async with restart(gateway, path) as (_ib, om):
         await om.resync()
         journal = om._journal
@@ -175,16 +181,7 @@ async def test_a_rejection_while_the_app_was_down_keeps_its_reason(
     only as a completed "Cancelled" order, whose completedStatus carries the reason."""
     path = tmp_path / "journal.sqlite3"
     gateway.exchange.reject_next("Insufficient margin for this order")
-    child = await run_child(gateway, path, spread_spec(chain, 4), "after_place")
-    assert child.stdout is not None and child.stdin is not None
-    iid = (await asyncio.wait_for(child.stdout.readline(), 60)).decode().split()[1]
-    await until(lambda: len(orders_with_ref(gateway, iid)) == 1, what="the order at the gateway")
-    child.stdin.write(b"go\n")
-    await child.stdin.drain()
-    assert await asyncio.wait_for(child.wait(), 30) == -signal.SIGKILL
-    with Journal(path) as before:
-        assert before.intent(iid).status is IntentStatus.PENDING_SEND  # type: ignore[union-attr]
-
+    iid = await killed_right_after_place_order(gateway, path, spread_spec(chain, 4))
     async with restart(gateway, path) as (_ib, om):
         result = await om.resync()
         done = om._journal.intent(iid)
