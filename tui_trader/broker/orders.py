@@ -243,6 +243,7 @@ class CompletedNotes:
         self._wrapper = ib.wrapper
         self._original = ib.wrapper.completedOrder
         self.by_perm_id: dict[int, str] = {}
+        # setattr: an instance attribute shadows the method (mypy refuses "assign to a method")
         setattr(self._wrapper, "completedOrder", self._completed_order)  # noqa: B010
 
     def _completed_order(self, contract: Any, order: Any, order_state: Any) -> None:

@@ -36,6 +36,8 @@ def lock_path(journal_path: Path) -> Path:
 
 
 def _owner(fd: int) -> str:
+    """`` (pid N)`` of the holder, for the message only; empty when the file cannot be read
+    or holds no pid yet (the holder is writing it): the refusal stands either way."""
     with contextlib.suppress(OSError, ValueError):
         os.lseek(fd, 0, os.SEEK_SET)
         return f" (pid {int(os.read(fd, 32).decode().strip())})"
