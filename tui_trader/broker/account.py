@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo
 
 from ib_insync import IB, PnL, PortfolioItem, Position, Ticker
 
+from tui_trader.broker.events import Subscriptions
 from tui_trader.broker.marketdata import ib_number
 from tui_trader.core.models import (
     Fill,
@@ -462,41 +463,30 @@ class AccountView:
         self._execution = execution or ExecutionSettings()
         self._intents: list[OrderIntent] | None = None
         self._scheduled = False
-        self._subscribed = False
         self._spreads: tuple[SpreadPosition, ...] = ()
+        self._events = Subscriptions(
+            [
+                (ib.positionEvent, self._on_positions),
+                (ib.updatePortfolioEvent, self._on_positions),
+                (ib.execDetailsEvent, self._on_journal_change),
+                (ib.orderStatusEvent, self._on_journal_change),
+                (ib.accountValueEvent, self._on_update),
+                (ib.pnlEvent, self._on_update),
+                (ib.pnlSingleEvent, self._on_update),
+                (ib.pendingTickersEvent, self._on_update),
+            ]
+        )
         self.start()
 
     # -- wiring ---------------------------------------------------------------------------
 
     def start(self) -> None:
         """Listen to IB's pushed updates (idempotent)."""
-        if self._subscribed:
-            return
-        ib = self._ib
-        ib.positionEvent += self._on_positions
-        ib.updatePortfolioEvent += self._on_positions
-        ib.execDetailsEvent += self._on_journal_change
-        ib.orderStatusEvent += self._on_journal_change
-        ib.accountValueEvent += self._on_update
-        ib.pnlEvent += self._on_update
-        ib.pnlSingleEvent += self._on_update
-        ib.pendingTickersEvent += self._on_update
-        self._subscribed = True
+        self._events.connect()
 
     def close(self) -> None:
         """Stop listening (the P&L subscriptions end with the connection)."""
-        if not self._subscribed:
-            return
-        ib = self._ib
-        ib.positionEvent -= self._on_positions
-        ib.updatePortfolioEvent -= self._on_positions
-        ib.execDetailsEvent -= self._on_journal_change
-        ib.orderStatusEvent -= self._on_journal_change
-        ib.accountValueEvent -= self._on_update
-        ib.pnlEvent -= self._on_update
-        ib.pnlSingleEvent -= self._on_update
-        ib.pendingTickersEvent -= self._on_update
-        self._subscribed = False
+        self._events.disconnect()
 
     def _on_positions(self, *_: Any) -> None:
         self._intents = None  # a position change may be a fill the journal just recorded

@@ -54,6 +54,7 @@ from typing import Any, NamedTuple
 from ib_insync import IB, Contract, Ticker
 from loguru import logger
 
+from tui_trader.broker.events import Subscriptions
 from tui_trader.broker.lines import LineAction, LineBudget, LineDecision, LineStatus
 from tui_trader.core.markers import IB_UNSET_DOUBLE as IB_UNSET_DOUBLE
 from tui_trader.core.markers import usable_number
@@ -181,18 +182,21 @@ class MarketData:
         self._retries: dict[int, asyncio.TimerHandle] = {}
         self.requests_sent = 0
         self.restores = 0
-        ib.pendingTickersEvent += self._on_tickers
-        ib.errorEvent += self._on_error
-        ib.disconnectedEvent += self._on_disconnected
+        self._events = Subscriptions(
+            [
+                (ib.pendingTickersEvent, self._on_tickers),
+                (ib.errorEvent, self._on_error),
+                (ib.disconnectedEvent, self._on_disconnected),
+            ]
+        )
+        self._events.connect()
 
     def close(self) -> None:
         """Stop listening to the IB object's events (lines are left as they are)."""
         for handle in self._retries.values():
             handle.cancel()
         self._retries.clear()
-        self._ib.pendingTickersEvent -= self._on_tickers
-        self._ib.errorEvent -= self._on_error
-        self._ib.disconnectedEvent -= self._on_disconnected
+        self._events.disconnect()
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -62,6 +62,7 @@ from tui_trader.broker.account import (
     trading_account,
 )
 from tui_trader.broker.contracts import combo_contract, combo_limit, combo_order
+from tui_trader.broker.events import Subscriptions
 from tui_trader.broker.marketdata import ib_number
 from tui_trader.core.models import (
     EventLevel,
@@ -236,13 +237,16 @@ class CompletedNotes:
     drops ``completedStatus``, where IB puts the reason of a rejection (IB reports a
     rejected order as "Cancelled"). A rejection that happened while the app was down is
     only known through it, so this wraps the ib_insync wrapper's ``completedOrder``
-    handler, on this IB instance only, to keep the text. :meth:`remove` restores it.
+    handler, on this IB instance only, to keep the text (:meth:`install`, :meth:`remove`:
+    both idempotent).
     """
 
     def __init__(self, ib: IB) -> None:
         self._wrapper = ib.wrapper
         self._original = ib.wrapper.completedOrder
         self.by_perm_id: dict[int, str] = {}
+
+    def install(self) -> None:
         # setattr: an instance attribute shadows the method (mypy refuses "assign to a method")
         setattr(self._wrapper, "completedOrder", self._completed_order)  # noqa: B010
 
@@ -335,33 +339,28 @@ class OrderManager:
         self._pending_cancel: dict[str, asyncio.TimerHandle] = {}
         self._walks: dict[str, _Walk] = {}
         self._max_debit: dict[str, float | None] = {}
-        self._subscribed = False
+        self._events = Subscriptions(
+            [
+                (ib.orderStatusEvent, self._on_status),
+                (ib.execDetailsEvent, self._on_exec),
+                (ib.commissionReportEvent, self._on_commission),
+                (ib.errorEvent, self._on_error),
+            ]
+        )
+        self._notes = CompletedNotes(ib)
         self.start()
 
     # -- wiring ---------------------------------------------------------------------------
 
     def start(self) -> None:
         """Listen to IB's order events (idempotent)."""
-        if self._subscribed:
-            return
-        ib = self._ib
-        ib.orderStatusEvent += self._on_status
-        ib.execDetailsEvent += self._on_exec
-        ib.commissionReportEvent += self._on_commission
-        ib.errorEvent += self._on_error
-        self._notes = CompletedNotes(ib)
-        self._subscribed = True
+        self._events.connect()
+        self._notes.install()
 
     async def close(self) -> None:
         """Stop listening and stop every walk (working orders stay working at IB)."""
-        if self._subscribed:
-            ib = self._ib
-            ib.orderStatusEvent -= self._on_status
-            ib.execDetailsEvent -= self._on_exec
-            ib.commissionReportEvent -= self._on_commission
-            ib.errorEvent -= self._on_error
-            self._notes.remove()
-            self._subscribed = False
+        self._events.disconnect()
+        self._notes.remove()
         for handle in self._pending_cancel.values():
             handle.cancel()
         self._pending_cancel.clear()

@@ -61,6 +61,7 @@ from typing import Any
 from ib_insync import IB
 from loguru import logger
 
+from tui_trader.broker.events import Subscriptions
 from tui_trader.broker.health import (
     DEFAULT_MAINTENANCE_WINDOWS,
     HealthEffect,
@@ -179,7 +180,14 @@ class Session:
         self._lost = asyncio.Event()
         self._ready = asyncio.Event()
         self._first_cycle = asyncio.Event()
-        self._wired = False
+        self._events = Subscriptions(
+            [
+                (self.ib.errorEvent, self._on_error),
+                (self.ib.disconnectedEvent, self._on_disconnected),
+                (self.ib.client.throttleStart, self._on_throttle_start),
+                (self.ib.client.throttleEnd, self._on_throttle_end),
+            ]
+        )
         self._attempt = 0  # backoff attempts since the last connection that held
         self._ever_connected = False
         #: The clientId of the current (or last) connection.
@@ -203,24 +211,6 @@ class Session:
         line statistics with the health. Call before :meth:`start`."""
         self.marketdata = marketdata
         self.add_ready_hook(marketdata.restore_all, resync=False)
-
-    def _wire(self) -> None:
-        if self._wired:
-            return
-        self._wired = True
-        self.ib.errorEvent += self._on_error
-        self.ib.disconnectedEvent += self._on_disconnected
-        self.ib.client.throttleStart += self._on_throttle_start
-        self.ib.client.throttleEnd += self._on_throttle_end
-
-    def _unwire(self) -> None:
-        if not self._wired:
-            return
-        self._wired = False
-        self.ib.errorEvent -= self._on_error
-        self.ib.disconnectedEvent -= self._on_disconnected
-        self.ib.client.throttleStart -= self._on_throttle_start
-        self.ib.client.throttleEnd -= self._on_throttle_end
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -261,7 +251,7 @@ class Session:
             raise RuntimeError("the session is already started")
         self._stopping = False
         self._first_cycle.clear()
-        self._wire()
+        self._events.connect()
         self._task = asyncio.create_task(self._supervise(), name="ib-session-supervisor")
         if self._health_interval is not None:
             self._timer = asyncio.create_task(self._health_timer(), name="ib-session-health")
@@ -282,7 +272,7 @@ class Session:
         self._ready.clear()
         self.ib.disconnect()  # type: ignore[no-untyped-call]
         self.tracker.on_disconnected(self._clock(), reconnecting=False)
-        self._unwire()
+        self._events.disconnect()
         self.publish_health()
 
     # -- supervisor ------------------------------------------------------------------------
