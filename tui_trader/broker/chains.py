@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -143,9 +144,8 @@ async def _next_tick(marketdata: MarketData, timeout: float) -> None:
 
     ib.pendingTickersEvent += on_tickers
     try:
-        await asyncio.wait_for(event.wait(), timeout)
-    except TimeoutError:
-        pass
+        with contextlib.suppress(TimeoutError):  # no tick in time: the caller looks again
+            await asyncio.wait_for(event.wait(), timeout)
     finally:
         ib.pendingTickersEvent -= on_tickers
 

@@ -299,12 +299,7 @@ class MarketData:
         key = _key(contract_or_con_id)
         if self.budget.is_pinned(key):
             return False
-        promoted = self.budget.release(key, self._now_s())
-        self._stop(key)
-        self._forget_if_unused(key)
-        for k in promoted:
-            self._start(k)
-        self.publish()
+        self._give_back(key)
         return True
 
     def pin(self, con_id: int, reason: str) -> None:
@@ -373,6 +368,16 @@ class MarketData:
         if isinstance(req_id, int):
             self._req_ids[req_id] = key
         return True
+
+    def _give_back(self, key: int) -> None:
+        """Free ``key``'s line: stop its stream, forget it unless still wanted, start the
+        requests the freed line lets through, and publish."""
+        promoted = self.budget.release(key, self._now_s())
+        self._stop(key)
+        self._forget_if_unused(key)
+        for k in promoted:
+            self._start(k)
+        self.publish()
 
     def _stop(self, key: int) -> None:
         """cancelMktData for a live line; its ticker is no longer ours to update."""
@@ -469,12 +474,7 @@ class MarketData:
         if ticker is not None:
             self._ib.wrapper.endTicker(ticker, "mktData")
         self._live.discard(key)
-        promoted = self.budget.release(key, self._now_s())
-        self._stop(key)
-        self._forget_if_unused(key)
-        for k in promoted:
-            self._start(k)
-        self.publish()
+        self._give_back(key)
 
 
 def _con_id(contract: Contract) -> int:

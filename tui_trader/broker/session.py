@@ -109,8 +109,8 @@ async def _cancel_and_wait(task: asyncio.Future[Any]) -> None:
         current = asyncio.current_task()
         if current is not None and current.cancelling():
             raise
-    except Exception:
-        pass
+    except Exception as exc:  # the attempt being abandoned failed meanwhile: nothing to undo
+        logger.debug("abandoned connection attempt ended with {!r}", exc)
 
 
 def regular_session_open(now: datetime, calendar: str = "XNYS") -> bool:

@@ -20,6 +20,7 @@ File format decisions (they match the daily-bars reader where the two overlap):
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import re
@@ -57,10 +58,8 @@ def _expiry(path: Path, line: int, cell: str) -> date:
     if cell == "":
         raise InputFileError(path, "the expiry is missing.", line)
     if _EXPIRY.fullmatch(cell):
-        try:
+        with contextlib.suppress(ValueError):  # eight digits but no such day: refused below
             return date(int(cell[:4]), int(cell[4:6]), int(cell[6:]))
-        except ValueError:
-            pass
     raise InputFileError(path, f"expiry {cell!r} is not a YYYYMMDD date.", line)
 
 

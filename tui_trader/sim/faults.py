@@ -234,7 +234,7 @@ class ControlServer:
                 if not raw.endswith(b"\n"):
                     break
         except (ConnectionError, asyncio.CancelledError):
-            pass
+            pass  # the client went away, or the control port is closing: end this connection
         finally:
             self._conns.discard(writer)
             writer.close()
