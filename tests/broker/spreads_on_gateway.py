@@ -17,12 +17,15 @@ from ib_insync import IB, Option, Stock, Ticker
 from tests.sim.conftest import T_START, until
 from tui_trader.core.models import SpreadLeg, SpreadOrderSpec
 from tui_trader.core.pricing import NaturalQuotes, OrderPrice, limit_price, natural_quotes
+from tui_trader.core.risk import GateResult
 from tui_trader.core.settings import ExecutionSettings, PricingSettings, SelectionSettings
 from tui_trader.core.spreads import OptionChain, select_spreads
 from tui_trader.sim.gateway import SimGateway
 
 #: The gateway's start (Wed 2026-11-18 14:30 New York) is the tests' fixed "now".
 TODAY = date(2026, 11, 18)
+#: A passed risk gate for 10 contracts, for tests that transmit without the engine.
+PASS = GateResult(True, 10, None, "All risk gates pass: 10 contracts.")
 
 
 class TestClock:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,11 +61,6 @@ def filled(journal: Journal, s: SpreadOrderSpec, qty: int) -> str:
         IntentUpdate(intent.intent_id, status=IntentStatus.FILLED, order_id=1, filled=qty), NOW
     )
     return intent.intent_id
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    return Journal(tmp_path / "journal.sqlite3")
 
 
 # --------------------------------------------------------------------------- grouping

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pytest
 from ib_insync import Stock
 
 from tests.broker.conftest import FakeMonotonic
@@ -37,13 +35,6 @@ class FakeSleep:
     async def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
         self.fake_time.advance(seconds)
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Iterator[Journal]:
-    j = Journal(tmp_path / "journal.sqlite3")
-    yield j
-    j.close()
 
 
 async def test_bars_load_then_same_day_restart_reads_the_cache(

@@ -18,6 +18,7 @@ import pytest
 from ib_insync import IB
 
 from tests.broker.spreads_on_gateway import (
+    PASS,
     Chain,
     ManualSleep,
     TestClock,
@@ -30,14 +31,12 @@ from tests.broker.spreads_on_gateway import (
 from tests.sim.conftest import until
 from tui_trader.broker.orders import OrderManager, OrderRefused
 from tui_trader.core.models import IntentStatus, SpreadOrderSpec
-from tui_trader.core.risk import GateResult
 from tui_trader.core.settings import ExecutionSettings, RiskSettings, SelectionSettings
 from tui_trader.sim.gateway import SimGateway
 from tui_trader.state.journal import Journal
 
 ROOT = Path(__file__).resolve().parents[2]
 PAPER = ExecutionSettings()
-PASS = GateResult(True, 10, None, "All risk gates pass: 10 contracts.")
 CHILD_ID = 7
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +12,7 @@ from ib_insync import IB, Option
 from ib_insync import OrderState as IbOrderState
 
 from tests.broker.spreads_on_gateway import (
+    PASS,
     Chain,
     ManualSleep,
     TestClock,
@@ -38,20 +38,8 @@ LIVE = ExecutionSettings(mode="live", walk_step=0.3)
 RISK = RiskSettings()
 SELECTION = SelectionSettings()
 UNSET = 1.7976931348623157e308
-PASS = GateResult(True, 10, None, "All risk gates pass: 10 contracts.")
 
 MakeManager = Callable[..., OrderManager]
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    return Journal(tmp_path / "journal.sqlite3")
-
-
-@pytest.fixture
-async def ib(connect: Any) -> IB:
-    client: IB = await connect(1)
-    return client
 
 
 @pytest.fixture

@@ -36,17 +36,6 @@ SELECTION = SelectionSettings()
 
 
 @pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    return Journal(tmp_path / "journal.sqlite3")
-
-
-@pytest.fixture
-async def ib(connect: Any) -> IB:
-    client: IB = await connect(1)
-    return client
-
-
-@pytest.fixture
 async def manager(ib: IB, journal: Journal) -> AsyncIterator[tuple[OrderManager, Store]]:
     store = Store()
     om = OrderManager(
