@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench lint gateway clean
+.PHONY: demo test bench soak lint gateway clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 12), "tui-trader needs Python 3.12+, got " + sys.version' 
@@ -22,6 +22,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest tests/benchmarks -o addopts="" -p no:cacheprovider -s -q
+
+# The soak and fault test (tests/soak), on its own: MINUTES of faults (default 10) against
+# the engine and the standalone gateway at --speed 10, then its figures and checks.
+MINUTES ?= 10
+soak: $(STAMP)
+	$(BIN)/python -m pytest tests/soak -o addopts="" -p no:cacheprovider -s -q --minutes $(MINUTES)
 
 lint: $(STAMP)
 	$(BIN)/ruff check tui_trader tests

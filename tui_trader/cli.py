@@ -2,15 +2,18 @@
 
 Subcommands (every one accepts ``--config FILE``):
 - ``tui-trader [--demo] [--theme NAME]`` -- the dashboard; ``--demo`` runs it against the
-  built-in simulated gateway;
+  built-in simulated gateway (``--speed X``, ``--start "YYYY-MM-DD HH:MM"``: its clock);
 - ``demo-scan`` -- one scan of the simulated market and its best spreads, printed;
-- ``scan``     -- signals for a CSV of daily bars (table, or ``--json``);
-- ``spreads``  -- ranked vertical spreads for a CSV option chain (table, or ``--json``);
-- ``config``   -- ``--show`` prints the effective configuration as TOML;
-- ``gateway``  -- runs the simulated IB gateway as its own process;
+- ``scan``     -- signals for a CSV of daily bars (table, or ``--json``; ``--bars -``: stdin);
+- ``spreads``  -- ranked vertical spreads for a CSV option chain (``--chain -``: stdin);
+- ``config``   -- ``--show`` prints the effective configuration as TOML (alone: its help);
+- ``gateway``  -- runs the simulated IB gateway as its own process, until SIGTERM (exit 0);
+  ``--speed X`` / ``--start "YYYY-MM-DD HH:MM"`` replay market days (closed hours skipped);
 - ``run --headless [--demo] [--metrics-port P] [--seed N]`` -- the engine without the
   dashboard, logging to stdout, until SIGINT/SIGTERM (exit 0); ``--metrics-port`` serves
   Prometheus metrics on 127.0.0.1.
+- ``kill-switch status|engage|clear [--journal FILE]`` -- the persisted kill switch, while
+  no engine runs (see :func:`cmd_kill_switch`).
 
 Exit codes: 0 success, 1 the dashboard's engine failed to start for an unexpected reason
 (one sentence on stderr naming the log file, which has the traceback), 2 bad input or
@@ -25,7 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -63,6 +66,38 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _speed(text: str) -> float:
+    """``gateway --speed``: the same range the control port's ``speed X`` accepts."""
+    from tui_trader.sim.faults import MAX_SPEED
+
+    value = _positive_float(text)
+    if value > MAX_SPEED:
+        raise argparse.ArgumentTypeError(f"{text!r} is more than {MAX_SPEED:g}")
+    return value
+
+
+def _start(text: str) -> str:
+    """``--start "YYYY-MM-DD HH:MM"`` (New York time), checked here, resolved by
+    :func:`_replay_start` (a closed time moves to the next session's open)."""
+    from tui_trader.sim.clock import parse_start
+
+    try:
+        parse_start(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+SPEED_HELP = (
+    "simulated seconds per real second (0 < X <= 10000; default 1); nights, weekends and "
+    "holidays pass in an instant"
+)
+START_HELP = (
+    "where the simulated market starts, New York time (default: 14:30 of the last trading "
+    "day); outside regular hours: the next session's open"
+)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports errors as one line and exit code 2 (its default code, kept)."""
 
@@ -91,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="run against the built-in simulated market (no IB account needed)",
     )
     parser.add_argument("--seed", type=int, default=7, help="simulated market seed (demo)")
+    parser.add_argument("--speed", type=_speed, metavar="X", help=f"demo: {SPEED_HELP}")
+    parser.add_argument("--start", type=_start, metavar='"YYYY-MM-DD HH:MM"',
+                        help=f"demo: {START_HELP}")  # fmt: skip
     parser.add_argument("--theme", help="dark, light, ansi or a user theme (default: [ui] theme)")
     parser.add_argument("--log-file", type=Path, metavar="FILE",
                         help="where the dashboard logs (default: the user log dir)")  # fmt: skip
@@ -108,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         required=True,
         metavar="FILE",
-        help="CSV with header date,symbol,open,high,low,close,volume",
+        help="CSV with header date,symbol,open,high,low,close,volume ('-': standard input)",
     )
     scan.add_argument(
         "--asof",
@@ -125,10 +163,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         required=True,
         metavar="FILE",
-        help="CSV with header expiry,strike,right,bid,ask,delta,iv",
+        help="CSV with header expiry,strike,right,bid,ask,delta,iv ('-': standard input)",
     )
-    spreads.add_argument("--spot", type=_positive_float, required=True, metavar="PRICE")
-    spreads.add_argument("--direction", choices=["LONG", "SHORT"], required=True, type=str.upper)
+    spreads.add_argument(
+        "--spot", type=_positive_float, required=True, metavar="PRICE",
+        help="the underlying's price (breakevens, POP)",
+    )  # fmt: skip
+    spreads.add_argument(
+        "--direction", choices=["LONG", "SHORT"], required=True, type=str.upper,
+        help="LONG: call debit spreads; SHORT: put debit spreads",
+    )  # fmt: skip
     spreads.add_argument(
         "--asof",
         type=_parse_date,
@@ -138,18 +182,21 @@ def build_parser() -> argparse.ArgumentParser:
     spreads.add_argument("--json", action="store_true", help="print one JSON object")
 
     config = sub.add_parser("config", parents=[common], help="show the effective configuration")
-    config.add_argument("--show", action="store_true", help="print it as TOML")
+    config.add_argument(
+        "--show", action="store_true", help="print the effective configuration as TOML"
+    )
+    config.set_defaults(print_config_help=config.print_help)  # `config` alone: its help
 
     gateway = sub.add_parser("gateway", parents=[common], help="run the simulated IB gateway")
-    gateway.add_argument("--host", default="127.0.0.1")
-    gateway.add_argument("--port", type=int, default=7497)
-    gateway.add_argument("--seed", type=int, default=7)
     gateway.add_argument(
-        "--speed",
-        type=_positive_float,
-        default=1.0,
-        help="simulated time runs this many times faster than real time",
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
     )
+    gateway.add_argument(
+        "--port", type=int, default=7497, help="API port to listen on (default: 7497, as TWS)"
+    )
+    gateway.add_argument("--seed", type=int, default=7, help="simulated market seed")
+    gateway.add_argument("--speed", type=_speed, default=1.0, metavar="X", help=SPEED_HELP)
+    gateway.add_argument("--start", type=_start, metavar='"YYYY-MM-DD HH:MM"', help=START_HELP)
     gateway.add_argument(
         "--state",
         type=Path,
@@ -183,12 +230,36 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="simulated market seed (demo; default 7)",
     )
+    run.add_argument("--speed", type=_speed, default=argparse.SUPPRESS, metavar="X",
+                     help=f"demo: {SPEED_HELP}")  # fmt: skip
+    run.add_argument("--start", type=_start, default=argparse.SUPPRESS,
+                     metavar='"YYYY-MM-DD HH:MM"', help=f"demo: {START_HELP}")  # fmt: skip
     run.add_argument(
         "--metrics-port",
         type=_port,
         metavar="P",
         help="serve Prometheus metrics on http://127.0.0.1:P/metrics",
     )
+
+    kill = sub.add_parser(
+        "kill-switch", parents=[common],
+        help="show, engage or clear the persisted kill switch (while no engine runs)",
+    )  # fmt: skip
+    kill.add_argument(
+        "action",
+        choices=["status", "engage", "clear"],
+        help="status: print it; engage: the next engine starts HALTED; clear: allow entries",
+    )
+    kill.add_argument(
+        "--journal",
+        type=Path,
+        metavar="FILE",
+        help="the engine's journal (default: the one tui-trader uses)",
+    )
+
+    from tui_trader.backtest_cli import add_backtest_parser  # SPEC 12: its own module
+
+    add_backtest_parser(sub, common)
     return parser
 
 
@@ -263,8 +334,7 @@ def cmd_spreads(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
-    if not args.show:
-        raise UsageError("config needs --show (the only action so far)")
+    """``config --show``; ``config`` alone shows its help (see :func:`main`)."""
     sys.stdout.write(to_toml(settings))
     return EXIT_OK
 
@@ -278,20 +348,77 @@ def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"--port {args.port} is not a TCP port (1-65535)")
     if args.control_port is not None and not 0 < args.control_port < 65536:
         raise UsageError(f"--control-port {args.control_port} is not a TCP port (1-65535)")
+    gateway = serve(
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        speed=args.speed,
+        state=args.state,
+        control_port=args.control_port,
+        start=_replay_start(args.start),
+        skip_closed=True,
+    )
     try:
-        asyncio.run(
-            serve(
-                host=args.host,
-                port=args.port,
-                seed=args.seed,
-                speed=args.speed,
-                state=args.state,
-                control_port=args.control_port,
-            )
-        )
+        asyncio.run(_until_sigterm(gateway))
     except OSError as exc:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     return EXIT_OK
+
+
+def _replay_start(text: str | None) -> datetime | None:
+    """``--start`` as the market's start (None: the default, 14:30 ET of the last trading
+    day). A time outside regular hours moves to the next session's open, and stderr says
+    so (for the dashboard that line shows once the app has quit; its log has it too)."""
+    if text is None:
+        return None
+    from tui_trader.core.calendar import ET
+    from tui_trader.sim.clock import parse_start
+
+    start = parse_start(text)
+    asked = datetime.strptime(text.strip(), "%Y-%m-%d %H:%M").replace(tzinfo=ET)
+    if start != asked:
+        opens = f"{start.astimezone(ET):%Y-%m-%d %H:%M}"
+        print(f"tui-trader: {text.strip()} ET is outside regular trading hours: the simulated "
+              f"market starts at the next session's open, {opens} ET.", file=sys.stderr)  # fmt: skip
+    return start
+
+
+def _demo_clock(args: argparse.Namespace, demo: bool) -> tuple[float, datetime | None]:
+    """(speed, start) of the demo's market clock; ``--speed``/``--start`` without
+    ``--demo`` are a usage error (a real TWS keeps its own time)."""
+    speed: float | None = getattr(args, "speed", None)
+    start: str | None = getattr(args, "start", None)
+    if not demo and (speed is not None or start is not None):
+        given = "--speed" if speed is not None else "--start"
+        raise UsageError(f"{given} sets the simulated market's clock: add --demo")
+    return (1.0 if speed is None else speed), _replay_start(start)
+
+
+async def _until_sigterm(work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work`` until it ends or SIGTERM arrives; on SIGTERM cancel it (the gateway's
+    ``finally`` closes its listeners and client sockets; its state file is saved on every
+    change already) and return normally, so a service manager's stop is a clean exit 0
+    rather than death by signal (-15)."""
+    import asyncio
+    import signal
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    stopped = False
+
+    def stop() -> None:
+        nonlocal stopped
+        stopped = True
+        task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, stop)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not stopped:
+            raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
 
 
 def cmd_app(args: argparse.Namespace, settings: Settings) -> int:
@@ -302,10 +429,11 @@ def cmd_app(args: argparse.Namespace, settings: Settings) -> int:
     from tui_trader.tui.launch import EngineFailedError, run_dashboard
     from tui_trader.tui.themes import ThemeError
 
+    speed, start = _demo_clock(args, args.demo)
     try:
         return asyncio.run(
             run_dashboard(settings, demo=args.demo, seed=args.seed, theme=args.theme,
-                          log_path=args.log_file)
+                          log_path=args.log_file, speed=speed, start=start)
         )  # fmt: skip
     except (ThemeError, KeymapError, EngineStartError) as exc:
         raise UsageError(str(exc)) from None
@@ -335,27 +463,197 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         run_until_stopped,
     )
 
+    demo = bool(getattr(args, "demo", False))
+    speed, start = _demo_clock(args, demo)
     configure_logging(sys.stdout)
     try:
         return asyncio.run(
             run_until_stopped(
                 settings,
-                demo=bool(getattr(args, "demo", False)),
+                demo=demo,
                 seed=int(getattr(args, "seed", 7)),
                 metrics_port=args.metrics_port,
+                speed=speed,
+                start=start,
             )
         )
     except (MetricsPortError, EngineStartError) as exc:
         raise UsageError(str(exc)) from None
 
 
+def _when(t: datetime | None) -> str:
+    """A journal time as the trader reads it: New York time, UTC in brackets."""
+    from datetime import UTC
+
+    from tui_trader.core.calendar import ET
+
+    if t is None:
+        return "an unknown time"
+    return f"{t.astimezone(ET):%Y-%m-%d %H:%M:%S} ET ({t.astimezone(UTC):%H:%M:%S} UTC)"
+
+
+def _breaker_line(state: Any, today: date) -> str:
+    """The circuit-breaker line of ``kill-switch status`` (``state``: a BreakerState)."""
+    from tui_trader.core.calendar import ET
+
+    if state.breaker_code is None:
+        return "Circuit breaker: none tripped."
+    since = state.breaker_since
+    why = f" ({state.breaker_reason})" if state.breaker_reason else ""
+    if since is not None and since.astimezone(ET).date() < today:
+        until = "tripped on an earlier day: reset when an engine next starts"
+    else:
+        until = "holds until the next trading day"
+    return f"Circuit breaker: {state.breaker_code} since {_when(since)}{why}; {until}."
+
+
+def _kill_switch_status(path: Path, today: date) -> int:
+    """Print the persisted state without writing (safe while an engine runs)."""
+    from tui_trader.core.risk import BreakerState
+    from tui_trader.engine.breakers import BREAKER_KEY
+    from tui_trader.state.journal import Journal
+
+    if not path.exists():
+        print(f"Journal: {path}\nNo journal yet: the kill switch is not engaged.")
+        return EXIT_OK
+    with Journal(path) as journal:
+        record = journal.get_kv(BREAKER_KEY)
+    print(f"Journal: {path}")
+    try:
+        state = BreakerState.from_dict(record) if record is not None else BreakerState()
+    except (ValueError, TypeError, AttributeError) as exc:
+        print(f"Kill switch: the saved state cannot be read ({exc}); an engine treats it as "
+              "ENGAGED.")  # fmt: skip
+        print("Entries: HALTED.")
+        return EXIT_OK
+    if state.kill_switch:
+        print(f"Kill switch: ENGAGED since {_when(state.kill_switch_since)}.")
+    else:
+        print("Kill switch: not engaged.")
+    print(_breaker_line(state, today))
+    print(f"Entries: {'HALTED' if state.status.value == 'HALTED' else 'ALLOWED'}.")
+    return EXIT_OK
+
+
+def _engine_running(path: Path, action: str, settings: Settings) -> UsageError:
+    """The refusal while an engine holds the journal (README: the CLI never races it)."""
+    import contextlib
+
+    from tui_trader.engine.lock import lock_path
+
+    binding = "kill_switch" if action == "engage" else "clear_kill_switch"
+    key = settings.ui.keys.get(binding, "ctrl+k" if action == "engage" else "ctrl+u")
+    pid = ""
+    with contextlib.suppress(OSError, ValueError):  # the pid is for the message only
+        pid = f" (pid {int(lock_path(path).read_text().strip())})"
+    return UsageError(
+        f"a tui-trader engine{pid} is running on the journal {path}: {action} the kill "
+        f"switch there with the dashboard's key ({key}), or stop that engine first (it "
+        "holds the kill switch in memory and would not see a change made here)"
+    )
+
+
+def _kill_switch_write(path: Path, action: str, settings: Settings, now: datetime) -> str:
+    """Engage or clear the kill switch in the journal (the caller holds the engine lock);
+    the sentence to print."""
+    from tui_trader.core.models import EventLevel
+    from tui_trader.engine.breakers import BreakerKeeper
+    from tui_trader.state.journal import Journal
+    from tui_trader.state.store import Store
+
+    notes: list[str] = []
+
+    def note(level: EventLevel, text: str) -> None:
+        if level is EventLevel.ERROR:  # an unreadable record, restored as engaged
+            notes.append(f"Note: {text}\n")
+
+    with Journal(path) as journal:
+        keeper = BreakerKeeper(journal, Store(), clock=lambda: now, risk=settings.risk, event=note)
+        before = keeper.restore()
+        head = "".join(notes)
+        if action == "engage":
+            if before.kill_switch and not notes:
+                since = _when(before.kill_switch_since)
+                return f"The kill switch is already engaged (since {since}); nothing changed."
+            keeper.engage_kill_switch()
+            journal.log_event(EventLevel.WARNING, "risk",
+                              "Kill switch engaged from the command line.", now)  # fmt: skip
+            return (
+                f"{head}Kill switch engaged: an engine started on this journal starts HALTED "
+                "(no new opening orders) until you clear it. Orders already at IB were not "
+                "cancelled: cancel them in TWS or the dashboard."
+            )
+        after = keeper.clear_kill_switch()
+        if after is None:
+            return "The kill switch is not engaged; nothing changed."
+        journal.log_event(EventLevel.WARNING, "risk",
+                          "Kill switch cleared from the command line.", now)  # fmt: skip
+    if after.breaker_code is not None:
+        return (
+            f"{head}Kill switch cleared, but entries are still halted: circuit breaker "
+            f"{after.breaker_code} ({after.breaker_reason}) holds until the next trading "
+            "day. The auto-trader stays off."
+        )
+    return (
+        f"{head}Kill switch cleared: an engine started on this journal may send new "
+        "opening orders again. The auto-trader stays off."
+    )
+
+
+def cmd_kill_switch(args: argparse.Namespace, settings: Settings) -> int:
+    """``kill-switch status|engage|clear``: the breaker record in the journal, written
+    directly through :class:`~tui_trader.engine.breakers.BreakerKeeper` (the engine's own
+    rules: an unreadable record counts as engaged, a breaker from an earlier day resets).
+
+    Decision: ``engage`` and ``clear`` hold the engine lock while they write, so no engine
+    can start meanwhile; while an engine runs they are refused with one sentence (exit 2)
+    pointing at the dashboard's key, because the running engine keeps the state in memory
+    and would neither see nor keep the change. ``status`` only reads (WAL: safe beside a
+    running engine). ``engage`` cannot cancel orders at IB (there is no connection here):
+    an engine started on the journal starts HALTED.
+    """
+    import sqlite3
+    from datetime import UTC
+
+    from tui_trader.core.calendar import ET
+    from tui_trader.engine.lock import EngineLockedError, engine_lock
+    from tui_trader.state.journal import JournalError, default_journal_path
+
+    path: Path = args.journal if args.journal is not None else default_journal_path()
+    now = datetime.now(UTC)
+    try:
+        if args.action == "status":
+            return _kill_switch_status(path, now.astimezone(ET).date())
+        if args.action == "clear" and not path.exists():
+            print(f"No journal at {path}: the kill switch is not engaged; nothing changed.")
+            return EXIT_OK
+        with engine_lock(path):
+            print(_kill_switch_write(path, args.action, settings, now))
+        return EXIT_OK
+    except EngineLockedError:
+        raise _engine_running(path, args.action, settings) from None
+    except JournalError as exc:
+        raise UsageError(str(exc).rstrip(".")) from None
+    except (OSError, sqlite3.Error) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"cannot open the journal {path}: {reason}") from None
+
+
+def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
+    from tui_trader.backtest_cli import cmd_backtest as run_backtest_command
+
+    return run_backtest_command(args, settings)
+
+
 COMMANDS = {
+    "backtest": cmd_backtest,
     "scan": cmd_scan,
     "spreads": cmd_spreads,
     "config": cmd_config,
     "gateway": cmd_gateway,
     "run": cmd_run,
     "demo-scan": cmd_demo_scan,
+    "kill-switch": cmd_kill_switch,
     None: cmd_app,
 }
 
@@ -364,6 +662,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tui_trader.datafiles import InputFileError
 
     args = build_parser().parse_args(argv)
+    if args.command == "config" and not args.show:
+        args.print_config_help()  # before loading: help must work with a broken config
+        return EXIT_OK
     try:
         settings = _settings(args)
         return COMMANDS[args.command](args, settings)

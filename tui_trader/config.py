@@ -5,11 +5,19 @@ Where it comes from, later wins:
 2. the file given with ``--config FILE``, or else ``config.toml`` in the user config dir
    (platformdirs: ``~/.config/tui-trader/config.toml`` on Linux) when it exists;
 3. environment variables ``TUI_TRADER_<SECTION>__<KEY>`` (e.g.
-   ``TUI_TRADER_RISK__MAX_POSITIONS=3``). A value is read as a TOML value when it parses as
-   one (numbers, booleans, ``["SPY","QQQ"]``) and as a plain string otherwise.
+   ``TUI_TRADER_RISK__MAX_POSITIONS=3``). Every environment value arrives as text, so it is
+   converted for the key it sets: a text key (``host``, ``theme``, ``calendar``, ``mode``)
+   takes the text as it is (``TUI_TRADER_CONNECTION__HOST=10`` is the host ``"10"``), any
+   other key takes the text read as a TOML value (``3``, ``2.5``, ``false``,
+   ``["SPY","QQQ"]``, ``{transmit = "T"}``), and text that is no TOML value stays text and
+   is refused by the key's type.
 
-Any problem -- unreadable file, TOML syntax, unknown section or key, wrong type, value out
-of range, contradictory values -- becomes one :class:`ConfigError` whose message names the
+The file is UTF-8 (a byte-order mark is accepted, as the CSV readers accept one) and its
+values must have the key's type: validation is strict, so ``port = "7497"``,
+``max_positions = true`` and ``max_positions = 2.0`` are refused rather than converted (an
+integer is accepted for a float). Any problem -- unreadable or non-UTF-8 file, TOML syntax,
+unknown section or key, wrong type, value out of range or infinite, unknown calendar,
+contradictory values -- becomes one :class:`ConfigError` whose message names the
 source, the key and what is allowed. The CLI prints it and exits with code 2: a trader who
 mistyped a risk limit must not get a traceback, and must not get the default either.
 """
@@ -18,6 +26,8 @@ from __future__ import annotations
 
 import os
 import tomllib
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -41,18 +51,46 @@ def default_config_path() -> Path:
     return Path(user_config_dir(APP_NAME)) / "config.toml"
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    skip = len(_BOM) if raw.startswith(_BOM) else 0
+    try:
+        text = raw[skip:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte {skip + exc.start})"
+        ) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
 
 
-def _env_value(raw: str) -> Any:
+def _is_text(annotation: Any) -> bool:
+    """True for ``str`` and ``Literal["a", "b"]`` keys: the environment's text is the value."""
+    if annotation is str:
+        return True
+    if typing.get_origin(annotation) is typing.Literal:
+        return all(isinstance(a, str) for a in typing.get_args(annotation))
+    if isinstance(annotation, types.UnionType):
+        return any(_is_text(a) for a in typing.get_args(annotation))
+    return False
+
+
+def _env_value(section: str, key: str, raw: str) -> Any:
+    """The environment's text converted for the key it sets (module doc)."""
+    model = Settings.model_fields.get(section)
+    section_type = model.annotation if model else None
+    if isinstance(section_type, type) and issubclass(section_type, BaseModel):
+        field = section_type.model_fields.get(key)
+        if field is not None and _is_text(field.annotation):
+            return raw
     try:
         return tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
@@ -70,7 +108,8 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
             raise ConfigError(
                 f"environment variable {name} must look like {ENV_PREFIX}<SECTION>__<KEY>"
             )
-        out.setdefault(section.lower(), {})[key.lower()] = _env_value(raw)
+        section, key = section.lower(), key.lower()
+        out.setdefault(section, {})[key] = _env_value(section, key, raw)
     return out
 
 
@@ -124,7 +163,9 @@ def load_settings(
     sources: list[str] = []
     if path is not None:
         file = Path(path)
-        if not file.is_file():
+        if file.is_dir():
+            raise ConfigError(f"config file {file} is a directory, not a file")
+        if not file.exists():
             raise ConfigError(f"config file {file} does not exist")
         data = _read_toml(file)
         sources.append(str(file))
@@ -139,7 +180,7 @@ def load_settings(
         sources.append(f"{ENV_PREFIX}* environment")
     source = "config " + (" + ".join(sources) if sources else "defaults")
     try:
-        return Settings.model_validate(data)
+        return Settings.model_validate(data, strict=True)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ConfigError(_describe(first, source)) from None
@@ -148,3 +189,28 @@ def load_settings(
 def to_toml(settings: Settings) -> str:
     """The effective configuration as a TOML document (what ``config --show`` prints)."""
     return tomli_w.dumps(settings.model_dump(mode="json"))
+
+
+# --- overrides from the command line (``backtest --set`` / ``--grid``) -------------------
+
+
+def with_overrides(settings: Settings, overrides: Mapping[str, str], source: str) -> Settings:
+    """``settings`` with each ``"section.key"`` set to its text value, converted as an
+    environment value is (:func:`_env_value`) and validated as strictly as a file: an
+    unknown section or key, a wrong type or a value out of range is a :class:`ConfigError`
+    naming ``source`` (e.g. ``--set``), the key and what is allowed."""
+    data = settings.model_dump()
+    for name, raw in overrides.items():
+        section, sep, key = name.partition(".")
+        if not sep or not section or not key or "." in key:
+            raise ConfigError(f"{source}: {name!r} must look like section.key (e.g. risk.max_positions)")
+        value = _env_value(section, key, raw)
+        data.setdefault(section, {})
+        if isinstance(data[section], dict):
+            data[section][key] = value
+        else:
+            data[section] = {key: value}
+    try:
+        return Settings.model_validate(data, strict=True)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc.errors()[0], source)) from None

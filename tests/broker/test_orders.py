@@ -4,7 +4,7 @@ cancel/modify, walking, and the clientId guard."""
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -23,9 +23,10 @@ from tests.broker.spreads_on_gateway import (
     stream_calls,
 )
 from tests.sim.conftest import until
+from tui_trader.broker.contracts import combo_contract, combo_order
 from tui_trader.broker.marketdata import ib_number
 from tui_trader.broker.orders import OrderManager, OrderRefused, preview_from_state
-from tui_trader.core.models import EventLevel, IntentStatus, SpreadOrderSpec
+from tui_trader.core.models import EventLevel, IntentStatus, JournalEvent, SpreadOrderSpec
 from tui_trader.core.pricing import walk_price
 from tui_trader.core.risk import GateCode, GateResult
 from tui_trader.core.settings import ExecutionSettings, RiskSettings, SelectionSettings
@@ -274,6 +275,42 @@ async def test_rejection_is_recorded_with_ibs_reason(
         for e in store.get(EventLog).items
     )
     assert store.get(Orders).intents[0].status is IntentStatus.REJECTED
+
+
+async def test_a_discrepancy_with_ib_is_told_once_across_resyncs_and_a_restart(
+    gateway: SimGateway, connect: Any, chain: Chain, journal: Journal, make_manager: MakeManager
+) -> None:
+    clock = TestClock()
+    spec = marketable(chain)
+    iid = journal.record_intent(spec, clock()).intent_id  # journaled; the app died before sending
+    store = Store()
+    om = make_manager(store=store, clock=clock)
+    await om.resync()
+    assert journal.intent(iid).status is IntentStatus.UNKNOWN  # type: ignore[union-attr]
+    journal.dismiss_unknown(iid, "not in TWS", clock())
+    # ... and yet an order with that ref fills at IB (placed by hand from TWS, say)
+    hand = await connect(2)
+    order = combo_order(spec, account=gateway.exchange.account, order_ref=iid, combo_tick=0.01)
+    hand.placeOrder(combo_contract(spec), order)
+    await until(lambda: [o.status for o in orders_with_ref(gateway, iid)] == ["Filled"])  # type: ignore[attr-defined]
+
+    def told(events: Sequence[JournalEvent]) -> list[JournalEvent]:
+        return [e for e in events if e.kind == "reconcile" and "but the journal has" in e.text]
+
+    for _ in range(3):  # three reconnects
+        clock.advance(60.0)
+        await om.resync()
+    await om.close()
+    restarted_store = Store()
+    restarted = make_manager(store=restarted_store, clock=clock)
+    clock.advance(60.0)
+    await restarted.resync()
+    (warning,) = told(journal.events(1000))
+    assert warning.level is EventLevel.WARNING and warning.intent_id == iid
+    assert "kept CANCELLED" in warning.text
+    assert len(told(store.get(EventLog).items)) == 1
+    assert told(restarted_store.get(EventLog).items) == []
+    assert journal.intent(iid).status is IntentStatus.CANCELLED  # type: ignore[union-attr]
 
 
 async def test_partial_fills_are_tracked(

@@ -50,3 +50,43 @@ def test_the_lock_is_held_across_processes_and_dies_with_its_holder(tmp_path: Pa
         holder.wait(timeout=10)
     with engine_lock(journal):  # killed -9: the kernel dropped its lock, nothing stale
         assert lock_path(journal).read_text() == f"{os.getpid()}\n"
+
+
+def test_a_symlink_to_the_journal_shares_its_lock(tmp_path: Path) -> None:
+    """The lock is named from the resolved file: a symlink to the journal (or to its
+    folder) is the same journal, so the second engine is refused either way round."""
+    data = tmp_path / "data"
+    data.mkdir()
+    journal = data / "journal.sqlite3"
+    journal.write_bytes(b"")
+    link = tmp_path / "link.sqlite3"
+    link.symlink_to(journal)
+    folder_link = tmp_path / "data-link"
+    folder_link.symlink_to(data, target_is_directory=True)
+    with engine_lock(journal):
+        for other in (link, folder_link / "journal.sqlite3"):
+            refused = pytest.raises(EngineLockedError, match=rf"\(pid {os.getpid()}\)")
+            with refused, engine_lock(other):
+                pass
+    with engine_lock(link) as held:
+        assert held == lock_path(journal) == data / "journal.sqlite3.lock"
+        with pytest.raises(EngineLockedError), engine_lock(journal):
+            pass
+
+
+def test_a_symlink_and_the_real_path_are_one_lock_across_processes(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.sqlite3"
+    link = tmp_path / "via-link.sqlite3"
+    link.symlink_to(journal)  # dangling until the journal is created: resolved all the same
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(link)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(EngineLockedError, match=rf"\(pid {holder.pid}\)"), engine_lock(journal):
+            pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10)
+    with engine_lock(journal):
+        pass

@@ -3,6 +3,7 @@ count what is new, and the loopback HTTP exposition."""
 
 from __future__ import annotations
 
+import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 
@@ -112,3 +113,21 @@ def test_served_on_loopback_and_stopped() -> None:
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1)
     m.stop()  # idempotent
+
+
+@pytest.mark.parametrize("path", ["/", "/favicon.ico", "/metricsx", "/metrics/extra", "/admin"])
+def test_only_metrics_is_served_other_paths_are_404(path: str) -> None:
+    m = EngineMetrics()
+    port = m.serve(0)
+    try:
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2)
+        assert info.value.code == 404
+        assert "tui_trader_" not in info.value.read().decode()
+        url = f"http://127.0.0.1:{port}/metrics?name[]=tui_trader_connected"
+        with urllib.request.urlopen(url, timeout=2) as r:  # a query string is still /metrics
+            assert r.status == 200
+            assert r.headers["Content-Type"].startswith("text/plain")
+            assert "tui_trader_connected 0.0" in r.read().decode()
+    finally:
+        m.stop()

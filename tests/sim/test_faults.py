@@ -380,3 +380,18 @@ def test_fault_state_notices() -> None:
     assert f.apply_notice(2104) == "kept" and not f.market_data_paused
     f.apply_notice(2105)
     assert f.historical_broken and not f.market_data_paused
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "nan", "inf", "-0", "0.0", "10001", "fast"])
+def test_speed_must_be_positive_as_the_cli_flag_requires(text: str) -> None:
+    t = FakeTarget()
+    reply = execute(t, f"speed {text}")
+    assert reply == f"error: X must be a positive number up to 10000, got {text!r}"
+    assert t.calls == []
+
+
+def test_speed_accepts_positive_speeds() -> None:
+    t = FakeTarget()
+    assert execute(t, "speed 0.5") == "ok"
+    assert execute(t, "speed 10000") == "ok"
+    assert t.calls == [("speed", 0.5), ("speed", 10_000.0)]

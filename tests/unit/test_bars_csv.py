@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import io
+import os
+import threading
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -322,3 +325,77 @@ def test_bad_number_late_in_a_larger_file(tmp_path: Path) -> None:
     rows[17_345] = "2024-03-01,BAD,10,11,9,1O.5,1000"  # letter O for zero
     err = _error(_write(tmp_path, HEADER, *rows))
     assert err.line == 17_347 and err.problem == "close value '1O.5' is not a number."
+
+
+# --- pipes and standard input (issue 14 defect 5) ------------------------------------------
+
+
+def _many_symbols(n: int = 1_000, days: int = 5) -> bytes:
+    """``n`` symbols x ``days`` bars, about 50 bytes a row: far more than one 8 KB read."""
+    lines = [HEADER]
+    for k in range(n):
+        for d in range(days):
+            price = 20 + k % 97 + d / 10
+            lines.append(
+                f"2024-03-{d + 1:02d},S{k:04d},{price},{price + 1},{price - 1},{price},1e6"
+            )
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _feed_fifo(tmp_path: Path, data: bytes) -> tuple[Path, threading.Thread]:
+    fifo = tmp_path / "bars.pipe"
+    os.mkfifo(fifo)
+
+    def write() -> None:
+        with fifo.open("wb") as fh:
+            fh.write(data)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    return fifo, writer
+
+
+def test_a_pipe_is_read_once_and_loses_no_rows(tmp_path: Path) -> None:
+    data = _many_symbols()
+    path = tmp_path / "bars.csv"
+    path.write_bytes(data)
+    fifo, writer = _feed_fifo(tmp_path, data)
+    piped = read_bars_csv(fifo)
+    writer.join(5)
+    direct = read_bars_csv(path)
+    assert len(direct.symbols) == 1_000
+    assert list(piped.symbols) == list(direct.symbols)
+    np.testing.assert_array_equal(piped.close, direct.close)
+
+
+def test_dash_reads_standard_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _many_symbols(n=300)
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data)))
+    bars = read_bars_csv("-")
+    assert len(bars.symbols) == 300
+    assert bars.close[7, -1] == pytest.approx(20 + 7 + 0.4)
+
+
+def test_error_in_standard_input_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = f"{HEADER}\n2024-03-01,A,1,2,1,1.5,100\n2024-03-04,A,1,x,1,1.5,100\n".encode()
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data)))
+    with pytest.raises(InputFileError) as info:
+        read_bars_csv("-")
+    assert str(info.value) == "standard input, line 3: high value 'x' is not a number."
+
+
+def test_errors_found_on_a_second_look_still_name_the_line_from_a_pipe(tmp_path: Path) -> None:
+    """The slow searches for a bad number or a long row used to reopen the file."""
+    rows = [f"2024-03-01,S{k:04d},1,2,1,1.5,100" for k in range(2_000)]
+    for bad, problem in (
+        ("2024-03-01,BAD,1,2,1,1.5,1x0", "volume value '1x0'"),
+        ("2024-03-01,BAD,1,2,1,1.5,100,9", "more fields than the header"),
+    ):
+        data = ("\n".join([HEADER, *rows, bad]) + "\n").encode()
+        sub = tmp_path / problem[:6]
+        sub.mkdir()
+        fifo, writer = _feed_fifo(sub, data)
+        with pytest.raises(InputFileError) as info:
+            read_bars_csv(fifo)
+        writer.join(5)
+        assert info.value.line == 2_002 and problem in info.value.problem

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from datetime import date
 from pathlib import Path
@@ -184,3 +185,22 @@ def test_reads_a_larger_chain_round_trip(tmp_path: Path) -> None:
     assert len(chain) == 2 * 2 * len(strikes)
     np.testing.assert_allclose(chain.bid, chain.strike * 0.02, rtol=1e-12)
     np.testing.assert_allclose(chain.ask - chain.bid, 0.05, atol=1e-9)
+
+
+def test_dash_reads_standard_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = ("\ufeff" + HEADER + "\r\n20250207,100,P,1,1.1,-0.4,0.3\r\n").encode()
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data)))
+    chain = read_chain_csv("-")
+    assert chain.strike.tolist() == [100.0] and not chain.is_call[0]
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(f"{HEADER}\n".encode())))
+    with pytest.raises(InputFileError) as info:
+        read_chain_csv("-")
+    assert str(info.value) == "standard input, line 2: the file has a header but no option rows."
+
+
+def test_non_utf8_names_the_byte(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes((HEADER + "\n20250207,100,C,1,1.1,0.4,0.3 \xe9\n").encode("latin-1"))
+    with pytest.raises(InputFileError) as info:
+        read_chain_csv(path)
+    assert info.value.problem == f"is not UTF-8 text (byte {len(HEADER) + 30})."

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
+import signal
+import socket
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -12,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tui_trader.cli import main
+from tui_trader.cli import build_parser, main
 
 SCAN_KEYS = {
     "symbol", "close", "rsi14", "atr14", "sma50", "sma200", "hhv20", "llv20", "avgvol20",
@@ -231,3 +234,126 @@ def test_scan_reports_dropped_bars_on_stderr(
     assert json.loads(out)["symbols"] == 3  # the JSON on stdout is untouched
     assert "dropped 2 bar(s) of UP" in err
     assert "2024-12-30 high_below_low" in err
+
+
+# --- pipes (issue 14 defect 5) -------------------------------------------------------------
+
+
+def _cli(argv: list[str], stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "tui_trader.cli", *argv],
+        input=stdin, capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def _thousand_symbols() -> bytes:
+    lines = ["date,symbol,open,high,low,close,volume"]
+    for k in range(1_000):
+        for d in range(1, 6):
+            c = 25 + k % 89 + d / 8
+            lines.append(
+                f"2025-02-{d:02d},SYM{k:04d},{c:.3f},{c + 1:.3f},{c - 1:.3f},{c:.3f},2000000"
+            )
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.mark.parametrize("name", ["-", "/dev/stdin"])
+def test_scan_of_a_piped_file_sees_every_symbol(tmp_path: Path, name: str) -> None:
+    data = _thousand_symbols()
+    bars = tmp_path / "bars.csv"
+    bars.write_bytes(data)
+    direct = _cli(["scan", "--bars", str(bars), "--all", "--json"])
+    piped = _cli(["scan", "--bars", name, "--all", "--json"], stdin=data)  # a real pipe
+    assert direct.returncode == 0 and piped.returncode == 0, piped.stderr
+    a, b = json.loads(direct.stdout), json.loads(piped.stdout)
+    assert a["symbols"] == b["symbols"] == 1_000
+    assert b["results"] == a["results"]
+
+
+def test_spreads_reads_the_chain_from_standard_input(tmp_path: Path) -> None:
+    chain = tmp_path / "chain.csv"
+    write_chain(chain)
+    argv = ["--spot", "100", "--direction", "LONG", "--asof", "2026-01-29", "--json"]
+    direct = _cli(["spreads", "--chain", str(chain), *argv])
+    piped = _cli(["spreads", "--chain", "-", *argv], stdin=chain.read_bytes())
+    assert piped.returncode == 0, piped.stderr
+    assert json.loads(piped.stdout) == json.loads(direct.stdout)
+    assert json.loads(piped.stdout)["candidates"] == 6
+
+
+# --- help, and the gateway's SIGTERM (issue 13 item 14, issue 14 defect 11) ----------------
+
+
+def test_config_alone_shows_its_help(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["config"], capsys)
+    assert code == 0 and err == ""
+    assert out.startswith("usage: tui-trader config")
+    assert "--show" in out and "print the effective configuration as TOML" in out
+
+
+def _parsers(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.ArgumentParser]]:
+    found = [(parser.prog, parser)]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                found += _parsers(sub)
+    return found
+
+
+def test_every_option_and_subcommand_has_help() -> None:
+    missing: list[str] = []
+    for prog, parser in _parsers(build_parser()):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                helped = {a.dest for a in action._choices_actions if a.help}
+                missing += [f"{prog} {n}" for n in action.choices if n not in helped]
+            elif not action.help or action.help == argparse.SUPPRESS:
+                missing.append(f"{prog} {'/'.join(action.option_strings) or action.dest}")
+    assert missing == []
+    assert len(_parsers(build_parser())) >= 7
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_gateway_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui_trader.cli", "gateway", "--port", str(port),
+         "--state", str(tmp_path / "account.json")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        seen: list[str] = []
+        for line in proc.stderr:  # blocks until the gateway logs that it listens
+            seen.append(line)
+            if f"listening on 127.0.0.1:{port}" in line:
+                break
+        assert seen and "listening" in seen[-1], "".join(seen)
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass  # it really listens
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.stderr.read()
+        assert proc.wait(timeout=30) == 0, rest
+        assert "Traceback" not in rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+@pytest.mark.parametrize("speed", ["0", "-1", "nan", "inf", "10001"])
+def test_gateway_speed_has_the_control_ports_range(
+    speed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["gateway", "--speed", speed])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tui-trader: ") and "--speed" in err and err.count("\n") == 1

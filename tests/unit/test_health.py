@@ -31,7 +31,10 @@ from tui_trader.broker.health import (
 )
 from tui_trader.broker.lines import LineBudget
 from tui_trader.broker.pacing import HistoricalPacer, RequestRate
-from tui_trader.state.store import ConnectionState, Health
+from tui_trader.core.risk import BreakerState
+from tui_trader.core.settings import TimingSettings
+from tui_trader.state.store import Account, ConnectionState, Health
+from tui_trader.tui.widgets.footer import Part, footer_parts
 
 CONNECTED = ConnectionState.CONNECTED
 DEGRADED = ConnectionState.DEGRADED
@@ -84,7 +87,48 @@ def test_1100_degrades_1102_restores_and_asks_for_an_order_resync() -> None:
     assert (e.kind, e.state, e.state_changed) == (NoticeKind.RESTORED_DATA_KEPT, CONNECTED, True)
     assert e.actions == {SessionAction.RESYNC_ORDERS}
     assert h.since == at(9)
-    assert h.last_error is not None and h.last_error.code == 1102
+    # the restore is the end of a problem, not one: the last error is still the 1100
+    assert h.last_error == ErrorRecord(
+        1100, "Connectivity between IB and TWS has been lost.", at(5)
+    )
+
+
+def footer_error(h: HealthTracker) -> Part:
+    """The footer's error part for what ``h`` publishes."""
+    health = Health(**h.to_health_fields())
+    return footer_parts(health, Account(), BreakerState(), at(60), TimingSettings())["error"]
+
+
+def test_1102_and_202_are_notices_the_footer_shows_no_error_for() -> None:
+    h = connected()
+    e = h.on_error(
+        1102, "Connectivity between IB and TWS has been restored - data maintained.", at(1)
+    )
+    assert e.kind is NoticeKind.RESTORED_DATA_KEPT
+    e = h.on_error(202, "Order Canceled - reason:", at(2), req_id=87)
+    assert (e.kind, e.actions, e.state, e.req_id) == (
+        NoticeKind.ORDER_CANCELLED,
+        frozenset(),
+        CONNECTED,
+        87,
+    )
+    assert classify(202, "Order Canceled - reason:") == (NoticeKind.ORDER_CANCELLED, frozenset())
+    assert h.last_error is None
+    assert h.to_health_fields()["last_error_code"] is None
+    assert footer_error(h) == Part("no IB errors", "-muted")
+
+
+def test_a_202_nobody_here_asked_for_is_kept_by_its_owner() -> None:
+    h = connected()
+    h.on_error(202, "Order Canceled - reason:by the exchange", at(3), req_id=88)
+    assert h.last_error is None  # the tracker cannot know who cancelled
+    h.record_error(202, "Order Canceled - reason:by the exchange", at(3))
+    assert h.last_error == ErrorRecord(202, "Order Canceled - reason:by the exchange", at(3))
+    assert footer_error(h) == Part("err 202 57s ago", "-warn")
+    with pytest.raises(ValueError, match="timezone-aware"):
+        h.record_error(202, "x", datetime(2026, 3, 4, 12, 0))
+    h.on_error(1102, "Connectivity between IB and TWS has been restored - data maintained.", at(4))
+    assert h.last_error is not None and h.last_error.code == 202  # a restore hides nothing
 
 
 def test_1101_restores_and_asks_to_resubscribe_everything() -> None:

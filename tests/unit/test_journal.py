@@ -27,12 +27,14 @@ from tui_trader.core.models import (
 )
 from tui_trader.core.risk import BreakerState, engage_kill_switch
 from tui_trader.state.journal import (
+    APPLICATION_ID,
     MIGRATIONS,
     SCHEMA_VERSION,
     BarRow,
     Journal,
     JournalError,
     JournalVersionError,
+    JournalWriteError,
     UnknownIntentError,
     default_journal_path,
     migrate,
@@ -409,3 +411,153 @@ def test_kv_round_trip_with_breaker_state(journal: Journal, path: Path) -> None:
         assert BreakerState.from_dict(again.get_kv("breakers")) == BreakerState()
         with pytest.raises(ValueError):
             again.put_kv("bad", {"x": math.nan})
+
+
+# -- whose file, whole file, private file ---------------------------------------------------
+
+
+def digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def siblings(path: Path) -> list[str]:
+    return sorted(p.name for p in path.parent.iterdir())
+
+
+def test_a_new_journal_carries_our_application_id(journal: Journal, path: Path) -> None:
+    assert APPLICATION_ID == 0x54756954  # "TuiT"
+    assert journal.pragma("application_id") == APPLICATION_ID
+    journal.close()  # checkpointed into the file
+    assert path.read_bytes()[68:72] == b"TuiT"  # the header field file(1) reads
+
+
+def test_a_foreign_database_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    places = tmp_path / "places.sqlite"
+    raw = sqlite3.connect(places)
+    raw.execute("PRAGMA journal_mode=WAL")
+    raw.execute("CREATE TABLE moz_places (id INTEGER PRIMARY KEY, url TEXT)")
+    raw.execute("INSERT INTO moz_places (url) VALUES ('https://example.org/')")
+    raw.commit()
+    raw.close()
+    before, files = digest(places), siblings(places)
+    with pytest.raises(JournalError, match=r"is not a tui-trader journal.*moz_places"):
+        Journal(places)
+    assert digest(places) == before and siblings(places) == files
+    raw = sqlite3.connect(places)
+    tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert tables == {"moz_places"} and raw.execute("PRAGMA application_id").fetchone()[0] == 0
+    raw.close()
+
+
+def test_another_programs_application_id_is_refused(tmp_path: Path) -> None:
+    other = tmp_path / "other.sqlite3"
+    raw = sqlite3.connect(other)
+    raw.execute("PRAGMA application_id = 1234")
+    raw.commit()
+    raw.close()
+    before = digest(other)
+    with pytest.raises(JournalError, match=r"not a tui-trader journal.*application id 1234"):
+        Journal(other)
+    assert digest(other) == before
+
+
+def test_a_journal_of_an_older_version_is_adopted(path: Path) -> None:
+    """Journals written before the application id existed: our tables, id 0."""
+    path.parent.mkdir(parents=True)
+    raw = sqlite3.connect(path, autocommit=True)
+    raw.execute("PRAGMA journal_mode=WAL")
+    raw.executescript(MIGRATIONS[0])
+    raw.execute("PRAGMA user_version = 1")
+    raw.execute("INSERT INTO kv (key, value) VALUES ('breakers', '{}')")
+    raw.close()
+    with Journal(path) as adopted:
+        assert adopted.pragma("application_id") == APPLICATION_ID
+        assert adopted.get_kv("breakers") == {}
+    with Journal(path) as again:  # and opens as ours from now on
+        assert again.get_kv("breakers") == {}
+
+
+def test_a_database_with_only_some_of_our_tables_is_not_adopted(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    raw = sqlite3.connect(path, autocommit=True)
+    raw.execute("CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    raw.execute("PRAGMA user_version = 1")
+    raw.close()
+    with pytest.raises(JournalError, match="not a tui-trader journal"):
+        Journal(path)
+
+
+def corrupt_a_page(path: Path, page: int) -> None:
+    """Overwrite the cell pointers of one b-tree page, as a bad sector would."""
+    data = bytearray(path.read_bytes())
+    size = 4096
+    assert len(data) > (page + 1) * size
+    data[page * size + 8 : page * size + 300] = b"\xff" * 292
+    path.write_bytes(bytes(data))
+
+
+def test_a_corrupt_page_is_refused_and_the_file_left_byte_identical(path: Path) -> None:
+    with Journal(path, new_id=counter_ids()) as j:
+        for i in range(60):
+            j.record_intent(SPEC, T0 + timedelta(seconds=i))
+    pages = path.stat().st_size // 4096
+    corrupt_a_page(path, pages - 2)  # a leaf near the end: the header still reads fine
+    before, files = digest(path), siblings(path)
+    with pytest.raises(JournalError) as raised:
+        Journal(path)
+    message = str(raised.value)
+    assert message.startswith(f"The journal {path} is damaged")
+    assert "move it aside" in message and "backup" in message and "\n" not in message
+    assert digest(path) == before and siblings(path) == files  # not touched at all
+
+
+def test_a_damaged_schema_page_is_refused_too(path: Path) -> None:
+    with Journal(path, new_id=counter_ids()) as j:
+        j.record_intent(SPEC, T0)
+    corrupt_a_page(path, 1)  # page 2: a table's root
+    before = digest(path)
+    with pytest.raises(JournalError, match=r"is damaged"):
+        Journal(path)
+    assert digest(path) == before
+
+
+def test_the_journal_and_its_wal_files_are_private(path: Path) -> None:
+    with Journal(path) as j:
+        j.log_event(EventLevel.INFO, "test", "a line", T0)
+        for name in ("", "-wal", "-shm"):
+            f = path.with_name(path.name + name)
+            assert f.exists() and (f.stat().st_mode & 0o777) == 0o600, name
+    path.chmod(0o644)  # a journal an older version created
+    with Journal(path):
+        assert (path.stat().st_mode & 0o777) == 0o600
+
+
+# -- a journal that cannot be written ------------------------------------------------------
+
+
+def fill_up(journal: Journal) -> None:
+    """No new page can be added: SQLite answers "database or disk is full" (SQLITE_FULL)
+    exactly as it does for a full disk."""
+    pages = journal.pragma("page_count")
+    journal._conn.execute(f"PRAGMA max_page_count = {pages}")
+
+
+def test_a_full_disk_is_a_write_error_until_a_write_works_again(journal: Journal) -> None:
+    day = date(2026, 3, 2)
+    assert journal.write_error is None
+    fill_up(journal)
+    many = [
+        BarRow(date(2020, 1, 1) + timedelta(days=i), 1.0, 2.0, 0.5, 1.5, 9.0) for i in range(600)
+    ]
+    with pytest.raises(JournalWriteError, match=r"cannot be written.*database or disk is full"):
+        journal.put_bars("AAPL", many, day)
+    assert journal.get_bars("AAPL", day) is None  # rolled back whole
+    assert journal.write_error is not None and "disk is full" in journal.write_error
+    assert journal.check_writable() is not None  # still no room for a write of any size
+    assert journal.write_error is not None
+    journal._conn.execute("PRAGMA max_page_count = 1000000")  # space again
+    assert journal.check_writable() is None and journal.write_error is None
+    journal.put_bars("AAPL", many, day)
+    assert journal.get_bars("AAPL", day) == many

@@ -12,11 +12,13 @@ from hypothesis import strategies as st
 
 from tui_trader.core.pricing import (
     IB_UNSET_DOUBLE,
+    Action,
     NaturalQuotes,
     OrderPrice,
     PriceRefusal,
     RefusalCode,
     WalkKind,
+    WalkState,
     check_account_mode,
     limit_price,
     mask_account_id,
@@ -24,6 +26,7 @@ from tui_trader.core.pricing import (
     next_walk_action,
     start_walk,
     walk_price,
+    walk_start,
 )
 from tui_trader.core.settings import ExecutionSettings
 
@@ -415,6 +418,151 @@ def test_walk_machine_properties(total: int, events: list[tuple[float, int]]) ->
         state = a.state
     if not cancelled:
         assert state.step <= LIVE.walk_max_steps
+
+
+# --- orders placed at a limit of their own (issue 13: a limit below the bid never walked) -
+
+
+def walk_limits(
+    state: WalkState,
+    quotes: list[tuple[float, float]],
+    ex: ExecutionSettings,
+    max_debit: float | None = None,
+) -> list[float | None]:
+    """The working limit after each due step, one step per (bid, ask) in ``quotes``."""
+    got: list[float | None] = []
+    t = state.last_step_at
+    for nb, na in quotes:
+        t += timedelta(seconds=ex.walk_interval_s)
+        a = next_walk_action(state, t, nb, na, 0, ex, max_debit=max_debit)
+        assert a.kind in (WalkKind.REPLACE, WalkKind.WAIT), a
+        state = a.state
+        got.append(state.limit)
+    return got
+
+
+def test_a_paper_buy_below_the_bid_walks_a_tenth_of_the_spread_per_step() -> None:
+    # the user's order: 3.10 with the natural market at 4.20 x 4.40 (spread 0.20)
+    placed = OrderPrice("BUY", "LMT", 3.10, 4.20, 4.40)
+    assert walk_start(placed, PAPER) == (Decimal("-1.10"), Decimal("0.20"))
+    state = start_walk(placed, 5, T0, execution=PAPER)
+    assert walk_limits(state, [(4.20, 4.40)] * 5, PAPER) == [3.12, 3.14, 3.16, 3.18, 3.20]
+    # the market moves up 0.50 and widens to 0.40: the same place in today's market
+    # (5.5 spreads below the bid), plus the steps: 4.70 - 5.5 * 0.40 + k * 0.04
+    assert walk_limits(state, [(4.70, 5.10)] * 2, PAPER) == [2.54, 2.58]
+
+
+def test_a_sell_above_the_ask_walks_down_and_never_below_the_bid() -> None:
+    placed = OrderPrice("SELL", "LMT", 2.50, 1.00, 2.00)
+    state = start_walk(placed, 3, T0, execution=PAPER)
+    assert state.start == (Decimal("-0.50"), Decimal("1.00"))
+    ex = ExecutionSettings(walk_step=0.3, walk_max_steps=8)
+    assert walk_limits(state, [(1.00, 2.00)] * 8, ex) == [
+        2.20, 1.90, 1.60, 1.30, 1.00, 1.00, 1.00, 1.00
+    ]  # fmt: skip
+
+
+def test_a_hand_raised_live_buy_walks_up_from_its_limit_not_down_to_the_schedule() -> None:
+    placed = OrderPrice("BUY", "LMT", 1.90, 1.00, 2.00)  # the schedule's step 0 is 1.40
+    state = start_walk(placed, 1, T0, execution=LIVE)
+    assert walk_limits(state, [(1.00, 2.00)] * 3, LIVE) == [2.00, 2.00, 2.00]
+    capped = walk_limits(state, [(1.00, 2.00)], LIVE, max_debit=1.95)
+    assert capped == [1.95]
+
+
+def test_walk_start_is_none_where_the_schedule_applies() -> None:
+    assert walk_start(OrderPrice("BUY", "LMT", 1.40, 1.00, 2.00), LIVE) is None
+    assert walk_start(OrderPrice("SELL", "LMT", 1.60, 1.00, 2.00), LIVE) is None
+    assert walk_start(OrderPrice("BUY", "LMT", 2.00, 1.00, 2.00), PAPER) is None
+    # at the cap the position was sized for: still the schedule's price
+    assert walk_start(OrderPrice("BUY", "LMT", 1.75, 1.00, 2.00), PAPER, max_debit=1.75) is None
+    assert walk_start(OrderPrice("BUY", "MKT", None, 1.00, 2.00), PAPER_MKT) is None
+    # quotes that cannot place it
+    assert walk_start(OrderPrice("BUY", "LMT", 1.40, math.nan, 2.00), LIVE) is None
+    assert walk_start(OrderPrice("BUY", "LMT", 1.40, 2.10, 2.00), LIVE) is None
+    # a locked market: the distance in price units, so the order stays 0.10 below the bid
+    locked = start_walk(OrderPrice("BUY", "LMT", 1.40, 1.50, 1.50), 1, T0, execution=LIVE)
+    assert locked.start == (Decimal("-0.10"), Decimal("0"))
+    assert walk_limits(locked, [(1.50, 1.50), (1.50, 1.70)], LIVE) == [1.40, 1.44]  # + 2 * 0.02
+    # a default order keeps the schedule exactly, with or without execution given
+    first = limit_price("BUY", 1.00, 2.00, LIVE)
+    assert isinstance(first, OrderPrice)
+    assert start_walk(first, 2, T0, execution=LIVE) == start_walk(first, 2, T0)
+
+
+prices_t = st.integers(min_value=1, max_value=1500)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    action=st.sampled_from(["BUY", "SELL"]),
+    bid_t=st.integers(min_value=-30, max_value=1000),
+    width=st.integers(min_value=0, max_value=200),
+    limit_t=prices_t,
+    step=st.sampled_from([0.05, 0.1, 0.25, 0.3, 1.0]),
+    mode=st.sampled_from(["paper", "live"]),
+    cap_t=st.one_of(st.none(), st.integers(min_value=1, max_value=1500)),
+    moves=st.lists(
+        st.tuples(st.integers(min_value=-40, max_value=40), st.integers(min_value=0, max_value=60)),
+        min_size=1,
+        max_size=12,
+    ),
+)
+def test_walk_steps_move_toward_the_far_side_never_past_it_nor_the_cap(
+    action: str,
+    bid_t: int,
+    width: int,
+    limit_t: int,
+    step: float,
+    mode: str,
+    cap_t: int | None,
+    moves: list[tuple[int, int]],
+) -> None:
+    side: Action = "BUY" if action == "BUY" else "SELL"
+    ex = ExecutionSettings(mode=mode, walk_step=step, walk_max_steps=len(moves))  # type: ignore[arg-type]
+    nb, na = bid_t / 100, (bid_t + width) / 100
+    cap = None if cap_t is None or side == "SELL" else cap_t / 100
+    limit = limit_t / 100
+    if side == "BUY":
+        limit = min(limit, na if cap is None else min(na, cap))
+        if limit <= 0:
+            return  # nothing to buy: limit_price refuses it before anything is placed
+    else:
+        limit = max(limit, math.ceil(max(nb, 0) * 100) / 100)  # a lower SELL fills at once
+    state = start_walk(OrderPrice(side, "LMT", limit, nb, na), 3, T0, execution=ex, max_debit=cap)
+    t = T0
+    # fixed quotes: each step moves toward the far side by at most walk_step of the spread
+    # (plus one tick of rounding), never back, never past the far side nor the cap
+    fixed = state
+    most = step * (na - nb) + 0.01 + 1e-9
+    for _ in moves:
+        t += timedelta(seconds=ex.walk_interval_s)
+        a = next_walk_action(fixed, t, nb, na, 0, ex, max_debit=cap)
+        assert a.kind in (WalkKind.REPLACE, WalkKind.WAIT)
+        new, old = a.state.limit, fixed.limit
+        assert new is not None and old is not None and on_grid(new)
+        if side == "BUY":
+            assert old - 1e-9 <= new <= old + most
+            assert 0 < new <= na + 1e-9 and (cap is None or new <= cap + 1e-9)
+        else:
+            assert old - most <= new <= old + 1e-9
+            assert new >= max(nb, 0) - 1e-9
+        fixed = a.state
+    # moving quotes: never past the far side nor the cap, always on the grid
+    moving, t = state, T0
+    for shift, w in moves:
+        t += timedelta(seconds=ex.walk_interval_s)
+        qb = (bid_t + shift) / 100
+        qa = qb + w / 100
+        a = next_walk_action(moving, t, qb, qa, 0, ex, max_debit=cap)
+        moving = a.state
+        lim = moving.limit
+        assert lim is not None and on_grid(lim)
+        if a.kind is WalkKind.REPLACE:
+            if side == "BUY":
+                assert 0 < lim <= max(qa, 0.01) and (cap is None or lim <= cap)
+            else:
+                assert lim >= max(qb, 0) - 1e-9
 
 
 # --- account mode --------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from tui_trader.core.models import (
     SpreadOrderSpec,
     can_transition,
 )
-from tui_trader.state.reconcile import apply_result, filled_from_fills, reconcile
+from tui_trader.state.reconcile import apply_result, filled_from_fills, reconcile, untold
 
 S = IntentStatus
 T0 = datetime(2026, 3, 2, 20, 50, tzinfo=UTC)
@@ -196,6 +196,70 @@ def test_terminal_intent_disagreeing_with_ib_is_kept_and_flagged() -> None:
     assert new.filled == 2  # ... but the filled quantity IB reports is recorded
     warnings = [f for f in result.findings if f.level is EventLevel.WARNING]
     assert any("'Filled'" in f.text and "kept CANCELLED" in f.text for f in warnings)
+
+
+@pytest.mark.parametrize(
+    ("ours", "note"),
+    [
+        ("Order rejected - reason:Insufficient margin", "Insufficient margin"),
+        ("Order rejected - reason:Insufficient margin", "Rejected: insufficient margin"),
+        ("Order rejected - reason:Insufficient margin", None),  # IB gives no reason
+        ("Order rejected - reason:Insufficient margin", "Cancelled"),
+        (None, "Insufficient margin"),  # nothing of ours to disagree with
+    ],
+)
+def test_a_rejection_ib_lists_as_cancelled_is_no_discrepancy(
+    ours: str | None, note: str | None
+) -> None:
+    """IB reports a rejected order as a completed "Cancelled" order: every reconnect sees
+    it so, and none of them is a disagreement with the journal's REJECTED."""
+    intents = [intent(1, S.REJECTED, order_id=7, perm_id=900, last_error_text=ours)]
+    result = reconcile(intents, [snap(iid(1), "Cancelled", note=note)], [], NOW)
+    assert result.findings == ()
+    assert after(intents, result)[iid(1)].status is S.REJECTED
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "status"),
+    [
+        (snap(iid(1), "Cancelled", note="Cancelled by the trader in TWS"), "'Cancelled'"),
+        (snap(iid(1), "Cancelled", 1.0), "'Cancelled'"),  # a rejection fills nothing
+        (snap(iid(1), "Filled", 2.0), "'Filled'"),
+    ],
+)
+def test_a_rejected_intent_ib_reports_otherwise_is_flagged_once_per_kind(
+    snapshot: IbOrderSnapshot, status: str
+) -> None:
+    reason = "Order rejected - reason:Insufficient margin"
+    intents = [intent(1, S.REJECTED, order_id=7, perm_id=900, last_error_text=reason)]
+    result = reconcile(intents, [snapshot], [], NOW)
+    (warning,) = [f for f in result.findings if f.level is EventLevel.WARNING]
+    assert status in warning.text and "kept REJECTED" in warning.text
+    assert warning.key == f"{iid(1)}/ib-status/{snapshot.status}"
+    told = {warning.key}
+    # the next reconnect sees the same discrepancy: nothing left to tell
+    again = reconcile(apply_result(intents, result, NOW), [snapshot], [], NOW)
+    assert untold(again, told.__contains__).findings == ()
+    # a different discrepancy of the same intent is told
+    other = snap(iid(1), "Weird")
+    fresh = untold(reconcile(intents, [other], [], NOW), told.__contains__).findings
+    assert [f.key for f in fresh] == [f"{iid(1)}/ib-status-unknown/Weird"]
+
+
+def test_untold_keeps_changes_and_new_discrepancies() -> None:
+    intents = [intent(1, S.WORKING, order_id=7, perm_id=900)]
+    orders = [
+        snap(iid(1), "Filled", 2.0),
+        snap(iid(99), "Submitted", order_id=40, perm_id=1234),
+        snap("manual", "Submitted", order_id=0, perm_id=5557),
+    ]
+    result = reconcile(intents, orders, [], NOW)
+    keys = [f.key for f in result.findings]
+    assert keys == [None, f"orphan-order/{iid(99)}/1234", "external/2026-03-02/1/0"]
+    assert untold(result, lambda key: False) is result
+    kept = untold(result, lambda key: key.startswith("orphan-order/"))
+    assert [f.key for f in kept.findings] == [None, "external/2026-03-02/1/0"]
+    assert kept.updates == result.updates and kept.fills == result.fills
 
 
 def test_unrecognised_ib_status() -> None:
@@ -403,6 +467,9 @@ def test_reconcile_properties(
     again = reconcile(new, orders, fills, NOW + timedelta(minutes=1))
     assert again.updates == ()
     assert apply_result(new, again, NOW + timedelta(minutes=1)) == new
+    # and it tells nothing new: every finding left is a discrepancy already told
+    told = {f.key for f in result.findings if f.key is not None}
+    assert untold(again, told.__contains__).findings == ()
     # deterministic: IB's lists in another order give the same updates and fills
     shuffled_orders, shuffled_fills = list(orders), list(fills)
     rnd.shuffle(shuffled_orders)

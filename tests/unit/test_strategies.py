@@ -274,9 +274,11 @@ def _numpy_strategies(ind: Indicators, s: StrategySettings) -> dict[str, np.ndar
         prev = np.full_like(ind.rsi14, np.nan)
         prev[:, 1:] = ind.rsi14[:, :-1]
         return {
-            "HIGH_BASE": ((ind.hhv20 - ind.close) / ind.atr14 <= s.high_base_max_atr_ratio)
+            "HIGH_BASE": (ind.atr14 > 0)  # SPEC 12: no base on ATR14 = 0
+            & ((ind.hhv20 - ind.close) / ind.atr14 <= s.high_base_max_atr_ratio)
             & (ind.rsi14 >= s.high_base_min_rsi),
-            "LOW_BASE": ((ind.close - ind.llv20) / ind.atr14 <= s.low_base_min_atr_ratio)
+            "LOW_BASE": (ind.atr14 > 0)
+            & ((ind.close - ind.llv20) / ind.atr14 <= s.low_base_min_atr_ratio)
             & (ind.rsi14 <= s.low_base_max_rsi),
             "BULL_PULLBACK": (prev < s.bull_pullback_rsi_threshold)
             & (s.bull_pullback_rsi_threshold <= ind.rsi14)

@@ -13,7 +13,12 @@ Decisions:
   session IB's answer ends with today's partial bar; it is cached like the others and
   :func:`apply_live_price` moves it with live prices (SPEC 1), so a same-day restart keeps
   today's volume. Unknown symbols are not cached: they are re-qualified (one
-  contract-details request, no historical one) on the next load.
+  contract-details request, no historical one) on the next load. A cache that cannot be
+  written (a full disk: :class:`~tui_trader.state.journal.JournalWriteError`, or a busy
+  lock) loses nothing: the fetched bars are used from memory, the failure is logged once
+  per load, no further symbol of that load is written, and the caller sees it in
+  ``journal.write_error``. Throwing fetched bars away would only refetch them into IB's
+  pacing limits (a ten-minute wait) and fail again.
 - **Pacing**: every request goes through the caller's
   :class:`~tui_trader.broker.pacing.HistoricalPacer` (at most 50 open, no identical request
   within 15 s, at most 60 in 10 minutes), one per login, so pass the session's
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
@@ -43,7 +49,7 @@ from loguru import logger
 from tui_trader.broker.marketdata import clean_price
 from tui_trader.broker.pacing import HistoricalPacer
 from tui_trader.core.bars import BAR_COLUMNS, Bars
-from tui_trader.state.journal import BarRow, Journal
+from tui_trader.state.journal import BarRow, Journal, JournalError
 
 DEFAULT_DURATION = "2 Y"
 BAR_SIZE = "1 day"
@@ -211,6 +217,17 @@ async def _fetch(
         pacer.enqueue(key)
     out: dict[str, list[BarRow]] = {}
     retries: dict[str, int] = {}
+    caching = True
+
+    def cache(sym: str, sym_rows: list[BarRow]) -> None:
+        nonlocal caching
+        if not caching:
+            return
+        try:
+            journal.put_bars(sym, sym_rows, today)
+        except (JournalError, sqlite3.Error) as exc:
+            caching = False
+            logger.error("daily bars used from memory, not cached: {}", exc)
 
     async def one(key: BarKey) -> None:
         sym = by_key[key]
@@ -247,8 +264,8 @@ async def _fetch(
             )
             return
         sym_rows = _dedupe([_bar_row(b) for b in bars])
-        journal.put_bars(sym, sym_rows, today)
         out[sym] = sym_rows
+        cache(sym, sym_rows)
 
     in_flight: set[asyncio.Task[None]] = set()
     try:

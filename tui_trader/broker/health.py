@@ -30,8 +30,12 @@ Other decisions:
 - 162 is IB's catch-all for historical-data errors; only a message that mentions pacing is
   HISTORICAL_PACING. 366 ("no historical data query found") means IB no longer has the
   request. Both end the request for the pacer.
-- ``last_error`` keeps the latest notice that is not purely informational (farm "OK" and
-  other 2100-2199 notices are not kept), so the status bar shows the last real problem.
+- ``last_error`` keeps the latest notice that is not purely informational, so the status
+  bar shows the last real problem. Not kept: farm "OK" and other 2100-2199 notices, 1102
+  ("connectivity restored, data maintained": the end of a problem, not one) and 202 ("Order
+  Canceled"), which is IB confirming a cancel. Only the order manager knows whether it asked
+  for that cancel; for an order nobody here cancelled its owner keeps the notice with
+  :meth:`HealthTracker.record_error`.
 - Stale quotes: a quote is fresh while younger than ``stale_quote_s`` (SPEC 8: an age equal
   to it is stale), judged only while the market is open: outside the session no quote
   moves. An unknown age (NaN, IB's unset marker) counts as stale.
@@ -119,6 +123,7 @@ class NoticeKind(StrEnum):
     HISTORICAL_ERROR = "HISTORICAL_ERROR"  # 162 otherwise, 366
     BAD_CONTRACT = "BAD_CONTRACT"  # 200
     ORDER_REJECTED = "ORDER_REJECTED"  # 201
+    ORDER_CANCELLED = "ORDER_CANCELLED"  # 202: IB confirms a cancel
     NOT_CONNECTED = "NOT_CONNECTED"  # 502, 504
     INFO = "INFO"  # other 2100-2199
     OTHER = "OTHER"
@@ -134,6 +139,16 @@ class SessionAction(StrEnum):
     END_HISTORICAL_REQUEST = "END_HISTORICAL_REQUEST"  # HistoricalPacer.done for the req_id
     RETRY_HISTORICAL_LATER = "RETRY_HISTORICAL_LATER"  # re-enqueue it with the pacer
 
+
+#: Notices that are never the status bar's "last IB error" (module doc).
+_NOT_ERRORS = frozenset(
+    {
+        NoticeKind.INFO,
+        NoticeKind.FARM_OK,
+        NoticeKind.RESTORED_DATA_KEPT,
+        NoticeKind.ORDER_CANCELLED,
+    }
+)
 
 _FARM_BROKEN = {2103: "market data farm", 2105: "HMDS data farm", 2157: "sec-def data farm"}
 _FARM_OK = {2104: 2103, 2106: 2105, 2158: 2157}  # OK code -> the broken code it clears
@@ -189,6 +204,8 @@ def classify(code: int, message: str) -> tuple[NoticeKind, frozenset[SessionActi
             return NoticeKind.BAD_CONTRACT, frozenset()
         case 201:
             return NoticeKind.ORDER_REJECTED, frozenset()
+        case 202:
+            return NoticeKind.ORDER_CANCELLED, frozenset()
         case 502 | 504:
             return NoticeKind.NOT_CONNECTED, frozenset()
     if code in _FARM_BROKEN:
@@ -333,11 +350,17 @@ class HealthTracker:
             self._throttle_until = _aware(now) + THROTTLE_HOLD
         elif kind is NoticeKind.NOT_CONNECTED:
             self._socket_up = False
-        if kind not in (NoticeKind.INFO, NoticeKind.FARM_OK):
+        if kind not in _NOT_ERRORS:
             self._last_error = ErrorRecord(code, message, _aware(now))
         before = self._state
         state = self._update(now)
         return HealthEffect(code, kind, actions, state, state is not before, req_id, farm)
+
+    def record_error(self, code: int, message: str, now: datetime) -> None:
+        """Keep a notice :meth:`on_error` does not keep as the last error, because its
+        sender knows it is a problem here: a 202 for an order nobody here cancelled."""
+        message = message if isinstance(message, str) else str(message)
+        self._last_error = ErrorRecord(code, message, _aware(now))
 
     def on_quote_ages(
         self,

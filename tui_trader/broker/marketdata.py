@@ -37,9 +37,18 @@ Decisions:
 - **Pins outrank unsubscribing**: :meth:`MarketData.unsubscribe` leaves a pinned line
   alone, since another owner still needs it (pins are per reason, subscriptions are not
   counted).
+- **A contract is requested at most once per connection.** Which lines IB holds is known
+  exactly: a request marks its key live, a cancel, a refusal (100/101/200), a disconnect
+  or 1101 ("data lost": IB dropped every line) unmarks it, and :meth:`MarketData._start`
+  never sends a second ``reqMktData`` for a live key. Otherwise ib_insync would map the
+  ticker to the newer reqId only, the older line could never be cancelled and IB would
+  count it against the 100 for the rest of the connection while the budget does not.
 - :meth:`MarketData.restore_all` is for "IB has lost every line" (a new connection, 1101):
-  it re-requests every active line, pinned first then most recently used, after letting
-  the queue into any room a reconnect regained (``LineBudget.restore_max``).
+  it re-requests every active line that is not live on this connection, pinned first then
+  most recently used, then lets the queue into any room a reconnect regained
+  (``LineBudget.restore_max``): lines IB granted before keep priority over ones it refused.
+  Lines requested since the connection came up (positions' legs pinned by an earlier
+  ready hook) are already live and are not asked for again.
 """
 
 from __future__ import annotations
@@ -65,6 +74,7 @@ _ERR_MAX_TICKERS = 101
 #: Seconds before re-requesting a line IB dropped for the message rate (error 100).
 RATE_RETRY_S = 1.2
 _ERR_NO_SECURITY = 200
+_DATA_LOST = 1101  # reqId -1: connectivity restored, IB dropped every market-data line
 
 
 class Quote(NamedTuple):
@@ -317,19 +327,18 @@ class MarketData:
         return self.budget.touch(con_id, self._now_s())
 
     async def restore_all(self) -> int:
-        """Re-request every line after IB lost them all (module doc); returns how many
-        requests went out. Lines IB refuses again (101) shrink the budget as usual."""
-        now_s = self._now_s()
-        for d in self.budget.restore_max(now_s):
-            self._apply(d)
-        self._live.clear()
-        self._fresh.clear()
-        self._req_ids.clear()
+        """Re-request every line IB does not hold after it lost them (module doc); returns
+        how many requests went out. Lines IB refuses again (101) shrink the budget as
+        usual. Idempotent: a line already requested on this connection is left alone."""
         sent = 0
         if self._ib.isConnected():
             for key in self.budget.active_keys():
-                if key not in self._live and self._start(key):
+                if self._start(key):
                     sent += 1
+        before = self.requests_sent
+        for d in self.budget.restore_max(self._now_s()):
+            self._apply(d)
+        sent += self.requests_sent - before
         self.restores += 1
         self.publish()
         logger.info("market data restored: {} line(s) re-requested", sent)
@@ -350,9 +359,10 @@ class MarketData:
             self._start(d.key)
 
     def _start(self, key: int) -> bool:
-        """reqMktData for ``key`` when connected (else :meth:`restore_all` will)."""
+        """reqMktData for ``key`` when connected (else :meth:`restore_all` will) and not
+        already requested on this connection (module doc: never twice)."""
         contract = self._contracts.get(key)
-        if contract is None or not self._ib.isConnected():
+        if contract is None or key in self._live or not self._ib.isConnected():
             return False
         old = self._tickers.get(key)
         books = getattr(self._ib.wrapper, "tickers", None)
@@ -413,11 +423,19 @@ class MarketData:
                 self._fresh.add(key)
 
     def _on_disconnected(self) -> None:
+        self._lost_all()
+
+    def _lost_all(self) -> None:
+        """IB holds none of our lines any more (a closed connection, 1101): every active
+        line is to be requested again by :meth:`restore_all`."""
         self._live.clear()
         self._fresh.clear()
         self._req_ids.clear()
 
     def _on_error(self, req_id: int, code: int, message: str, contract: Any) -> None:
+        if code == _DATA_LOST and req_id == -1:
+            self._lost_all()
+            return
         key = self._req_ids.get(req_id)
         if key is None:
             return

@@ -28,13 +28,30 @@ ever sent twice.**
   are absorbing, so whichever arrives last cannot undo the first.
 - **Fills** are recorded per leg execution; IB's execution of the BAG itself (its combo
   price, no commission) is not stored as a fill -- the intent's average price comes from
-  IB's order status -- so summing a spread's fills never double counts.
+  IB's order status -- so summing a spread's fills never double counts. A fill is an event
+  ("fill": ``filled n of N @ price``) when its executions make another whole spread, once:
+  an execution whose exec id the journal already holds (ib_insync and ``resync`` replay the
+  day's executions on every connect) is no event. One that happened while the app was down
+  or disconnected is, stamped with its own execution time and saying it was received late.
+- **Reconciliation findings** are told once: a discrepancy ``resync`` already reported (its
+  finding's key is remembered in the journal, ``reconcile/told/<key>``) is not reported
+  again on the next reconnect or restart.
+- IB's 202 "Order Canceled" confirms a cancel: after one we asked for it is no error (not
+  recorded on the intent; :meth:`OrderManager.cancel_requested` lets the status bar tell);
+  for an order nobody here cancelled it is a warning.
 - **Walking** (SPEC 6, :func:`tui_trader.core.pricing.next_walk_action`): one task per
   working order, time from the injected ``clock`` and ``sleep``; the walk re-prices from
   the legs' current quotes (``quotes``: conId -> (bid, ask); by default ib_insync's
   tickers), never past the natural far side nor ``max_debit`` (default
   ``max_spread_cost / multiplier``), and cancels after ``walk_max_steps``. Each step is
-  journaled before its modify is sent.
+  journaled before its modify is sent and shown in the Log (``walk 2/5 BUY MSFT ...: 3.90
+  -> 4.00``; the final cancel carries the walk's reason). Where a walk starts (the placed
+  limit, the natural quotes then, ``max_debit``) is journaled under ``walk/<intent id>``:
+  an order placed at a limit of its own walks from there (``pricing.walk_start``), and an
+  engine that finds a working order of ours after a reconnect or a restart resumes its
+  walk from the journaled step. No step is used up while IB is not
+  connected or does not list the order (said once per walk); an order IB lists under
+  another clientId cannot be walked from this session, and the Log says so.
 - IB's "no value" markers (1.7976931348623157e308, NaN, empty strings) in a what-if answer
   become None, never numbers; an answer that never comes becomes a warning after
   ``what_if_timeout_s``.
@@ -64,6 +81,7 @@ from tui_trader.broker.account import (
 from tui_trader.broker.contracts import combo_contract, combo_limit, combo_order
 from tui_trader.broker.events import Subscriptions
 from tui_trader.broker.marketdata import ib_number
+from tui_trader.core.calendar import ET
 from tui_trader.core.models import (
     EventLevel,
     Fill,
@@ -88,11 +106,11 @@ from tui_trader.core.pricing import (
 from tui_trader.core.risk import GateResult
 from tui_trader.core.settings import ExecutionSettings, RiskSettings, SelectionSettings
 from tui_trader.state.journal import Journal
-from tui_trader.state.reconcile import ReconcileResult, reconcile
+from tui_trader.state.reconcile import ReconcileResult, filled_from_fills, reconcile, untold
 from tui_trader.state.store import Orders, Preview, Store, WalkInfo
 
 QuoteSource = Callable[[int], tuple[float, float] | None]
-Sleep = Callable[[float], Awaitable[None]]
+Sleep = Callable[[float], Awaitable[object]]
 
 #: Error codes on an order id that do not end the order (warnings, cancel confirmations,
 #: refused cancels), after ib_insync's own warning list.
@@ -101,6 +119,10 @@ _DEAD = frozenset({"Cancelled", "ApiCancelled", "Inactive"})
 _DONE = frozenset({"Filled", "Cancelled", "ApiCancelled"})
 #: How long terminal intents stay in the store's Orders slice.
 RECENT = timedelta(hours=24)
+#: IB's confirmation of a cancel.
+ORDER_CANCELED = 202
+#: Journal key prefix of a reconciliation finding already told (reconcile.untold).
+_TOLD_KEY = "reconcile/told/"
 
 
 class OrderRefused(Exception):
@@ -230,6 +252,21 @@ def snapshot_of(
     )
 
 
+def _combo_price(spec: SpreadOrderSpec, fills: Sequence[Fill]) -> float | None:
+    """The combo's average price per share from its legs' executions: the sum over legs of
+    the leg's average price times its ratio, signed by the leg's side when the combo is
+    bought (for a SELL that is the credit); None while a leg has no execution."""
+    total = 0.0
+    for leg in spec.legs:
+        mine = [f for f in fills if f.con_id == leg.con_id]
+        qty = sum(f.quantity for f in mine)
+        if qty <= 0:
+            return None
+        average = sum(f.price * f.quantity for f in mine) / qty
+        total += (1.0 if leg.action == "BUY" else -1.0) * leg.ratio * average
+    return total
+
+
 class CompletedNotes:
     """IB's ``completedStatus`` of completed orders, by perm id.
 
@@ -300,6 +337,34 @@ class _Walk:
     task: asyncio.Task[None]
     state: WalkState
     max_debit: float | None
+    missing_said: bool = False  # "IB does not list the order" was shown for this walk
+
+
+#: Journal key prefix of where a walk started (limit, natural quotes, debit bound).
+_WALK_KEY = "walk/"
+
+
+def _walk_name(spec: SpreadOrderSpec) -> str:
+    """``BUY MSFT 20261224 510/530 C``: the order in a walk event, without its first limit."""
+    lo, sh = spec.long_leg, spec.short_leg
+    return f"{spec.action} {spec.underlying} {lo.expiry} {lo.strike:g}/{sh.strike:g} {lo.right}"
+
+
+def _shown(limit: float | None) -> str:
+    return "MKT" if limit is None else f"{limit:.2f}"
+
+
+def _kv_number(value: object) -> float | None:
+    """A journaled number; None when absent or not a number."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _kv_price(value: object) -> float:
+    """A journaled quote; NaN (unusable, as a missing quote is) when absent."""
+    number = _kv_number(value)
+    return math.nan if number is None else number
 
 
 class OrderManager:
@@ -336,6 +401,7 @@ class OrderManager:
         self._what_if_timeout_s = what_if_timeout_s
         self._reject_grace_s = reject_grace_s
         self._cancel_requested: set[str] = set()
+        self._cancel_order_ids: set[int] = set()  # IB order ids we asked to cancel
         self._pending_cancel: dict[str, asyncio.TimerHandle] = {}
         self._walks: dict[str, _Walk] = {}
         self._max_debit: dict[str, float | None] = {}
@@ -607,6 +673,7 @@ class OrderManager:
             )
         self._stop_walk(intent_id)
         self._cancel_requested.add(intent_id)
+        self._cancel_order_ids.add(trade.order.orderId)
         self._ib.cancelOrder(trade.order)
         text = f"cancel requested{f': {reason}' if reason else ''}"
         self._event(EventLevel.INFO, "order", text, intent_id)
@@ -677,24 +744,67 @@ class OrderManager:
         return nat.bid, nat.ask
 
     def _start_walk(self, intent: OrderIntent, *, first: bool) -> None:
-        """Start walking ``intent`` unless it is already walked or done."""
+        """Start walking ``intent`` unless it is already walked or done.
+
+        ``first``: just placed; where it starts (its limit, today's natural quotes and the
+        debit bound) is kept in the journal (``walk/<intent id>``), so that a later engine
+        resumes the same walk from the journaled step (``first`` False).
+        """
         if intent.intent_id in self._walks or intent.is_terminal:
             return
-        spec = intent.spec
-        nb, na = self._natural(spec)
-        limit = intent.working_limit if spec.order_type == "LMT" else None
-        placed = OrderPrice(spec.action, spec.order_type, limit, nb, na)
-        state = start_walk(placed, spec.quantity, self._clock())
-        if not first:
-            state = replace(state, step=intent.walk_step)
-        max_debit = self._max_debit.get(intent.intent_id)
+        spec, ex = intent.spec, self._execution
+        key = f"{_WALK_KEY}{intent.intent_id}"
+        if first:
+            nb, na = self._natural(spec)
+            limit = intent.working_limit if spec.order_type == "LMT" else None
+            max_debit = self._max_debit.get(intent.intent_id)
+            self._save_walk_start(key, limit, nb, na, max_debit)
+        else:  # resumed: where it started, as journaled (an older journal has none)
+            saved = self._journal.get_kv(key)
+            saved = saved if isinstance(saved, dict) else {}
+            nb, na = _kv_price(saved.get("bid")), _kv_price(saved.get("ask"))
+            limit = _kv_number(saved.get("limit"))
+            max_debit = self._max_debit.get(intent.intent_id)
+            if max_debit is None:
+                max_debit = _kv_number(saved.get("max_debit"))
         if max_debit is None and spec.action == "BUY":
             max_debit = self._selection.max_spread_cost / self._selection.multiplier
+        placed = OrderPrice(spec.action, spec.order_type, limit, nb, na)
+        state = start_walk(placed, spec.quantity, self._clock(), execution=ex, max_debit=max_debit)
+        if not first:
+            state = replace(state, step=intent.walk_step, limit=intent.working_limit)
         task = asyncio.get_running_loop().create_task(
             self._walk(intent.intent_id), name=f"walk-{intent.intent_id}"
         )
         self._walks[intent.intent_id] = _Walk(task, state, max_debit)
+        if not first:
+            self._store_event(
+                EventLevel.INFO,
+                f"walk {state.step}/{ex.walk_max_steps} {_walk_name(spec)}: resumed at "
+                f"{_shown(state.limit)}",
+                intent.intent_id,
+            )
         self._publish()
+
+    def _save_walk_start(
+        self,
+        key: str,
+        limit: float | None,
+        natural_bid: float,
+        natural_ask: float,
+        max_debit: float | None,
+    ) -> None:
+        """Journal where a walk starts; a failure only costs a restart's exactness."""
+        record = {
+            "limit": limit,
+            "bid": natural_bid if math.isfinite(natural_bid) else None,
+            "ask": natural_ask if math.isfinite(natural_ask) else None,
+            "max_debit": max_debit,
+        }
+        try:
+            self._journal.put_kv(key, record)
+        except Exception:
+            logger.exception("journaling the walk start {} failed", key)
 
     def _stop_walk(self, intent_id: str) -> None:
         walk = self._walks.pop(intent_id, None)
@@ -721,9 +831,27 @@ class OrderManager:
                 del self._walks[intent_id]
                 self._publish()
 
+    def _walk_trade(self, walk: _Walk, intent: OrderIntent) -> Trade | None:
+        """IB's working order for a due step; None (said once per walk) while IB does not
+        list it, e.g. just after a reconnect. OrderRefused: another clientId's order."""
+        trade = self._live_trade(intent)
+        if trade is not None and trade.orderStatus.status not in _DONE:
+            walk.missing_said = False
+            return trade
+        if not walk.missing_said:
+            walk.missing_said = True
+            self._store_event(
+                EventLevel.WARNING,
+                f"walk {_walk_name(intent.spec)}: IB does not list the order as working; "
+                f"the step waits {self._execution.walk_interval_s:g} s",
+                intent.intent_id,
+            )
+        return None
+
     async def _walk_loop(self, intent_id: str) -> None:
         ex = self._execution
         interval = timedelta(seconds=ex.walk_interval_s)
+        of = f"/{ex.walk_max_steps}"
         while True:
             walk = self._walks.get(intent_id)
             if walk is None:
@@ -743,50 +871,58 @@ class OrderManager:
             action = next_walk_action(
                 previous, self._clock(), nb, na, intent.filled, ex, max_debit=walk.max_debit
             )
-            stepped = action.state.step != previous.step
-            walk.state = action.state
             if action.kind is WalkKind.DONE:
                 return
+            name = _walk_name(intent.spec)
+            if action.kind is WalkKind.WAIT:
+                walk.state = action.state
+                if action.state.step != previous.step:
+                    self._journal.set_walk_step(
+                        intent_id, action.state.step, intent.working_limit, self._clock()
+                    )
+                    self._event(
+                        EventLevel.INFO,
+                        "order",
+                        f"walk {action.state.step}{of} {name}: kept "
+                        f"{_shown(intent.working_limit)} ({action.reason})",
+                        intent_id,
+                    )
+                    self._publish()
+                continue
+            try:
+                trade = self._walk_trade(walk, intent)
+            except OrderRefused as exc:
+                self._event(EventLevel.WARNING, "order", f"walk stopped: {exc.reason}", intent_id)
+                return
+            if trade is None:
+                # Not listed (not acknowledged yet, just done, or a reconnect is re-reading
+                # the orders): this step is not taken; look again an interval later.
+                walk.state = replace(previous, last_step_at=self._clock())
+                continue
             if action.kind is WalkKind.CANCEL:
+                reason = f"walk {previous.step}{of} {name} ended: {action.reason}"
                 try:
-                    await self.cancel(intent_id, reason=action.reason)
+                    await self.cancel(intent_id, reason=reason)
                 except OrderRefused as exc:
                     self._event(
                         EventLevel.WARNING, "order", f"walk cancel: {exc.reason}", intent_id
                     )
                 return
-            if action.kind is WalkKind.WAIT:
-                if stepped:
-                    self._journal.set_walk_step(
-                        intent_id, action.state.step, intent.working_limit, self._clock()
-                    )
-                    if action.reason:
-                        self._event(
-                            EventLevel.INFO,
-                            "order",
-                            f"walk step {action.state.step}: {action.reason}",
-                            intent_id,
-                        )
-                    self._publish()
-                continue
             # REPLACE: journal the step, then modify the working order.
             assert action.limit is not None
-            try:
-                trade = self._live_trade(intent)
-            except OrderRefused as exc:
-                self._event(EventLevel.WARNING, "order", f"walk stopped: {exc.reason}", intent_id)
-                return
-            if trade is None or trade.orderStatus.status in _DONE:
-                # IB does not list it as working (not acknowledged yet, or just done): this
-                # step is not taken; look again an interval later.
-                walk.state = replace(previous, last_step_at=self._clock())
-                continue
+            walk.state = action.state
             after = self._journal.set_walk_step(
                 intent_id, action.state.step, action.limit, self._clock()
             )
             if after.is_terminal:
                 return
             self._send_modify(after, trade, action.limit)
+            self._store_event(
+                EventLevel.INFO,
+                f"walk {action.state.step}{of} {name}: {_shown(intent.working_limit)} -> "
+                f"{_shown(action.limit)}",
+                intent_id,
+            )
 
     def walking(self) -> dict[str, WalkState]:
         """The walk state of every order being walked, by intent id."""
@@ -894,6 +1030,13 @@ class OrderManager:
         intent_id = self._intent_id_of(trade)
         if intent_id is None:
             return
+        if code == ORDER_CANCELED:
+            if self.cancel_requested(req_id):
+                logger.debug("{}: IB confirms the cancel we asked for ({})", intent_id, text)
+                return  # a confirmation: the status change says it all, no error
+            self._store_event(
+                EventLevel.WARNING, f"IB cancelled an order we did not: {code} {text}", intent_id
+            )
         fatal = code not in NON_FATAL_ORDER_ERRORS and not 2100 <= code < 2200
         dead = trade.orderStatus.status in _DEAD
         if fatal and dead and intent_id not in self._cancel_requested:
@@ -906,17 +1049,56 @@ class OrderManager:
             return
         self._apply(intent_id, trade, status=None, error_code=code, error_text=text)
 
+    def cancel_requested(self, order_id: int) -> bool:
+        """Whether this session asked IB to cancel order ``order_id`` (of this clientId):
+        IB's 202 for it is then a confirmation, not an error."""
+        return order_id in self._cancel_order_ids
+
+    def foreign_cancel(self, code: int, order_id: int) -> bool:
+        """Whether IB error ``code`` on ``order_id`` is a 202 "Order Canceled" for an order
+        this session did not ask to cancel: worth a warning, where ours is a confirmation."""
+        return code == ORDER_CANCELED and not self.cancel_requested(order_id)
+
     def _on_exec(self, trade: Trade, fill: IbFill) -> None:
         try:
             ref = fill.execution.orderRef or trade.order.orderRef
             if not is_our_ref(ref):
                 return
             f = fill_of(fill, intent_id=None, commission=None)
-            if f is not None:
-                self._journal.add_fill(f.model_copy(update={"order_ref": ref}))
-                self._publish()
+            if f is None:
+                return
+            intent = self._journal.intent_by_order_ref(ref)
+            before = self._units(intent)
+            if self._journal.add_fill(f.model_copy(update={"order_ref": ref})) and intent:
+                self._fill_event(intent, before, [f], late=False)
+            self._publish()
         except Exception:
             logger.exception("execution {} not recorded", fill.execution.execId)
+
+    def _units(self, intent: OrderIntent | None) -> int:
+        """Whole spreads the journaled executions of ``intent`` make."""
+        if intent is None:
+            return 0
+        return filled_from_fills(intent.spec, self._journal.fills(intent.intent_id))
+
+    def _fill_event(
+        self, intent: OrderIntent, before: int, new: Sequence[Fill], *, late: bool
+    ) -> None:
+        """One "fill" event when the executions ``new`` (not journaled before) make more
+        whole spreads than the ``before`` the journal had; stamped with their execution
+        time. ``late``: they reached us on a (re)connect, not as they happened."""
+        fills = self._journal.fills(intent.intent_id)
+        units = filled_from_fills(intent.spec, fills)
+        if units <= before or not new:
+            return
+        spec = intent.spec
+        price = _combo_price(spec, fills)
+        avg = "" if price is None else f" @ {price:.2f}"
+        at = max(f.time for f in new)
+        text = f"filled {units} of {spec.quantity}{avg}: {spec.describe()}"
+        if late:
+            text += f" (received late: executed {at.astimezone(ET):%H:%M:%S} ET)"
+        self._event(EventLevel.INFO, "fill", text, intent.intent_id, at=at)
 
     def _on_commission(self, trade: Trade, fill: IbFill, report: Any) -> None:
         try:
@@ -982,30 +1164,73 @@ class OrderManager:
             if core is not None:
                 fills.append(core)  # reconcile keeps ours, reports orphans, counts the rest
         intents = self._journal.intents()
-        result = reconcile(intents, snapshots, fills, when)
+        result = untold(reconcile(intents, snapshots, fills, when), self._told)
+        ours = {f.intent_id for f in result.fills if f.intent_id is not None}
+        known = {iid: self._journal.fills(iid) for iid in sorted(ours)}
         changed = self._journal.apply_reconcile(result, when)
         for finding in result.findings:
+            if finding.key is not None:
+                self._journal.put_kv(_TOLD_KEY + finding.key, when.isoformat())
             if self._store is not None:
                 self._store.add_event(finding.to_event(when))
+        self._late_fill_events(result, known)
         for intent in changed:
             if intent.is_terminal:
                 self._stop_walk(intent.intent_id)
                 self._maybe_realized(intent)
         self._publish()
-        for intent in self._journal.intents(active_only=True):
-            if intent.status in (IntentStatus.WORKING, IntentStatus.PARTIALLY_FILLED):
-                try:
-                    trade = self._live_trade(intent)
-                except OrderRefused:
-                    continue
-                if trade is not None:
-                    self._start_walk(intent, first=False)
+        self._resume_walks()
         return result
+
+    def _told(self, key: str) -> bool:
+        """Whether a reconciliation finding with ``key`` was already told (module doc)."""
+        return self._journal.get_kv(_TOLD_KEY + key) is not None
+
+    def _late_fill_events(self, result: ReconcileResult, known: dict[str, list[Fill]]) -> None:
+        """A fill event for each intent whose executions ``resync`` journaled for the first
+        time (``known``: what the journal held before), at their own execution time."""
+        for iid, had in known.items():
+            intent = self._journal.intent(iid)
+            if intent is None:
+                continue
+            seen = {f.exec_id for f in had}
+            new = [f for f in result.fills if f.intent_id == iid and f.exec_id not in seen]
+            self._fill_event(intent, filled_from_fills(intent.spec, had), new, late=True)
+
+    def _resume_walks(self) -> None:
+        """Walk every working order of ours that IB lists for this clientId and that is not
+        walked yet (after a restart: from its journaled step). One IB lists under another
+        clientId cannot be changed from this session: said, not walked."""
+        for intent in self._journal.intents(active_only=True):
+            if intent.intent_id in self._walks or intent.status not in (
+                IntentStatus.WORKING,
+                IntentStatus.PARTIALLY_FILLED,
+            ):
+                continue
+            try:
+                trade = self._live_trade(intent)
+            except OrderRefused as exc:
+                self._event(
+                    EventLevel.WARNING, "order", f"not walked: {exc.reason}", intent.intent_id
+                )
+                continue
+            if trade is not None:
+                self._start_walk(intent, first=False)
 
     # -- store ----------------------------------------------------------------------------
 
-    def _event(self, level: EventLevel, kind: str, text: str, intent_id: str | None = None) -> None:
-        event = self._journal.log_event(level, kind, text, self._clock(), intent_id=intent_id)
+    def _event(
+        self,
+        level: EventLevel,
+        kind: str,
+        text: str,
+        intent_id: str | None = None,
+        *,
+        at: datetime | None = None,
+    ) -> None:
+        """Journal and show an event, at ``at`` (default now: when it happened)."""
+        when = self._clock() if at is None else at
+        event = self._journal.log_event(level, kind, text, when, intent_id=intent_id)
         if self._store is not None:
             self._store.add_event(event)
 

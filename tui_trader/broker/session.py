@@ -43,6 +43,12 @@ What it does, and why this way:
   (37.5 messages a second sustained): 200 ms of slack for the receiver, while a reconnect
   still gets 45 requests out at once (80 lines are back in about 1.2 s). MarketData also
   re-requests a line IB dropped with error 100.
+- **The gateway's clock** (:class:`GatewayClock`, when one is given): at every connect,
+  before anything is stamped, and every ``clock_sync_s`` real seconds while connected,
+  the session asks ``reqCurrentTime`` and hands the answer to the clock. The engine then
+  tells time by the gateway (IB's, or a standalone simulated gateway's market time, which
+  may run ``--speed`` times faster), not by this machine's wall clock. A failed or slow
+  answer is logged and the clock keeps its last offset and rate.
 - The account id is never logged (ib_insync's own log lines are its business).
 """
 
@@ -51,9 +57,10 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from datetime import time as dtime
 from enum import StrEnum
 from typing import Any
@@ -85,6 +92,124 @@ _ERR_CLIENT_ID_IN_USE = 326
 CLIENT_MAX_REQUESTS = 45
 CLIENT_REQUESTS_INTERVAL_S = 1.2
 _REGULAR_OPEN = dtime(9, 30)
+
+
+#: Real seconds between reqCurrentTime samples while connected (:class:`GatewayClock`).
+CLOCK_SYNC_S = 5.0
+#: How long a reqCurrentTime answer may take before the sample is given up.
+CLOCK_SYNC_TIMEOUT_S = 5.0
+
+
+class GatewayClock:
+    """The gateway's clock, kept in step between ``reqCurrentTime`` samples.
+
+    ``now = anchor + (monotonic() - anchor_mono) * rate``, re-anchored at every sample.
+
+    Decisions:
+
+    - **1-second resolution.** IB answers reqCurrentTime in whole seconds (truncated), so a
+      sample is taken as that second + 0.5 s at the midpoint of the request's round trip:
+      the clock is right to about half a second, never better.
+    - **Rate measured, not assumed**, because a simulated gateway at ``--speed X`` runs X
+      simulated seconds per real second: the rate is the slope between the oldest and the
+      newest sample of the current connection within ``window_s`` (a speed change is
+      followed within that span). A slope within the samples' resolution of 1 (``1 /
+      span``) is taken as exactly 1, so against IB's real clock the rate does not wobble.
+      Until a connection has two samples, the previous connection's rate holds (1 at
+      first).
+    - **Never backwards within a connection**: a re-sample that lands up to a second
+      earlier than the running estimate holds the clock still instead (quote ages and
+      stamps never go negative). A new connection takes the gateway's answer as it is: a
+      restarted gateway may well be earlier.
+    - **No time before the first sample**: :meth:`known` is None then; calling the clock
+      returns ``fallback()`` (the wall clock), since stamps must be something.
+    - **Jumps are anchors, not rates.** A simulated gateway replaying days skips closed
+      hours: between two samples its time leaps from the close to the next open (17.5
+      hours and more). A sample further from the running estimate than
+      ``max(JUMP_MIN_S, JUMP_SHARE * the time the rate predicts since the last sample)``
+      re-anchors the clock there and restarts the rate's samples, keeping the measured
+      rate; the next sample measures the rate again from the new samples only (so a real
+      speed change is followed one sample later, not averaged over ``window_s``). Only
+      a rate measured from two samples is checked: the first slope after a connect or a
+      jump is taken as it comes.
+    """
+
+    #: Deviations a sample may show from the running estimate without being a jump: the
+    #: whole-second resolution plus the rate's own error stay below these.
+    JUMP_MIN_S = 3.0
+    JUMP_SHARE = 0.25
+
+    def __init__(
+        self,
+        fallback: Callable[[], datetime],
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        window_s: float = 60.0,
+    ) -> None:
+        self._fallback = fallback
+        self._monotonic = monotonic
+        self._window_s = window_s
+        self._samples: deque[tuple[float, datetime]] = deque()
+        self._anchor: datetime | None = None
+        self._anchor_mono = 0.0
+        self._floor: datetime | None = None
+        #: Gateway seconds per monotonic second (1 until measured).
+        self.rate = 1.0
+        #: Samples taken (all connections).
+        self.samples = 0
+
+    def __call__(self) -> datetime:
+        known = self.known()
+        return known if known is not None else self._fallback()
+
+    @property
+    def synced(self) -> bool:
+        return self._anchor is not None
+
+    def known(self) -> datetime | None:
+        """The gateway's time now; None before the first sample."""
+        if self._anchor is None:
+            return None
+        elapsed = (self._monotonic() - self._anchor_mono) * self.rate
+        now = self._anchor + timedelta(seconds=elapsed)
+        if self._floor is not None and now < self._floor:
+            return self._floor
+        self._floor = now
+        return now
+
+    def sample(
+        self, answer: datetime, sent: float, received: float, *, new_connection: bool = False
+    ) -> None:
+        """Take the gateway's answer ``answer`` (whole seconds) to a request sent at
+        monotonic ``sent`` and answered at ``received``."""
+        if answer.tzinfo is None:
+            raise ValueError(f"the gateway time must be timezone-aware, got {answer!r}")
+        mono = (sent + received) / 2.0
+        at = answer + timedelta(seconds=0.5)
+        if new_connection:
+            self._samples.clear()
+            self._floor = None
+        elif len(self._samples) > 1 and self._jumped(at, mono):
+            self._samples.clear()  # the rate holds until the next sample measures it
+        self._samples.append((mono, at))
+        while len(self._samples) > 2 and mono - self._samples[1][0] >= self._window_s:
+            self._samples.popleft()
+        first_mono, first_at = self._samples[0]
+        span = mono - first_mono
+        if len(self._samples) > 1 and span > 0:
+            rate = (at - first_at).total_seconds() / span
+            self.rate = 1.0 if abs(rate - 1.0) <= 1.0 / span else max(rate, 0.0)
+        self._anchor, self._anchor_mono = at, mono
+        self.samples += 1
+
+    def _jumped(self, at: datetime, mono: float) -> bool:
+        """Whether the sample ``at`` (taken at ``mono``) left the running estimate by more
+        than the resolution and the rate's error explain (class doc)."""
+        assert self._anchor is not None
+        expected = (mono - self._anchor_mono) * self.rate
+        predicted = self._anchor + timedelta(seconds=expected)
+        off = abs((at - predicted).total_seconds())
+        return off > max(self.JUMP_MIN_S, self.JUMP_SHARE * expected)
 
 
 class _Attempt(StrEnum):
@@ -146,6 +271,9 @@ class Session:
         max_requests: int = CLIENT_MAX_REQUESTS,
         requests_interval_s: float = CLIENT_REQUESTS_INTERVAL_S,
         hook_timeout_s: float = 60.0,
+        gateway_clock: GatewayClock | None = None,
+        clock_sync_s: float | None = CLOCK_SYNC_S,
+        clock_sync_timeout_s: float = CLOCK_SYNC_TIMEOUT_S,
     ) -> None:
         if max_client_id_tries < 1:
             raise ValueError("max_client_id_tries must be >= 1")
@@ -171,6 +299,12 @@ class Session:
         self._monotonic = monotonic
         self._min_stable_s = min_stable_s
         self._hook_timeout = hook_timeout_s
+        #: The gateway's clock this session keeps in step (None: not asked).
+        self.gateway_clock = gateway_clock
+        self._clock_sync_s = clock_sync_s
+        self._clock_sync_timeout = clock_sync_timeout_s
+        self._clock_lock = asyncio.Lock()
+        self._clock_timer: asyncio.Task[None] | None = None
         self._hooks: list[_Hook] = []
         self._task: asyncio.Task[None] | None = None
         self._timer: asyncio.Task[None] | None = None
@@ -255,18 +389,24 @@ class Session:
         self._task = asyncio.create_task(self._supervise(), name="ib-session-supervisor")
         if self._health_interval is not None:
             self._timer = asyncio.create_task(self._health_timer(), name="ib-session-health")
+        if self.gateway_clock is not None and self._clock_sync_s is not None:
+            self._clock_timer = asyncio.create_task(self._clock_timer_loop(), name="ib-clock")
         await self._first_cycle.wait()
         return self.is_ready
 
     async def stop(self) -> None:
         """Disconnect cleanly and stop retrying (DOWN). Idempotent."""
         self._stopping = True
-        tasks = [t for t in (self._task, self._timer, *self._side_tasks) if t is not None]
+        tasks = [
+            t
+            for t in (self._task, self._timer, self._clock_timer, *self._side_tasks)
+            if t is not None
+        ]
         for t in tasks:
             t.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=self._timeout + 1.0)
-        self._task = self._timer = None
+        self._task = self._timer = self._clock_timer = None
         self._side_tasks.clear()
         self._connected = False
         self._ready.clear()
@@ -332,6 +472,7 @@ class Session:
             if outcome is _Attempt.CONNECTED:
                 self.client_id = cid
                 self._connected = True
+                await self.sync_clock(new_connection=True)  # before anything is stamped
                 self.tracker.on_connected(self._clock())
                 self.publish_health()
                 logger.info(
@@ -425,6 +566,36 @@ class Session:
         task = asyncio.ensure_future(run())
         self._side_tasks.add(task)
         task.add_done_callback(self._side_tasks.discard)
+
+    async def sync_clock(self, *, new_connection: bool = False) -> bool:
+        """Ask the gateway its time (reqCurrentTime) and hand it to :attr:`gateway_clock`;
+        True when a sample was taken (False: no clock, not connected, or no answer).
+        ``new_connection``: the first sample of a connection (module doc)."""
+        clock = self.gateway_clock
+        if clock is None or not self.is_connected:
+            return False
+        async with self._clock_lock:
+            sent = self._monotonic()
+            try:
+                answer = await asyncio.wait_for(
+                    self.ib.reqCurrentTimeAsync(), self._clock_sync_timeout
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("asking IB for its time failed ({!r}); keeping the last", exc)
+                return False
+            clock.sample(answer, sent, self._monotonic(), new_connection=new_connection)
+        if new_connection:
+            logger.info("gateway time {:%Y-%m-%d %H:%M:%S} UTC", answer)
+        return True
+
+    async def _clock_timer_loop(self) -> None:
+        assert self._clock_sync_s is not None
+        while True:
+            await asyncio.sleep(self._clock_sync_s)
+            if self.is_ready:
+                await self.sync_clock()
 
     async def _health_timer(self) -> None:
         assert self._health_interval is not None

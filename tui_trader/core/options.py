@@ -91,6 +91,33 @@ def bs_price(
     return out
 
 
+def bs_price_delta(
+    s: ArrayLike, k: ArrayLike, t: ArrayLike, r: ArrayLike, q: ArrayLike, vol: ArrayLike,
+    is_call: ArrayLike,
+) -> tuple[FloatArray, FloatArray]:  # fmt: skip
+    """Price and delta alone, the same numbers as :func:`bs_greeks` gives, at about half
+    its cost: what a synthetic quote needs (the back-test prices millions of them)."""
+    s_, k_, t_, r_, q_, v_, c_ = _prepare(s, k, t, r, q, vol, is_call)
+    d1, d2, _ = _d1_d2(s_, k_, t_, r_, q_, v_)
+    df_q = np.exp(-q_ * t_)
+    df_r = np.exp(-r_ * t_)
+    nd1 = ndtr(d1)
+    with np.errstate(invalid="ignore"):
+        price = np.where(
+            c_,
+            s_ * df_q * nd1 - k_ * df_r * ndtr(d2),
+            k_ * df_r * ndtr(-d2) - s_ * df_q * ndtr(-d1),
+        )
+        delta = np.where(c_, df_q * nd1, df_q * (nd1 - 1.0))
+    expired = (t_ <= 0) | (v_ <= 0)
+    if np.any(expired):
+        itm = np.where(c_, s_ > k_, s_ < k_)
+        intrinsic = np.where(c_, np.maximum(s_ - k_, 0.0), np.maximum(k_ - s_, 0.0))
+        price = np.where(expired, intrinsic, price)
+        delta = np.where(expired, np.where(itm, np.where(c_, 1.0, -1.0), 0.0), delta)
+    return np.asarray(price, dtype=np.float64), np.asarray(delta, dtype=np.float64)
+
+
 def bs_greeks(
     s: ArrayLike, k: ArrayLike, t: ArrayLike, r: ArrayLike, q: ArrayLike, vol: ArrayLike,
     is_call: ArrayLike,

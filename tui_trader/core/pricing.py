@@ -35,6 +35,13 @@ Conventions, decided here and relied on by the engine:
   Chasing a rising market is bounded by ``max_debit``: the engine should pass
   ``min(max_spread_cost / multiplier, natural debit used for sizing)`` so that a walk never
   pays more per share than the risk gates sized the position for.
+- An order placed at a limit of its own (the trader moved it, e.g. a BUY below the natural
+  bid) walks from *its* place, not from the configured one: its start is the fraction of
+  the natural spread its limit sat at when placed (:func:`walk_start`, negative below the
+  bid), and step k prices at that fraction plus ``k * walk_step`` of the *current* spread.
+  So each step moves it ``walk_step`` of the spread toward the far side (SPEC 6), a paper
+  one included, instead of jumping to the configured price; below our side of the market
+  it is not pulled into the market, only the far side and ``max_debit`` bound it.
 """
 
 from __future__ import annotations
@@ -66,6 +73,11 @@ class RefusalCode(StrEnum):
     NO_DEBIT = "NO_DEBIT"
     #: The debit cap is below one tick, or a MKT order whose natural ask exceeds the cap.
     MAX_COST = "MAX_COST"
+
+
+#: Where an order placed at a limit of its own started: (distance of its limit from our side
+#: of the natural market, the natural spread), both per share (see :func:`walk_start`).
+WalkStart = tuple[Decimal, Decimal]
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +193,11 @@ def _price(
     execution: ExecutionSettings,
     step: int,
     max_debit: float | None,
+    start: WalkStart | None = None,
 ) -> OrderPrice | PriceRefusal:
+    """The price at walk step ``step``: at fraction ``_fraction`` of the natural spread from
+    our side, or, for an order placed at a limit of its own (``start``), at the same
+    fraction of the market it was placed in plus ``step * walk_step`` (module doc)."""
     problem = _combo_problem(natural_bid, natural_ask)
     if problem is not None:
         return PriceRefusal(RefusalCode.BAD_QUOTE, f"Cannot price the {action}: {problem}.")
@@ -216,11 +232,23 @@ def _price(
             )
         return OrderPrice(action, "MKT", None, natural_bid, natural_ask)
 
-    f = _fraction(execution, step)
     lo, hi = _ceil(nb / tick), _floor(na / tick)  # the on-grid ticks inside the market
+    if start is None:
+        moved = (na - nb) * _fraction(execution, step)
+        inside = True
+    else:  # a limit of its own: the same place in today's market, plus the steps taken
+        away, spread = start  # placed in a locked market (spread 0): away is absolute
+        here = (na - nb) * away / spread if spread > 0 else away
+        moved = here + (na - nb) * step * _dec(execution.walk_step)
+        inside = moved >= 0  # below the bid (BUY) / above the ask (SELL): left there
     if action == "BUY":
-        n = _round_buy((nb + (na - nb) * f) / tick)
-        n = min(max(n, lo), hi) if lo <= hi else hi
+        n = _round_buy((nb + moved) / tick)
+        if not inside:
+            n = min(n, hi)  # below the bid by the trader's choice: only the far side bounds it
+        elif lo <= hi:
+            n = min(max(n, lo), hi)
+        else:
+            n = hi
         if cap is not None:
             n = min(n, cap)
         if n < 1:
@@ -232,8 +260,13 @@ def _price(
                 )
             n = 1
     else:
-        n = _round_sell((na - (na - nb) * f) / tick)
-        n = min(max(n, lo), hi) if lo <= hi else lo
+        n = _round_sell((na - moved) / tick)
+        if not inside:
+            n = max(n, lo)  # above the ask by the trader's choice: only the far side bounds it
+        elif lo <= hi:
+            n = min(max(n, lo), hi)
+        else:
+            n = lo
         n = max(n, 0)
     return OrderPrice(action, "LMT", float(n * tick), natural_bid, natural_ask)
 
@@ -288,13 +321,16 @@ class WalkKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class WalkState:
-    """One working order's walk. ``last_step_at`` is when the current price went out."""
+    """One working order's walk. ``last_step_at`` is when the current price went out;
+    ``start`` is where an order placed at a limit of its own sat in its market (see
+    :func:`walk_start`), None when it was placed where :func:`limit_price` puts it."""
 
     action: Action
     total_qty: int
     step: int
     last_step_at: datetime
     limit: float | None
+    start: WalkStart | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,11 +350,47 @@ class WalkAction:
     reason: str = ""
 
 
-def start_walk(placed: OrderPrice, total_qty: int, now: datetime) -> WalkState:
-    """The walk state of an order that has just been placed at ``placed``."""
+def walk_start(
+    placed: OrderPrice, execution: ExecutionSettings, *, max_debit: float | None = None
+) -> WalkStart | None:
+    """Where ``placed`` sits in the natural market it was placed in, as (distance from our
+    side, natural spread): None when its limit is the one :func:`limit_price` gives for
+    those quotes (the walk follows ``price_improvement_factor + step * walk_step``), for a
+    MKT order, and when the quotes are unusable or crossed. Placed in a locked market
+    (spread 0), the distance is kept in price units.
+
+    A limit the trader set by hand (below the natural bid, say) walks from there: step k
+    sits ``k * walk_step`` of the natural spread closer to the far side than the limit sat
+    in its market, re-measured in the current market each step.
+    """
+    limit = placed.limit
+    if limit is None or _combo_problem(placed.natural_bid, placed.natural_ask) is not None:
+        return None
+    scheduled = limit_price(
+        placed.action, placed.natural_bid, placed.natural_ask, execution, max_debit=max_debit
+    )
+    if isinstance(scheduled, OrderPrice) and scheduled.limit == limit:
+        return None
+    nb, na = _dec(placed.natural_bid), _dec(placed.natural_ask)
+    spread = na - nb
+    away = _dec(limit) - nb if placed.action == "BUY" else na - _dec(limit)
+    return (away, spread)
+
+
+def start_walk(
+    placed: OrderPrice,
+    total_qty: int,
+    now: datetime,
+    *,
+    execution: ExecutionSettings | None = None,
+    max_debit: float | None = None,
+) -> WalkState:
+    """The walk state of an order that has just been placed at ``placed`` (with
+    ``execution``: one placed at a limit of its own walks from it, see :func:`walk_start`)."""
     if total_qty < 1:
         raise ValueError(f"total_qty must be >= 1, got {total_qty}")
-    return WalkState(placed.action, total_qty, 0, now, placed.limit)
+    start = None if execution is None else walk_start(placed, execution, max_debit=max_debit)
+    return WalkState(placed.action, total_qty, 0, now, placed.limit, start)
 
 
 def next_walk_action(
@@ -358,7 +430,7 @@ def next_walk_action(
             ),
         )
     next_due = now + timedelta(seconds=execution.walk_interval_s)
-    price = _price(state.action, natural_bid, natural_ask, execution, step, max_debit)
+    price = _price(state.action, natural_bid, natural_ask, execution, step, max_debit, state.start)
     if isinstance(price, PriceRefusal):
         stepped = replace(state, step=step, last_step_at=now)
         reason = f"kept the working order: {price.message}"

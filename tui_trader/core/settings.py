@@ -6,14 +6,23 @@ variables is ``tui_trader.config``'s job. Every default here is the SPEC.md defa
 to one is a change to the trading rules and belongs in SPEC.md first.
 
 Every model forbids unknown keys: a misspelt key in a config file must fail loudly rather
-than leave a risk limit at its default without anyone noticing.
+than leave a risk limit at its default without anyone noticing. For the same reason no float
+may be infinite or NaN (``stale_quote_s = inf`` would switch a safety check off), names are
+checked against what they name (``timing.calendar`` must be an exchange_calendars calendar,
+``connection.host`` a non-empty host name) and ``universe.symbols`` must be distinct tickers:
+letters, digits, ``.``, ``-`` and ``/``, upper-cased on load (IB's symbols are upper case, so
+``spy`` can only mean ``SPY``; ``spy`` and ``SPY`` in one list are a duplicate). Loading
+validates in pydantic's strict mode (``tui_trader.config``), so ``port = "7497"``,
+``max_positions = true`` or ``2.0`` for an integer are refused rather than converted.
 """
 
 from __future__ import annotations
 
-from typing import Literal, Self
+import difflib
+import re
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 #: The liquid, optionable US names the simulated gateway carries; the default universe.
 DEFAULT_SYMBOLS: tuple[str, ...] = (
@@ -26,10 +35,56 @@ DEFAULT_SYMBOLS: tuple[str, ...] = (
 )  # fmt: skip
 
 
+_TICKER = re.compile(r"[A-Z0-9./-]+")
+
+
+def checked_symbols(symbols: list[str]) -> list[str]:
+    """Upper-cased tickers; ValueError (one sentence) for an empty, malformed or repeated one."""
+    out: list[str] = []
+    for raw in symbols:
+        symbol = raw.upper()
+        if not symbol:
+            raise ValueError(f"symbol {raw!r} is empty")
+        if not _TICKER.fullmatch(symbol):
+            raise ValueError(
+                f"symbol {raw!r} has a character other than letters, digits, '.', '-' and '/'"
+            )
+        if symbol in out:
+            raise ValueError(f"symbol {symbol} is listed twice")
+        out.append(symbol)
+    return out
+
+
+#: Known good without asking exchange_calendars (whose import costs a third of a second).
+DEFAULT_CALENDAR = "XNYS"
+
+
+def checked_calendar(name: str) -> str:
+    """``name`` if exchange_calendars knows it (by its list of names: no calendar is built)."""
+    if name == DEFAULT_CALENDAR:
+        return name
+    names = calendar_names()
+    if name not in names:
+        close = difflib.get_close_matches(name.upper(), names, n=3)
+        hint = f"did you mean {' or '.join(close)}" if close else f"e.g. {DEFAULT_CALENDAR}"
+        raise ValueError(f"unknown exchange calendar {name!r} (exchange_calendars); {hint}")
+    return name
+
+
+def calendar_names() -> list[str]:
+    """Every calendar name and alias exchange_calendars accepts (imported on first use)."""
+    import exchange_calendars
+
+    names: Any = exchange_calendars.get_calendar_names(include_aliases=True)
+    return sorted(str(n) for n in names)
+
+
 class Section(BaseModel):
     """Base for every config section: unknown keys are errors, values are validated on set."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, frozen=False, allow_inf_nan=False
+    )
 
 
 class UniverseSettings(Section):
@@ -39,6 +94,11 @@ class UniverseSettings(Section):
     min_volume: float = Field(1_000_000, ge=0)
     min_market_cap: float = Field(10e9, ge=0)
     symbols: list[str] = Field(default_factory=lambda: list(DEFAULT_SYMBOLS), min_length=1)
+
+    @field_validator("symbols", mode="after")
+    @classmethod
+    def _tickers(cls, symbols: list[str]) -> list[str]:
+        return checked_symbols(symbols)
 
 
 class StrategySettings(Section):
@@ -103,6 +163,11 @@ class TimingSettings(Section):
     window_end_min_before_close: int = Field(2, ge=0, le=60)
     calendar: str = "XNYS"
 
+    @field_validator("calendar", mode="after")
+    @classmethod
+    def _known_calendar(cls, name: str) -> str:
+        return checked_calendar(name)
+
     @model_validator(mode="after")
     def _ordered(self) -> Self:
         start = (
@@ -157,6 +222,16 @@ class ConnectionSettings(Section):
     max_lines: int = Field(90, ge=1, le=10_000)
     connect_timeout_s: float = Field(10.0, gt=0)
 
+    @field_validator("host", mode="after")
+    @classmethod
+    def _host(cls, host: str) -> str:
+        """An empty host would have the engine reconnect to nowhere forever."""
+        if not host.strip():
+            raise ValueError("must not be empty (a host name or IP address)")
+        if any(c.isspace() for c in host):
+            raise ValueError("must not contain spaces")
+        return host
+
 
 class ScannerSettings(Section):
     """How often the live scanner re-runs as today's bar moves."""
@@ -176,6 +251,24 @@ class UiSettings(Section):
     keys: dict[str, str] = Field(default_factory=dict)
 
 
+# --- [backtest] (SPEC 12) ---------------------------------------------------------------
+
+
+class BacktestSettings(Section):
+    """SPEC 12: the back-test's account and its synthetic option market (Black-Scholes at
+    the 20-day realised volatility; there is no historical option data). The commission
+    lives here because only the back-test charges one: live fills carry IB's own."""
+
+    initial_equity: float = Field(100_000.0, gt=0)
+    iv_multiplier: float = Field(1.0, gt=0, le=10)
+    min_half_spread: float = Field(0.025, ge=0)
+    half_spread_pct: float = Field(0.02, ge=0, le=1)
+    commission_per_contract: float = Field(0.65, ge=0)
+
+
+# --- end of [backtest] ------------------------------------------------------------------
+
+
 class Settings(Section):
     """Every section of the configuration file."""
 
@@ -190,3 +283,4 @@ class Settings(Section):
     connection: ConnectionSettings = Field(default_factory=ConnectionSettings)
     scanner: ScannerSettings = Field(default_factory=ScannerSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
+    backtest: BacktestSettings = Field(default_factory=BacktestSettings)  # SPEC 12

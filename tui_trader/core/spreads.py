@@ -370,18 +370,13 @@ def select_spreads_batch(
     spots = np.empty(n_groups)
     want_call = np.empty(n_groups, dtype=np.bool_)
     for g, req in enumerate(requests):
-        spot = float(req.spot)
-        if not (math.isfinite(spot) and 0 < spot < IB_UNSET_DOUBLE):
-            raise ValueError(f"spot must be a positive finite price, got {req.spot!r}")
         if req.direction not in ("LONG", "SHORT"):
             raise ValueError(f"direction must be LONG or SHORT, got {req.direction!r}")
-        spots[g] = spot
+        spots[g] = float(req.spot)
         want_call[g] = req.direction == "LONG"
 
     chains = [req.chain for req in requests]
     sizes = np.array([len(c) for c in chains], dtype=np.int64)
-    offsets = np.zeros(n_groups + 1, dtype=np.int64)
-    np.cumsum(sizes, out=offsets[1:])
 
     def cat(name: str) -> NDArray[Any]:
         if n_groups == 1:
@@ -389,17 +384,190 @@ def select_spreads_batch(
             return arr
         return np.concatenate([getattr(c, name) for c in chains])
 
-    days = cat("expiry").astype(np.int64)
-    strike = cat("strike")
-    is_call = cat("is_call")
-    bid, ask, delta, iv = cat("bid"), cat("ask"), cat("delta"), cat("iv")
+    columns = ChainColumns(
+        sizes=sizes,
+        expiry=cat("expiry"),
+        strike=cat("strike"),
+        is_call=cat("is_call"),
+        bid=cat("bid"),
+        ask=cat("ask"),
+        delta=cat("delta"),
+        iv=cat("iv"),
+    )
+    asof_days = np.full(n_groups, np.datetime64(asof, "D"))
+    flat = select_spreads_flat(columns, spots, want_call, asof_days, selection, pricing,
+                               checked=True)  # fmt: skip
+    offsets = flat.row_offsets
+    results: list[SpreadSelection] = []
+    for g in range(n_groups):
+        c0, c1 = int(flat.candidate_bounds[g]), int(flat.candidate_bounds[g + 1])
+        s = slice(int(flat.kept_bounds[g]), int(flat.kept_bounds[g + 1]))
+        off = offsets[g]
+        results.append(
+            SpreadSelection(
+                candidates=c1 - c0,
+                rejected={r.name: int(flat.counts[g, r]) for r in Reason if r is not Reason.KEPT},
+                candidate_long_row=flat.candidate_long_row[c0:c1] - off,
+                candidate_short_row=flat.candidate_short_row[c0:c1] - off,
+                candidate_reason=flat.candidate_reason[c0:c1],
+                expiry=flat.expiry[s],
+                dte=flat.dte[s],
+                is_call=flat.is_call[s],
+                long_strike=flat.long_strike[s],
+                short_strike=flat.short_strike[s],
+                debit=flat.debit[s],
+                mid_debit=flat.mid_debit[s],
+                width=flat.width[s],
+                cost=flat.cost[s],
+                max_profit=flat.max_profit[s],
+                max_loss=flat.cost[s],
+                reward_risk=flat.reward_risk[s],
+                breakeven=flat.breakeven[s],
+                pop=flat.pop[s],
+                net_delta=flat.net_delta[s],
+                long_delta=flat.long_delta[s],
+                long_row=flat.long_row[s] - off,
+                short_row=flat.short_row[s] - off,
+                candidate=flat.candidate[s] - c0,
+            )
+        )
+    return results
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ChainColumns:
+    """Many chains as one set of columns: ``sizes[g]`` rows of chain g, then chain g + 1.
+
+    Within a chain the rows must be in :class:`OptionChain` order (expiry, puts before
+    calls, strike ascending) and unique; :func:`select_spreads_flat` checks that once for
+    all chains. This is the input for callers that make thousands of small chains at once
+    (the backtester's synthetic chains), where an :class:`OptionChain` object per chain
+    would cost more than the selection itself.
+    """
+
+    sizes: IntArray
+    expiry: NDArray[np.datetime64]
+    strike: FloatArray
+    is_call: BoolArray
+    bid: FloatArray
+    ask: FloatArray
+    delta: FloatArray
+    iv: FloatArray
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FlatSelection:
+    """:func:`select_spreads_flat`'s result: every chain's outcome in shared arrays.
+
+    Candidates are grouped by chain (``candidate_bounds[g]:candidate_bounds[g + 1]``), in
+    candidate order; kept spreads are grouped by chain (``kept_bounds``) and ranked within
+    each chain, best first, exactly as :class:`SpreadSelection` holds them. Row indices
+    (``long_row``, ``short_row``, ``candidate_*_row``) index the flat columns; subtract
+    ``row_offsets[g]`` for a row of chain g. ``counts[g, reason]`` counts chain g's
+    candidates per :class:`Reason` (KEPT included). ``group`` is each kept spread's chain.
+    """
+
+    counts: IntArray
+    row_offsets: IntArray
+    candidate_bounds: IntArray
+    kept_bounds: IntArray
+    candidate_long_row: IntArray
+    candidate_short_row: IntArray
+    candidate_reason: NDArray[np.int8]
+    group: IntArray
+    expiry: NDArray[np.datetime64]
+    dte: IntArray
+    is_call: BoolArray
+    long_strike: FloatArray
+    short_strike: FloatArray
+    debit: FloatArray
+    mid_debit: FloatArray
+    width: FloatArray
+    cost: FloatArray
+    max_profit: FloatArray
+    reward_risk: FloatArray
+    breakeven: FloatArray
+    pop: FloatArray
+    net_delta: FloatArray
+    long_delta: FloatArray
+    long_row: IntArray
+    short_row: IntArray
+    candidate: IntArray
+
+
+def _check_columns(columns: ChainColumns, n_groups: int) -> IntArray:
+    """The per-row chain index; ValueError for columns that break ChainColumns' contract."""
+    sizes = np.asarray(columns.sizes, dtype=np.int64)
+    if sizes.shape != (n_groups,) or (sizes < 0).any():
+        raise ValueError("ChainColumns.sizes must hold one non-negative row count per chain")
+    n = int(sizes.sum())
+    for name in ("expiry", "strike", "is_call", "bid", "ask", "delta", "iv"):
+        if np.shape(getattr(columns, name)) != (n,):
+            raise ValueError(f"ChainColumns.{name} must hold {n} rows (the sum of sizes)")
+    if columns.expiry.dtype != np.dtype("datetime64[D]") or columns.is_call.dtype != np.bool_:
+        raise TypeError("ChainColumns.expiry must be datetime64[D] and is_call booleans")
     group = np.repeat(np.arange(n_groups, dtype=np.int64), sizes)
+    if n > 1:
+        days = columns.expiry.astype(np.int64)
+        same = group[1:] == group[:-1]
+        d0, d1 = days[:-1], days[1:]
+        c0, c1 = columns.is_call[:-1], columns.is_call[1:]
+        k0, k1 = columns.strike[:-1], columns.strike[1:]
+        ordered = (d0 < d1) | ((d0 == d1) & ((c0 < c1) | ((c0 == c1) & (k0 < k1))))
+        if not bool((ordered | ~same).all()):
+            raise ValueError("ChainColumns rows must be in OptionChain order, unique per chain")
+    return group
+
+
+def select_spreads_flat(
+    columns: ChainColumns,
+    spots: FloatArray,
+    want_call: BoolArray,
+    asof: NDArray[np.datetime64],
+    selection: SelectionSettings,
+    pricing: PricingSettings,
+    *,
+    checked: bool = False,
+    top_only: bool = False,
+) -> FlatSelection:
+    """SPEC 5 for many chains at once, each with its own spot, direction (``want_call``:
+    LONG) and day (``asof``, the day DTE counts from): the same rules, candidates, reasons
+    and ranking as :func:`select_spreads`, returned as shared arrays (:class:`FlatSelection`).
+
+    ``checked``: the rows come from :class:`OptionChain` objects, whose order is already
+    validated (only :func:`select_spreads_batch` passes it). ``top_only``: keep only each
+    chain's spreads tied for first place (equal reward/risk, POP and cost), in candidate
+    order -- the head of the full ranking, found without sorting (a caller that wants the
+    best spread of 100,000 chains spent half its time in the sort).
+    """
+    n_groups = int(np.shape(spots)[0])
+    spots = np.asarray(spots, dtype=np.float64)
+    want_call = np.asarray(want_call, dtype=np.bool_)
+    asof_days = np.asarray(asof, dtype="datetime64[D]").astype(np.int64)
+    if want_call.shape != (n_groups,) or asof_days.shape != (n_groups,):
+        raise ValueError("spots, want_call and asof must hold one value per chain")
+    bad_spot = ~(np.isfinite(spots) & (spots > 0) & (spots < IB_UNSET_DOUBLE))
+    if bad_spot.any():
+        raise ValueError(
+            f"spot must be a positive finite price, got {spots[np.argmax(bad_spot)]!r}"
+        )
+    if checked:
+        group = np.repeat(np.arange(n_groups, dtype=np.int64), columns.sizes)
+    else:
+        group = _check_columns(columns, n_groups)
+    offsets = np.zeros(n_groups + 1, dtype=np.int64)
+    np.cumsum(columns.sizes, out=offsets[1:])
+
+    days = columns.expiry.astype(np.int64)
+    strike = columns.strike
+    is_call = columns.is_call
+    bid, ask, delta, iv = columns.bid, columns.ask, columns.delta, columns.iv
 
     # Per-row verdicts first: there are ~max_strikes_apart times fewer rows than candidates.
     quote_ok = (bid >= 0.0) & (ask > 0.0) & (bid <= ask) & (ask < IB_UNSET_DOUBLE)
     delta_ok = np.where(is_call, (delta >= 0.0) & (delta <= 1.0), (delta >= -1.0) & (delta <= 0.0))
     greeks_ok = delta_ok & (iv > 0.0) & (iv < IB_UNSET_DOUBLE)
-    dte = days - np.datetime64(asof, "D").astype(np.int64)
+    dte = days - asof_days[group]
     dte_ok = (dte >= selection.min_dte) & (dte <= selection.max_dte)
     abs_delta = np.abs(delta)
     long_delta_ok = (abs_delta >= selection.min_delta) & (abs_delta <= selection.max_delta)
@@ -411,18 +579,20 @@ def select_spreads_batch(
     n_rows = rows.shape[0]
     m = selection.max_strikes_apart
     r_group, r_days = group[rows], days[rows]
-    block = np.zeros(n_rows, dtype=np.int64)
+    # Each row's room toward OTM inside its block: rows left to the block's end (calls)
+    # or since its start (puts); candidate k (1..m) exists when k <= room.
+    new_block = np.ones(n_rows, dtype=bool)
     if n_rows > 1:
-        np.cumsum((r_group[1:] != r_group[:-1]) | (r_days[1:] != r_days[:-1]), out=block[1:])
-    step = np.where(is_call[rows], 1, -1)[:, None] * np.arange(1, m + 1, dtype=np.int64)
-    pos = np.arange(n_rows, dtype=np.int64)[:, None]
-    short_pos = pos + step
-    inside = (short_pos >= 0) & (short_pos < n_rows)
-    np.clip(short_pos, 0, max(n_rows - 1, 0), out=short_pos)
-    valid = inside & (block[short_pos] == block[pos])
-    long_pos = np.broadcast_to(pos, valid.shape)[valid]
+        new_block[1:] = (r_group[1:] != r_group[:-1]) | (r_days[1:] != r_days[:-1])
+    starts = np.flatnonzero(new_block)
+    lengths = np.diff(np.append(starts, n_rows))
+    pos = np.arange(n_rows, dtype=np.int64)
+    block_start = np.repeat(starts, lengths)
+    r_call = is_call[rows]
+    room = np.where(r_call, block_start + np.repeat(lengths, lengths) - 1 - pos, pos - block_start)
+    long_pos, k = np.nonzero(np.arange(1, m + 1, dtype=np.int64) <= room[:, None])
     lr = rows[long_pos]
-    sr = rows[short_pos[valid]]
+    sr = rows[np.where(r_call[long_pos], long_pos + k + 1, long_pos - k - 1)]
     cand_group = group[lr]
 
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
@@ -464,57 +634,66 @@ def select_spreads_batch(
     )  # fmt: skip
     k_rr = reward_risk[kept]
     k_cost = cost[kept]
-    order = np.lexsort((k_cost, -pop, -k_rr, k_group))
+    order = _top_of_group(k_group, k_rr, pop, k_cost) if top_only else (
+        np.lexsort((k_cost, -pop, -k_rr, k_group))
+    )
     kept = kept[order]
     k_lr, k_sr, k_group, k_call = k_lr[order], k_sr[order], k_group[order], k_call[order]
     k_debit, k_width, k_cost, k_rr = k_debit[order], k_width[order], k_cost[order], k_rr[order]
     breakeven, pop, k_dte = breakeven[order], pop[order], k_dte[order]
     mid_debit = 0.5 * (bid[k_lr] + ask[k_lr]) - 0.5 * (bid[k_sr] + ask[k_sr])
-    max_profit = (k_width - k_debit) * selection.multiplier
     long_delta = delta[k_lr]
-    net_delta = long_delta - delta[k_sr]
-    expiry = days[k_lr].astype("datetime64[D]")
 
     counts = np.bincount(
         cand_group * len(Reason) + reason, minlength=n_groups * len(Reason)
     ).reshape(n_groups, len(Reason))
-    cand_bounds = np.searchsorted(cand_group, np.arange(n_groups + 1))
-    kept_bounds = np.searchsorted(k_group, np.arange(n_groups + 1))
+    return FlatSelection(
+        counts=counts,
+        row_offsets=offsets[:-1],
+        candidate_bounds=np.searchsorted(cand_group, np.arange(n_groups + 1)),
+        kept_bounds=np.searchsorted(k_group, np.arange(n_groups + 1)),
+        candidate_long_row=lr,
+        candidate_short_row=sr,
+        candidate_reason=reason,
+        group=k_group,
+        expiry=days[k_lr].astype("datetime64[D]"),
+        dte=k_dte,
+        is_call=k_call,
+        long_strike=strike[k_lr],
+        short_strike=strike[k_sr],
+        debit=k_debit,
+        mid_debit=mid_debit,
+        width=k_width,
+        cost=k_cost,
+        max_profit=(k_width - k_debit) * selection.multiplier,
+        reward_risk=k_rr,
+        breakeven=breakeven,
+        pop=pop,
+        net_delta=long_delta - delta[k_sr],
+        long_delta=long_delta,
+        long_row=k_lr,
+        short_row=k_sr,
+        candidate=kept,
+    )
 
-    results: list[SpreadSelection] = []
-    for g in range(n_groups):
-        c0, c1 = int(cand_bounds[g]), int(cand_bounds[g + 1])
-        s = slice(int(kept_bounds[g]), int(kept_bounds[g + 1]))
-        off = offsets[g]
-        results.append(
-            SpreadSelection(
-                candidates=c1 - c0,
-                rejected={r.name: int(counts[g, r]) for r in Reason if r is not Reason.KEPT},
-                candidate_long_row=lr[c0:c1] - off,
-                candidate_short_row=sr[c0:c1] - off,
-                candidate_reason=reason[c0:c1],
-                expiry=expiry[s],
-                dte=k_dte[s],
-                is_call=k_call[s],
-                long_strike=strike[k_lr[s]],
-                short_strike=strike[k_sr[s]],
-                debit=k_debit[s],
-                mid_debit=mid_debit[s],
-                width=k_width[s],
-                cost=k_cost[s],
-                max_profit=max_profit[s],
-                max_loss=k_cost[s],
-                reward_risk=k_rr[s],
-                breakeven=breakeven[s],
-                pop=pop[s],
-                net_delta=net_delta[s],
-                long_delta=long_delta[s],
-                long_row=k_lr[s] - off,
-                short_row=k_sr[s] - off,
-                candidate=kept[s] - c0,
-            )
-        )
-    return results
+
+def _top_of_group(
+    group: IntArray, reward_risk: FloatArray, pop: FloatArray, cost: FloatArray
+) -> IntArray:
+    """Indices (ascending) of the spreads tied for first place in their group under
+    :func:`rank_order`'s keys; ``group`` is sorted. Three masked per-group reductions;
+    NaN ranks last as in the sort (a group of NaN only keeps them all)."""
+    keep: IntArray = np.arange(group.shape[0], dtype=np.int64)
+    for values in (reward_risk, pop, -cost):
+        if keep.shape[0] == 0:
+            break
+        g = group[keep]
+        v = values[keep]
+        starts = np.flatnonzero(np.concatenate(([True], g[1:] != g[:-1])))
+        counts = np.diff(np.append(starts, g.shape[0]))
+        top = np.repeat(np.fmax.reduceat(v, starts), counts)
+        keep = keep[(v == top) | np.isnan(top)]
+    return keep
 
 
 def _pop(

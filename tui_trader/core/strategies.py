@@ -170,9 +170,10 @@ def _strategy_kernel(
         out_bull, out_bear, out_short = bull_pullback[t], bear_rally[t], short_history[t]
         for i in range(m):
             ci, ai, ri, rp = c[i], atr[i], rsi[i], rsi_prev[i]
-            # ATR 0 (a dead-flat stretch) makes the ratio inf or 0/0 = NaN: no base.
-            out_hb[i] = ((hi[i] - ci) / ai <= hb_ratio) & (ri >= hb_rsi)
-            out_lb[i] = ((ci - lo[i]) / ai <= lb_ratio) & (ri <= lb_rsi)
+            # ATR 0 (a dead-flat stretch): no base (SPEC 12). The ratio alone would not
+            # say so: a close kept outside its bar's range makes it -inf, which passes.
+            out_hb[i] = (ai > 0.0) & ((hi[i] - ci) / ai <= hb_ratio) & (ri >= hb_rsi)
+            out_lb[i] = (ai > 0.0) & ((ci - lo[i]) / ai <= lb_ratio) & (ri <= lb_rsi)
             enough = can_look_back & (abs(back[i]) < np.inf)
             out_short[i] = not enough
             f, sl = fast[i], slow[i]

@@ -15,13 +15,15 @@ File format decisions (they match the daily-bars reader where the two overlap):
   row with too few or too many fields and a second row for the same expiry, right and
   strike (one chain holds one contract per strike).
 - Chains are small (thousands of rows), so the reader is a plain ``csv`` loop that can name
-  the exact line of any problem rather than a bulk pandas read.
+  the exact line of any problem rather than a bulk pandas read. The file is read once into
+  memory first (``datafiles.source``), so a pipe works and ``-`` means standard input.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import math
 import re
 from datetime import date
@@ -31,6 +33,7 @@ import numpy as np
 
 from tui_trader.core.spreads import OptionChain
 from tui_trader.datafiles import InputFileError
+from tui_trader.datafiles.source import decode_utf8, read_source, source_name
 
 CHAIN_COLUMNS: tuple[str, ...] = ("expiry", "strike", "right", "bid", "ask", "delta", "iv")
 _OPTIONAL_FLOATS: tuple[str, ...] = ("gamma", "vega", "theta")
@@ -41,20 +44,20 @@ _EXPIRY = re.compile(r"\d{8}")
 _RIGHTS = {"C": True, "CALL": True, "P": False, "PUT": False}
 
 
-def _number(path: Path, line: int, column: str, cell: str) -> float:
+def _number(path: str, line: int, column: str, cell: str) -> float:
     if not _NUMBER.fullmatch(cell):
         raise InputFileError(path, f"{column} value {cell!r} is not a number.", line)
     return float(cell)
 
 
-def _value(path: Path, line: int, column: str, cell: str) -> float:
+def _value(path: str, line: int, column: str, cell: str) -> float:
     """A quote or greek: empty/NaN means "no value"."""
     if cell == "" or cell.lower() == "nan":
         return math.nan
     return _number(path, line, column, cell)
 
 
-def _expiry(path: Path, line: int, cell: str) -> date:
+def _expiry(path: str, line: int, cell: str) -> date:
     if cell == "":
         raise InputFileError(path, "the expiry is missing.", line)
     if _EXPIRY.fullmatch(cell):
@@ -63,7 +66,7 @@ def _expiry(path: Path, line: int, cell: str) -> date:
     raise InputFileError(path, f"expiry {cell!r} is not a YYYYMMDD date.", line)
 
 
-def _strike(path: Path, line: int, cell: str) -> float:
+def _strike(path: str, line: int, cell: str) -> float:
     if cell == "":
         raise InputFileError(path, "the strike is missing.", line)
     strike = _number(path, line, "strike", cell)
@@ -72,14 +75,14 @@ def _strike(path: Path, line: int, cell: str) -> float:
     return strike
 
 
-def _right(path: Path, line: int, cell: str) -> bool:
+def _right(path: str, line: int, cell: str) -> bool:
     try:
         return _RIGHTS[cell.upper()]
     except KeyError:
         raise InputFileError(path, f"right {cell!r} is not C or P.", line) from None
 
 
-def _con_id(path: Path, line: int, cell: str) -> int:
+def _con_id(path: str, line: int, cell: str) -> int:
     if cell == "":
         return -1
     if not _INTEGER.fullmatch(cell):
@@ -87,7 +90,7 @@ def _con_id(path: Path, line: int, cell: str) -> int:
     return int(cell)
 
 
-def _header(path: Path, row: list[str] | None) -> dict[str, int]:
+def _header(path: str, row: list[str] | None) -> dict[str, int]:
     """Column name -> field index of every column this reader uses."""
     if row is None:
         raise InputFileError(path, "the file is empty; expected a header line.", 1)
@@ -109,12 +112,18 @@ def _header(path: Path, row: list[str] | None) -> dict[str, int]:
 
 
 def read_chain_csv(path: str | Path) -> OptionChain:
-    """Read an option-chain CSV into an :class:`OptionChain`; see the module doc.
+    """Read an option-chain CSV (``-``: standard input) into an :class:`OptionChain`; see
+    the module doc.
 
     Raises :class:`InputFileError` (with the 1-based line, header = line 1) for a file that
     cannot be used.
     """
-    path = Path(path)
+    text = decode_utf8(source_name(path), read_source(path))
+    return _parse(source_name(path), text)
+
+
+def _parse(path: str, text: str) -> OptionChain:
+    """The chain in ``text``; ``path`` is the name errors give the source."""
     expiries: list[date] = []
     strikes: list[float] = []
     calls: list[bool] = []
@@ -122,7 +131,7 @@ def read_chain_csv(path: str | Path) -> OptionChain:
     values: dict[str, list[float]] = {c: [] for c in _VALUE_COLUMNS}
     seen: dict[tuple[date, bool, float], int] = {}
     try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
+        with io.StringIO(text, newline="") as fh:
             reader = csv.reader(fh)
             header = next(reader, None)
             where = _header(path, header)
@@ -156,10 +165,6 @@ def read_chain_csv(path: str | Path) -> OptionChain:
                 expiries.append(expiry)
                 strikes.append(strike)
                 calls.append(is_call)
-    except OSError as exc:
-        raise InputFileError(path, f"cannot be read ({exc.strerror or exc}).") from exc
-    except UnicodeDecodeError as exc:
-        raise InputFileError(path, "is not UTF-8 text.") from exc
     except csv.Error as exc:
         raise InputFileError(path, f"is not valid CSV ({exc}).") from exc
     if not strikes:

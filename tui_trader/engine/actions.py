@@ -65,3 +65,7 @@ class EngineActions(Protocol):
     async def kill_switch(self) -> Outcome:
         """Cancel every working order and halt new entries until the user clears it."""
         ...
+
+    async def clear_kill_switch(self) -> Outcome:
+        """The user's decision to allow new entries again (a tripped breaker still holds)."""
+        ...

@@ -77,7 +77,7 @@ from tui_trader.broker.chains import (
 from tui_trader.broker.lines import LineBudget
 from tui_trader.broker.marketdata import MarketData, clean_number, clean_price
 from tui_trader.broker.orders import OrderManager, OrderRefused, WhatIfPreview
-from tui_trader.broker.session import Session
+from tui_trader.broker.session import GatewayClock, Session
 from tui_trader.core.bars import Bars
 from tui_trader.core.calendar import ET
 from tui_trader.core.exits import EntrySnapshot
@@ -132,7 +132,7 @@ from tui_trader.engine.preview import (
     worst_debit,
 )
 from tui_trader.engine.scanner import LivePrices, LiveScanner, ScanTiming
-from tui_trader.state.journal import Journal
+from tui_trader.state.journal import Journal, JournalError
 from tui_trader.state.store import (
     Account,
     Candidates,
@@ -244,6 +244,8 @@ class Engine:
         self.store = store if store is not None else Store()
         self.metrics = metrics if metrics is not None else EngineMetrics()
         self._clock = clock
+        #: The gateway's clock when the engine tells time by it (not demo, not tests).
+        self._gateway_clock = clock if isinstance(clock, GatewayClock) else None
         self._sleep = sleep
         self._monotonic = monotonic
         self._chain_timeout_s = chain_timeout_s
@@ -256,6 +258,8 @@ class Engine:
         )
         options = dict(session_options or {})
         options.setdefault("stale_quote_s", settings.risk.stale_quote_s)
+        if self._gateway_clock is not None:  # the session keeps it in step with the gateway
+            options.setdefault("gateway_clock", self._gateway_clock)
         self.session = Session(settings.connection, clock=clock, store=self.store, **options)
         ib = self.session.ib
         self.ib = ib
@@ -271,7 +275,7 @@ class Engine:
             risk=settings.risk,
             selection=settings.selection,
             quotes=self._two_sided,
-            sleep=sleep,  # type: ignore[arg-type]
+            sleep=sleep,
         )
         self.account = AccountView(
             ib, journal, clock=clock, store=self._raw, execution=settings.execution
@@ -423,6 +427,16 @@ class Engine:
         self.store.update(ScanResults, problems=tuple(sorted(problems.items())))
         self._bars_day = day
         self.scanner.set_bars(bars)
+        if self.journal.write_error is not None:  # the bar cache could not be written
+            problem = self.journal.check_writable()
+            if problem is None:
+                self._journal_writable_again()
+            else:
+                self._journal_event(
+                    EventLevel.ERROR,
+                    f"{problem.rstrip('.')}; the bars are used from memory and no order is "
+                    "sent until it can be written.",
+                )
 
     async def _boot(self) -> None:
         bars, problems, day = await self._load_bars()
@@ -484,11 +498,18 @@ class Engine:
 
     # ====================================================================== time
 
-    def now(self) -> datetime:
+    def now(self) -> datetime | None:
+        """The engine's time: the gateway's (reqCurrentTime, kept in step by the session)
+        or the injected clock (the simulated market's in the demo). None while a gateway
+        clock has not been asked yet (before the first connection): the dashboard then
+        shows no time rather than this machine's wall clock."""
+        if self._gateway_clock is not None:
+            return self._gateway_clock.known()
         return self._clock()
 
     def today(self) -> date:
-        """Today's New York date (the trading day bars and entries belong to)."""
+        """Today's New York date (the trading day bars and entries belong to); before the
+        gateway's clock is known, the wall clock's."""
         return self._clock().astimezone(ET).date()
 
     # ====================================================================== quotes
@@ -724,6 +745,15 @@ class Engine:
             self.metrics.count_error(int(code))
         except Exception:
             logger.exception("counting IB error {} failed", code)
+        try:
+            # IB's 202 confirms a cancel: the health tracker mutes it, since only the order
+            # manager knows whether we asked; for an order nobody here cancelled it is an
+            # error for the status bar.
+            if self.orders.foreign_cancel(code, req_id):
+                self.session.tracker.record_error(code, str(message), self._clock())
+                self.session.publish_health()
+        except Exception:
+            logger.exception("judging IB notice {} on {} failed", code, req_id)
 
     def _on_exec(self, trade: IbTrade, fill: IbFill) -> None:
         try:
@@ -734,21 +764,10 @@ class Engine:
             logger.exception("counting a fill failed")
 
     def _on_orders(self, change: Change[Orders]) -> None:
+        """The orders changed: metrics, breakers, pinned lines. Fill events are the order
+        manager's, from executions as they happen: a slice that changed because orders were
+        loaded (a restart) is no fill."""
         self.metrics.observe_orders(change.value.intents)
-        before = {i.intent_id: i for i in change.previous.intents}
-        for it in change.value.intents:
-            old = before.get(it.intent_id)
-            if it.filled > (old.filled if old is not None else 0):
-                avg = "" if it.avg_fill_price is None else f" @ {it.avg_fill_price:.2f}"
-                self.store.add_event(
-                    JournalEvent(
-                        time=self._clock(),
-                        level=EventLevel.INFO,
-                        kind="fill",
-                        text=f"filled {it.filled} of {it.spec.quantity}{avg}: {it.spec.describe()}",
-                        intent_id=it.intent_id,
-                    )
-                )
         self._update_breakers()
         self._sync_pins()
 
@@ -785,8 +804,9 @@ class Engine:
         return Outcome(not failed, text)
 
     async def clear_kill_switch(self) -> Outcome:
-        """The user's decision to trade again (not in the UI protocol yet). A tripped
-        breaker still holds until the next trading day."""
+        """The user's decision to trade again (the dashboard's ``ctrl+u``; ``tui-trader
+        kill-switch clear`` while no engine runs). A tripped breaker still holds until the
+        next trading day; nothing the kill switch cancelled is re-sent."""
         new = self.breakers.clear_kill_switch()
         if new is None:
             return Outcome(True, "The kill switch is not engaged.")
@@ -1339,6 +1359,8 @@ class Engine:
         if pv is None or pv.spec is None:
             return Outcome(False, "Nothing to transmit: no order is previewed.")
         spec = pv.spec
+        if (refused := self._journal_refusal(spec)) is not None:  # journal first, always
+            return refused
         breakers = self.store.get(BreakerState)
         if spec.action == "BUY" and breakers.status is BreakerStatus.HALTED:
             return self._refused(
@@ -1402,6 +1424,40 @@ class Engine:
         self.store.set(Preview, Preview(updated_at=self._clock()))
         self._event(EventLevel.INFO, "order", f"sent {spec.describe()}", intent.intent_id)
         return Outcome(True, f"Sent {spec.describe()} as {intent.intent_id}.")
+
+    def _journal_refusal(self, spec: SpreadOrderSpec) -> Outcome | None:
+        """The refusal of any order (opening or closing) while the journal cannot be
+        written -- each is journaled before it is sent -- else None.
+
+        Once a write failed for lack of storage the journal stays suspect until a probe
+        write commits (:meth:`Journal.check_writable`); the probe runs here, so sending
+        works again as soon as the disk has room."""
+        if self.journal.write_error is None:
+            return None
+        problem = self.journal.check_writable()
+        if problem is None:
+            self._journal_writable_again()
+            return None
+        reason = (
+            f"{problem.rstrip('.')}; nothing was sent (every order is journaled before it "
+            "goes to IB)."
+        )
+        self._journal_event(EventLevel.WARNING, f"refused {spec.describe()}: {reason}")
+        return Outcome(False, reason)
+
+    def _journal_writable_again(self) -> None:
+        self._journal_event(
+            EventLevel.INFO, f"The journal {self.journal.path} can be written again."
+        )
+
+    def _journal_event(self, level: EventLevel, text: str) -> None:
+        """An event about the journal itself: on screen and in the log at once; into the
+        journal only if it takes it (it may well not)."""
+        now = self._clock()
+        self.store.add_event(JournalEvent(time=now, level=level, kind="journal", text=text))
+        logger.log(level.value, "journal: {}", text)
+        with contextlib.suppress(JournalError):
+            self.journal.log_event(level, "journal", text, now)
 
     def _refused(self, spec: SpreadOrderSpec, reason: str) -> Outcome:
         self._event(EventLevel.WARNING, "order", f"refused {spec.describe()}: {reason}")

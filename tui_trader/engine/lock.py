@@ -11,6 +11,9 @@ Decisions:
 - ``flock`` on an open file, not "the lock file exists": the kernel drops the lock when the
   process dies however it dies (``kill -9``, a power cut), so there is never a stale lock to
   delete by hand.
+- The lock is named from the *resolved* journal path (symlinks followed, ``..`` removed):
+  a symlink to the journal, or to its folder, is the same journal and must find the same
+  lock. (A hard link is not recognised; nothing in the app makes one.)
 - The file holds the owner's pid, for the message only; it is left in place on exit
   (removing it would race a newcomer that has just opened it).
 - Readers are not locked out: a second :class:`~tui_trader.state.journal.Journal`
@@ -32,7 +35,9 @@ class EngineLockedError(Exception):
 
 
 def lock_path(journal_path: Path) -> Path:
-    return journal_path.with_name(journal_path.name + ".lock")
+    """``<journal>.lock`` next to the file the path resolves to (module doc)."""
+    real = Path(journal_path).resolve()
+    return real.with_name(real.name + ".lock")
 
 
 def _owner(fd: int) -> str:

@@ -29,15 +29,24 @@ Decisions:
   so a re-sync after a reconnect does not count a fill twice).
 - Served on 127.0.0.1 by default: the metrics say what is traded, which is nobody's
   business outside this machine unless the user binds it elsewhere on purpose.
+- **Only ``/metrics``.** ``start_http_server`` answers every path with the metrics, so a
+  typo in a scrape config (or any probe) silently "works"; our server wraps
+  prometheus_client's WSGI app (content negotiation, gzip and ``name[]`` filtering kept)
+  and answers 404 to any other path. Requests are not logged (a scrape every 15 s would
+  drown the log).
 """
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Iterable
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
-from prometheus_client.exposition import start_http_server
+from prometheus_client.exposition import ThreadingWSGIServer, make_wsgi_app
 
 from tui_trader.core.models import IntentStatus, OrderIntent
 from tui_trader.state.store import Health
@@ -58,6 +67,39 @@ METRIC_NAMES: tuple[str, ...] = (
 )
 
 DEFAULT_ADDR = "127.0.0.1"
+METRICS_PATH = "/metrics"
+
+
+def only_metrics(app: WSGIApplication) -> WSGIApplication:
+    """``app`` at :data:`METRICS_PATH` (any query string), 404 on every other path."""
+
+    def serve(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != METRICS_PATH:
+            start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+            return [f"Not found: the metrics are at {METRICS_PATH}\n".encode()]
+        return app(environ, start_response)
+
+    return serve
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log on stderr (it would interleave with the engine's own log)."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def _start_server(addr: str, port: int, app: WSGIApplication) -> tuple[Any, threading.Thread]:
+    """A threading WSGI server for ``app`` on ``addr:port`` (IPv4 or IPv6), in a daemon thread."""
+    family = socket.getaddrinfo(addr, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+
+    class Server(ThreadingWSGIServer):
+        address_family = family[0][0]
+
+    httpd = make_server(addr, port, app, Server, handler_class=_QuietHandler)
+    thread = threading.Thread(target=httpd.serve_forever, name="metrics-http", daemon=True)
+    thread.start()
+    return httpd, thread
 
 
 class EngineMetrics:
@@ -185,7 +227,8 @@ class EngineMetrics:
         returns the bound port. Raises OSError when the port cannot be bound."""
         if self._server is not None:
             raise RuntimeError("metrics are already being served")
-        self._server, self._thread = start_http_server(port, addr=addr, registry=self.registry)
+        app = only_metrics(make_wsgi_app(self.registry))
+        self._server, self._thread = _start_server(addr, port, app)
         self.port = int(self._server.server_port)
         return self.port
 

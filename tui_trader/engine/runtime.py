@@ -14,9 +14,16 @@ Decisions:
   trips its own message-rate check), on a free loopback port with a fixed seed,
   its clock starting at :func:`tui_trader.sim.clock.default_demo_start` of the wall clock
   (14:30 ET of the last trading day that reached it), so the entry window lies ahead at any
-  hour. The engine's clock is then the simulated market's clock: quote ages, the entry
+  hour, or at ``start`` (``--start``), running ``speed`` simulated seconds per real
+  second (``--speed``) across sessions: nights, weekends and holidays pass in an instant
+  (:class:`~tui_trader.sim.clock.SimClock` ``skip_closed``). The engine's clock is then
+  the simulated market's clock: quote ages, the entry
   window and "today" all follow the market it trades. The configured host and port are
   replaced by the gateway's; everything else (risk limits, universe, mode) is the user's.
+- **Clock.** Otherwise the engine's clock is the gateway's
+  (:class:`~tui_trader.broker.session.GatewayClock`: reqCurrentTime at every connect and
+  every few seconds), not this machine's: a standalone simulated gateway's market time,
+  or IB's. Until the first connection it has no time (``Engine.now()`` is None).
 - **Metrics** are served on 127.0.0.1 (``metrics_addr``) when ``metrics_port`` is given
   (0: a free port, see ``engine.metrics.port``).
 - The context manager returns once the engine has *started* (the session made its first
@@ -25,9 +32,10 @@ Decisions:
 - **Store.** ``store`` lets the caller own the store the engine publishes into: the
   dashboard draws its first frame over it before the engine exists.
 - **Start failures** that the user can fix (the journal cannot be opened: a read-only or
-  missing folder, a file that is not a journal; another engine is running on it, see
-  :mod:`tui_trader.engine.lock`) raise :class:`EngineStartError`, one sentence, instead
-  of a traceback.
+  missing folder, a file that is not a journal or another program's SQLite database, a
+  damaged journal, which is never run on (see :mod:`tui_trader.state.journal`); another
+  engine is running on it, see :mod:`tui_trader.engine.lock`) raise
+  :class:`EngineStartError`, one sentence, instead of a traceback.
 - **Imports.** The dashboard imports this module before its first frame (for
   :func:`configure_logging`), so the engine, the journal, the metrics and the simulated
   gateway (numba, pandas, scipy, ib_insync: about 0.7 s) are imported by
@@ -39,9 +47,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import signal
 import sqlite3
+import stat
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -82,10 +92,19 @@ class _ToLoguru(logging.Handler):
         logger.opt(exception=record.exc_info).log(level, "{}: {}", record.name, record.getMessage())
 
 
+def _private_opener(path: str, flags: int) -> int:
+    """``open()``'s opener for log files: created 0600 (owner only), like the journal."""
+    return os.open(path, flags, 0o600)
+
+
 def configure_logging(sink: TextIO | Path, level: str = "INFO") -> None:
     """Log to ``sink`` -- the headless engine: stdout; the dashboard: a file, since the
     terminal is the app's -- with account ids masked in every line, ib_insync's warnings
-    and errors included."""
+    and errors included.
+
+    A log file holds the account's activity (orders, fills), so it is created 0600 and each
+    rotated file too (loguru opens them all through the opener); an existing one is
+    narrowed to its owner."""
 
     def patch(record: Any) -> None:
         record["message"] = mask_accounts(record["message"])
@@ -93,8 +112,12 @@ def configure_logging(sink: TextIO | Path, level: str = "INFO") -> None:
     logger.remove()
     logger.configure(patcher=patch)
     if isinstance(sink, Path):
+        with contextlib.suppress(OSError):  # one an older version left readable by all
+            mode = stat.S_IMODE(sink.stat().st_mode)
+            if mode & 0o077:
+                sink.chmod(mode & 0o700)
         logger.add(sink, level=level, format=LOG_FORMAT, backtrace=False, diagnose=False,
-                   rotation="10 MB", retention=5)  # fmt: skip
+                   rotation="10 MB", retention=5, opener=_private_opener)  # fmt: skip
     else:
         logger.add(sink, level=level, format=LOG_FORMAT, backtrace=False, diagnose=False)
     logging.basicConfig(handlers=[_ToLoguru()], level=logging.WARNING, force=True)
@@ -129,15 +152,20 @@ async def running_engine(
     metrics_port: int | None = None,
     metrics_addr: str | None = None,
     store: Store | None = None,
+    speed: float = 1.0,
+    start: datetime | None = None,
 ) -> AsyncIterator[Engine]:
     """A started engine (module doc); everything it started is stopped on exit.
 
     ``clock`` is the wall clock (default: the system's, UTC); in demo mode it only picks
-    the simulated market's start. ``store`` is where the engine publishes (default: a new
+    the simulated market's start, otherwise it only stamps what happens before the first
+    connection (module doc). ``store`` is where the engine publishes (default: a new
     store); ``metrics_addr`` defaults to ``engine.metrics.DEFAULT_ADDR`` (loopback).
-    Raises :class:`MetricsPortError` when the metrics port cannot be bound and
+    ``speed`` and ``start`` (a session instant, see ``sim.clock.parse_start``; default:
+    ``default_demo_start`` of the wall clock) set the demo's market clock. Raises :class:`MetricsPortError` when the metrics port cannot be bound and
     :class:`EngineStartError` when the journal cannot be opened or another engine holds it.
     """
+    from tui_trader.broker.session import GatewayClock
     from tui_trader.engine.engine import Engine
     from tui_trader.engine.lock import EngineLockedError, engine_lock
     from tui_trader.engine.metrics import DEFAULT_ADDR
@@ -145,22 +173,29 @@ async def running_engine(
 
     wall = clock or _wall_clock
     async with contextlib.AsyncExitStack() as stack:
-        engine_clock: Clock = wall
+        engine_clock: Clock = GatewayClock(wall)  # TWS / IB Gateway: its reqCurrentTime
         if demo:
             from tui_trader.sim.clock import default_demo_start
             from tui_trader.sim.thread import GatewayThread
 
-            gateway = GatewayThread(seed=seed, start=default_demo_start(wall()), port=0)
+            gateway = GatewayThread(
+                seed=seed,
+                start=start or default_demo_start(wall()),
+                speed=speed,
+                skip_closed=True,
+                port=0,
+            )
             await _start_thread(gateway.start, gateway.stop)
             stack.callback(gateway.stop)
             settings = demo_settings(settings, gateway.port)
             engine_clock = gateway.sim_time
             logger.info(
                 "demo: simulated IB gateway (seed {}) on 127.0.0.1:{}, market time {:%Y-%m-%d "
-                "%H:%M} UTC",
+                "%H:%M} UTC, speed {:g}",
                 seed,
                 gateway.port,
                 gateway.sim_time(),
+                speed,
             )
             if journal_path is None:
                 tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="tui-trader-demo-"))
@@ -203,8 +238,11 @@ async def run_until_stopped(
     metrics_port: int | None = None,
     journal_path: Path | None = None,
     stop: asyncio.Event | None = None,
+    speed: float = 1.0,
+    start: datetime | None = None,
 ) -> int:
-    """Run an engine until SIGINT/SIGTERM (or ``stop`` is set); 0 after a clean stop."""
+    """Run an engine until SIGINT/SIGTERM (or ``stop`` is set); 0 after a clean stop.
+    ``speed`` and ``start``: the demo's market clock (see :func:`running_engine`)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
@@ -214,8 +252,9 @@ async def run_until_stopped(
             handled.append(sig)
     try:
         async with running_engine(
-            settings, demo=demo, seed=seed, journal_path=journal_path, metrics_port=metrics_port
-        ) as engine:
+            settings, demo=demo, seed=seed, journal_path=journal_path, metrics_port=metrics_port,
+            speed=speed, start=start,
+        ) as engine:  # fmt: skip
             logger.info(
                 "engine running headless ({}); stop with Ctrl+C or SIGTERM",
                 "demo" if demo else f"{settings.connection.host}:{settings.connection.port}",

@@ -6,6 +6,15 @@ so nothing in the simulator ever sleeps and a test decides exactly how much simu
 time passes. Changing the speed re-anchors at the current instant, so simulated time is
 continuous across speed changes (it never jumps backwards).
 
+With ``skip_closed`` the clock runs on trading time instead: the same linear map counts
+only seconds inside XNYS regular sessions, so when a session's close is reached the
+clock reads the next session's open (nights, weekends and holidays pass in an instant),
+and an instant outside regular hours (a start on a Saturday, at 08:00 or at 17:00) reads
+as the next open. ``now()`` stays a pure, monotonic function of the monotonic source
+(the demo reads it from another thread). This is how the demo and ``tui-trader gateway``
+replay days at ``--speed X``: at speed 30 the 75-minute entry window takes 150 real
+seconds, and the night after it none.
+
 Sessions come from exchange_calendars' XNYS calendar (holidays and early closes
 included). A calendar covering a few years around a date is built once per span and
 cached: building one takes a few tenths of a second.
@@ -13,6 +22,7 @@ cached: building one takes a few tenths of a second.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import time
 import warnings
@@ -39,26 +49,42 @@ def _require_aware(when: datetime, what: str) -> None:
 
 
 class SimClock:
-    """Simulated wall clock running at ``speed`` x the injected monotonic source."""
+    """Simulated wall clock running at ``speed`` x the injected monotonic source; with
+    ``skip_closed``, on XNYS trading time (module doc)."""
 
     def __init__(
         self,
         start: datetime,
         speed: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
+        *,
+        skip_closed: bool = False,
     ) -> None:
         _require_aware(start, "start")
         if not speed >= 0.0:  # also rejects NaN
             raise ValueError(f"speed must be >= 0, got {speed!r}")
         self._monotonic = monotonic
-        self._anchor = start.astimezone(UTC)
+        self._trading = _TradingTime(xnys_sessions(et_date(start))) if skip_closed else None
+        self._anchor = start.astimezone(UTC)  # linear: the anchor instant
+        self._anchor_pos = self._position(self._anchor)  # trading time: its position
         self._anchor_mono = monotonic()
         self.speed = float(speed)
+
+    @property
+    def skips_closed(self) -> bool:
+        """Whether closed hours pass in an instant (module doc)."""
+        return self._trading is not None
+
+    def _position(self, when: datetime) -> float:
+        """Trading seconds before ``when`` (0.0 for a linear clock, which does not use it)."""
+        return 0.0 if self._trading is None else self._trading.position(when.timestamp())
 
     def now(self) -> datetime:
         """The simulated time, tz-aware UTC."""
         elapsed = (self._monotonic() - self._anchor_mono) * self.speed
-        return self._anchor + timedelta(seconds=elapsed)
+        if self._trading is None:
+            return self._anchor + timedelta(seconds=elapsed)
+        return datetime.fromtimestamp(self._trading.instant(self._anchor_pos + elapsed), UTC)
 
     def monotonic(self) -> float:
         """The injected monotonic source (real seconds), for throttles that must not scale
@@ -69,18 +95,48 @@ class SimClock:
         """Change the speed from now on; simulated time stays continuous."""
         if not speed >= 0.0:
             raise ValueError(f"speed must be >= 0, got {speed!r}")
+        mono = self._monotonic()
+        elapsed = (mono - self._anchor_mono) * self.speed
         self._anchor = self.now()
-        self._anchor_mono = self._monotonic()
+        self._anchor_pos += elapsed
+        self._anchor_mono = mono
         self.speed = float(speed)
 
     def jump_to(self, when: datetime) -> None:
-        """Move simulated time to ``when`` (forwards only: the market never rewinds)."""
+        """Move simulated time to ``when`` (forwards only: the market never rewinds); with
+        ``skip_closed`` a closed instant means the next session's open."""
         _require_aware(when, "when")
         target = when.astimezone(UTC)
         if target < self.now():
             raise ValueError(f"the clock only moves forwards: {target} is before {self.now()}")
         self._anchor = target
+        self._anchor_pos = self._position(target)
         self._anchor_mono = self._monotonic()
+
+
+class _TradingTime:
+    """The map between instants and trading seconds: the regular-session seconds of the
+    calendar before an instant. Closed instants map to the next open; past the calendar's
+    last close the clock runs on linearly (the market stands still there anyway)."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self._opens = [float(x) for x in sessions.opens]
+        self._closes = [float(x) for x in sessions.closes]
+        self._cum = [0.0]
+        for o, c in zip(self._opens, self._closes, strict=True):
+            self._cum.append(self._cum[-1] + (c - o))
+
+    def position(self, t: float) -> float:
+        i = bisect.bisect_right(self._closes, t)  # the first session not closed at t
+        if i == len(self._closes):
+            return self._cum[-1] + (t - self._closes[-1])
+        return self._cum[i] + max(0.0, t - self._opens[i])
+
+    def instant(self, pos: float) -> float:
+        i = bisect.bisect_right(self._cum, pos) - 1  # cum[i] <= pos < cum[i + 1]
+        if i >= len(self._opens):
+            return self._closes[-1] + (pos - self._cum[-1])
+        return self._opens[max(i, 0)] + (pos - self._cum[max(i, 0)])
 
 
 @functools.cache
@@ -166,3 +222,42 @@ def default_demo_start(now: datetime | None = None) -> datetime:
             return start
         i -= 1
     raise ValueError(f"no XNYS session before {current}")  # pragma: no cover - 4 years back
+
+
+#: ``--start``'s format (New York time) and the years it may name (the calendar is built
+#: four years before the start, for the history, and two after, for the expiries).
+START_FORMAT = "%Y-%m-%d %H:%M"
+START_YEARS = (2000, 2099)
+
+
+def session_start(when: datetime) -> datetime:
+    """``when`` (UTC) if it lies inside an XNYS regular session, otherwise the next
+    session's open: a replay starts trading at once, never on a closed market."""
+    _require_aware(when, "when")
+    t = when.astimezone(UTC)
+    sessions = xnys_sessions(et_date(t))
+    i = sessions.index_on_or_after(et_date(t))
+    while i < len(sessions.days):
+        if t < datetime.fromtimestamp(float(sessions.closes[i]), UTC):
+            return max(t, datetime.fromtimestamp(float(sessions.opens[i]), UTC))
+        i += 1
+    raise ValueError(f"no XNYS session after {t}")  # pragma: no cover - 2 years ahead
+
+
+def parse_start(text: str) -> datetime:
+    """``--start "YYYY-MM-DD HH:MM"`` (New York time) as the simulated market's start (UTC).
+
+    A time outside regular hours -- a weekend, a holiday, before the open or after the
+    close -- moves to the next session's open (:func:`session_start`). ValueError with the
+    sentence for the user when the text is not such a time or its year is out of range.
+    """
+    try:
+        local = datetime.strptime(text.strip(), START_FORMAT)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a time of the form YYYY-MM-DD HH:MM (New York time)"
+        ) from None
+    first, last = START_YEARS
+    if not first <= local.year <= last:
+        raise ValueError(f"{text!r} is not between the years {first} and {last}")
+    return session_start(local.replace(tzinfo=ET))

@@ -39,10 +39,16 @@ Order handling (decisions where IB leaves room):
 - Executions: one per leg plus one for the BAG (contract None); execIds
   ``{account hash:08x}.{sequence:08x}.01.01`` (IB's shape), unique across restarts.
 - Expired options are settled at the close of their expiry day in cash at intrinsic
-  value against the underlying's mid (real equity options deliver shares; the demo has
-  no use for exercise into stock), with no commission and no execution report.
-- Day P&L is NetLiquidation minus its value at the first look at a new session (at that
-  instant marks are still the previous close, so it is the change since the close).
+  value against the underlying's mid at that close (real equity options deliver shares;
+  the demo has no use for exercise into stock), with no commission and no execution
+  report: an open spread leaves the account as its width times the legs' moneyness, and
+  its legs' positions go to 0. The exchange settles at the market's session end (see
+  :meth:`Market.on_session_end`), so a clock that skips the night settles at Friday's
+  close, not at Monday's price; a position that expired while a persisted gateway was
+  down settles at the first look, against the mid then.
+- Day P&L is NetLiquidation minus its value at the previous session's close (the marks
+  taken at the market's session end; at the first look otherwise), so it is the change
+  since the close, overnight gap included.
 """
 
 from __future__ import annotations
@@ -157,6 +163,9 @@ class Exchange:
         self._emitted_marks: dict[int, float] = {}
         self._last_account_at = -math.inf
         self._last_account: dict[str, tuple[str, str]] = {}
+        self._pending: list[ExchangeEvent] = []  # from the session end, for on_market
+        self._closing_marks: dict[int, float] | None = None
+        market.on_session_end(self._on_session_end)
 
         loaded = None if state_path is None else load(state_path)
         if loaded is not None:
@@ -701,8 +710,8 @@ class Exchange:
         """After Market.advance(): roll the day, expire DAY orders, fill resting orders the
         market moved through, settle expired options, re-mark positions."""
         market = self._market
-        events: list[ExchangeEvent] = []
-        changed = False
+        events, self._pending = self._pending, []
+        changed = bool(events)
         if self._ledger.day != market.session_day():
             self._start_day()
             changed = True
@@ -753,9 +762,17 @@ class Exchange:
             self._persist()
         return events
 
+    def _on_session_end(self) -> None:
+        """At the close (the market's session-end hook): settle the day's expiries against
+        the closing mids and keep the closing marks for the next day's P&L baseline."""
+        self._pending += self._settle_expired()
+        self._closing_marks = self._marks()
+
     def _start_day(self) -> None:
         today = self._market.session_day()
-        self._ledger.start_day(today, self._marks())
+        closing, self._closing_marks = self._closing_marks or {}, None
+        marks = {cid: closing.get(cid, mark) for cid, mark in self._marks().items()}
+        self._ledger.start_day(today, marks)
         self._executions = [e for e in self._executions if et_date(e.time) >= today]
         for key, state in list(self._orders.items()):
             if state.status not in WORKING and self._order_session[key] < today:
@@ -769,7 +786,7 @@ class Exchange:
             c = holding.contract
             if not isinstance(c, OptionContract) or now < self._market.expiry_close(c.expiry):
                 continue
-            spot = self._market.mid(c.symbol)
+            spot = self._market.settlement_price(c.symbol, c.expiry)
             value = max(spot - c.strike, 0.0) if c.right == "C" else max(c.strike - spot, 0.0)
             action: Action = "SELL" if holding.quantity > 0 else "BUY"
             self._ledger.apply_fill(c, action, abs(holding.quantity), value, 0.0)

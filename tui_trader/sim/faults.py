@@ -16,7 +16,8 @@ Commands::
     freeze SYMBOL        the symbol's quotes (and its options') stop moving
     unfreeze SYMBOL
     delay MS             answer every request MS milliseconds late (0 = no delay)
-    speed X              run the simulated clock at X times real time
+    speed X              run the simulated clock at X times real time (0 < X <= 10000,
+                         as ``gateway --speed``: a stopped clock is not a speed)
     time                 ok <simulated time, ISO 8601>
     help                 ok <the command list>
 
@@ -24,24 +25,34 @@ Notices also change what the simulated connection does, as IB's do: 1100 (and 21
 pause market data until 1101 (restored, data lost: every market data line is dropped and
 clients must resubscribe) or 1102 (restored, data kept); 2103 pauses market data until
 2104; 2105 fails historical requests (162) until 2106.
+
+Read-only statistics (what the gateway holds, for the soak test to compare with the app;
+each ``ok <JSON>``, see :func:`stats_reply`)::
+
+    lines                market data lines held, per clientId
+    orders               every order held: orderRef, status, filled
+    executions           today's executions with their orderRef
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from loguru import logger
 
 from tui_trader.sim.protocol import STANDARD_MESSAGES
+from tui_trader.sim.types import Execution, OrderState
 
 MAX_LINE = 4096
 MAX_SECONDS = 86_400.0
 MAX_DELAY_MS = 60_000.0
+MAX_SPEED = 10_000.0
 
 Restoration = Literal["lost", "kept"]
 
@@ -112,6 +123,18 @@ def _number(text: str, what: str, upper: float) -> float:
     return x
 
 
+def _speed(text: str) -> float:
+    """A clock speed: positive and finite, as ``gateway --speed`` requires (speed 0 would
+    stop simulated time, which no command-line speed can do either)."""
+    try:
+        x = float(text)
+    except ValueError:
+        x = math.nan
+    if not 0 < x <= MAX_SPEED:
+        raise CommandError(f"X must be a positive number up to {MAX_SPEED:g}, got {text!r}")
+    return x
+
+
 HELP = (
     "commands: drop | refuse SECONDS | restart SECONDS | error CODE [TEXT] | "
     "reject-next [TEXT] | freeze SYMBOL | unfreeze SYMBOL | delay MS | speed X | time | help"
@@ -141,6 +164,8 @@ def _execute(target: FaultTarget, line: str) -> str:
         if len(args) != n:
             raise CommandError(f"usage: {usage}")
 
+    if cmd in STATS_COMMANDS:  # read-only statistics: the block at the end of this module
+        return stats_reply(target, cmd, args)
     if cmd == "drop":
         want(0, "drop")
         target.drop()
@@ -174,12 +199,12 @@ def _execute(target: FaultTarget, line: str) -> str:
         target.delay(_number(args[0], "MS", MAX_DELAY_MS))
     elif cmd == "speed":
         want(1, "speed X")
-        target.set_speed(_number(args[0], "X", 10_000.0))
+        target.set_speed(_speed(args[0]))
     elif cmd == "time":
         want(0, "time")
         return f"ok {target.sim_time().isoformat()}"
     elif cmd == "help":
-        return f"ok {HELP}"
+        return f"ok {HELP} | {STATS_HELP}"
     else:
         raise CommandError(f"unknown command {cmd!r} (try help)")
     return "ok"
@@ -238,3 +263,80 @@ class ControlServer:
         finally:
             self._conns.discard(writer)
             writer.close()
+
+
+# ======================================================================================
+# Read-only statistics: what the gateway itself holds, for the soak test (tests/soak),
+# which compares it with what the app believes (lines, orders by orderRef, executions).
+# Kept apart from the fault commands above: these change nothing.
+# ======================================================================================
+
+STATS_HELP = "lines | orders | executions"
+STATS_COMMANDS = frozenset({"lines", "orders", "executions"})
+
+
+@runtime_checkable
+class StatsSource(Protocol):
+    """What the statistics commands read (SimGateway implements it)."""
+
+    def lines_held(self) -> dict[int, list[int]]: ...
+    def line_limit(self) -> int: ...
+    def orders_held(self) -> list[OrderState]: ...
+    def executions_held(self) -> list[Execution]: ...
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, allow_nan=False)
+
+
+def stats_reply(target: object, cmd: str, args: list[str]) -> str:
+    """The one-line reply to a statistics command, ``ok <JSON>``:
+
+    - ``lines``: ``{"max": limit per client, "clients": {clientId: {"lines": n,
+      "con_ids": distinct conIds}}}`` -- a conId streamed twice shows as lines > con_ids;
+    - ``orders``: ``[{"client_id", "order_id", "perm_id", "order_ref", "status",
+      "quantity", "filled"}]``, every order held, working and completed;
+    - ``executions``: ``[{"exec_id", "client_id", "order_id", "perm_id", "order_ref",
+      "con_id" (null for a combo's own execution), "side", "shares", "price", "time"}]``,
+      the current session day's, oldest first.
+    """
+    if args:
+        raise CommandError(f"usage: {cmd}")
+    if not isinstance(target, StatsSource):
+        raise CommandError(f"{cmd}: this gateway keeps no statistics")
+    if cmd == "lines":
+        clients = {
+            str(cid): {"lines": len(con_ids), "con_ids": len(set(con_ids))}
+            for cid, con_ids in sorted(target.lines_held().items())
+        }
+        return f"ok {_json({'max': target.line_limit(), 'clients': clients})}"
+    if cmd == "orders":
+        orders = [
+            {
+                "client_id": o.request.client_id,
+                "order_id": o.request.order_id,
+                "perm_id": o.perm_id,
+                "order_ref": o.request.order_ref,
+                "status": o.status,
+                "quantity": o.request.quantity,
+                "filled": o.filled,
+            }
+            for o in target.orders_held()
+        ]
+        return f"ok {_json(orders)}"
+    executions = [
+        {
+            "exec_id": e.exec_id,
+            "client_id": e.client_id,
+            "order_id": e.order_id,
+            "perm_id": e.perm_id,
+            "order_ref": e.order_ref,
+            "con_id": None if e.contract is None else e.contract.con_id,
+            "side": e.side,
+            "shares": e.shares,
+            "price": e.price,
+            "time": e.time.isoformat(),
+        }
+        for e in target.executions_held()
+    ]
+    return f"ok {_json(executions)}"

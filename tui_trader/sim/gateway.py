@@ -1135,6 +1135,29 @@ class SimGateway:
                     if tags is None or key in tags:
                         s.send(p.account_summary(req_id, acct, key, value, cur))
 
+    # --- read-only statistics (the control port's ``lines``/``orders``/``executions``) ---
+
+    def lines_held(self) -> dict[int, list[int]]:
+        """The conId of every market data line each connected client holds, by clientId
+        (what IB counts against the client's line limit)."""
+        held: dict[int, list[int]] = {}
+        for s in self._sessions:
+            if s.client_id is not None and s.phase != "closed":
+                held.setdefault(s.client_id, []).extend(line.con_id for line in s.lines.values())
+        return held
+
+    def line_limit(self) -> int:
+        """How many market data lines one client may hold."""
+        return self.limits.max_market_data_lines
+
+    def orders_held(self) -> list[OrderState]:
+        """Every order the exchange holds (working and completed), copies."""
+        return self.exchange.open_orders() + self.exchange.completed_orders()
+
+    def executions_held(self) -> list[Execution]:
+        """The exchange's executions of the current session day, oldest first."""
+        return self.exchange.executions()
+
 
 def _cid(s: ClientSession) -> int:
     return s.client_id if s.client_id is not None else -1
@@ -1173,9 +1196,11 @@ async def start_gateway(
     port: int = 0,
     tick_interval: float | None = 0.1,
     limits: GatewayLimits | None = None,
+    skip_closed: bool = False,
 ) -> SimGateway:
-    """Build a clock, market and exchange and start a gateway on them (port 0: free port)."""
-    clock = SimClock(start or default_demo_start(), speed, monotonic)
+    """Build a clock, market and exchange and start a gateway on them (port 0: free port).
+    ``skip_closed``: nights, weekends and holidays pass in an instant (SimClock)."""
+    clock = SimClock(start or default_demo_start(), speed, monotonic, skip_closed=skip_closed)
     market = Market(clock, seed, symbols)
     exchange = Exchange(market, state_path=state)
     gateway = SimGateway(
@@ -1195,13 +1220,15 @@ async def serve(
     start: datetime | None = None,
     *,
     on_ready: Callable[[SimGateway], object] | None = None,
+    skip_closed: bool = False,
 ) -> None:
     """Run a simulated gateway (and its control port) until cancelled.
 
     ``on_ready`` is called with the running gateway once it listens (its ``port`` is the
     bound one, useful with port 0).
     """
-    gateway = await start_gateway(seed, speed, start, state=state, host=host, port=port)
+    gateway = await start_gateway(seed, speed, start, state=state, host=host, port=port,
+                                  skip_closed=skip_closed)  # fmt: skip
     try:
         if control_port is not None:
             await gateway.start_control("127.0.0.1", control_port)

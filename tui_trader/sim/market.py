@@ -26,7 +26,7 @@ were (the gateway uses this to simulate a stale feed).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -192,10 +192,14 @@ class Market:
         self._move_to(epoch(now))
         self._dirty[:] = False
 
-        # option listings: fixed now, built lazily per symbol around today's reference spot
+        # option listings: rolled at each session change (_roll_listings), built lazily per
+        # symbol around the reference spot
         self._ref_spot = self._price.copy()
         self._expiries = list_expiries(self._sessions.days[cur], now, self._sessions)
         self._expiry_close = {e: expiry_close_epoch(e, self._sessions) for e in self._expiries}
+        self._old_strikes: dict[str, set[float]] = {}
+        self._close_mids: dict[date, FloatArray] = {}  # sessions this market closed
+        self._session_end: list[Callable[[], None]] = []
         self._chains: dict[str, Chain] = {}
         self._extra_options: dict[int, OptionContract] = {}
         self._active: dict[int, OptionContract] = {}
@@ -483,6 +487,16 @@ class Market:
         self._dirty |= live
 
     def _finish_session(self, close: float) -> None:
+        """The session's bar joins the history, then the next session's listings roll.
+
+        The listeners run first, with the market still at the close (the exchange settles
+        the day's expiries and takes its closing marks there): with a clock that skips
+        closed hours, nothing else ever looks at the market between the close and the
+        next open."""
+        day = self._sessions.days[self._cur]
+        self._close_mids[day] = self._price.copy()
+        for listener in list(self._session_end):
+            listener()
         col = np.stack(
             [self._bar_open, self._bar_high, self._bar_low, self._last,
              np.round(self._bar_volume / 100.0) * 100.0]
@@ -494,6 +508,33 @@ class Market:
         self._cur += 1
         self._opened = False
         self._dirty |= ~self._frozen
+        self._roll_listings(close)
+
+    def _roll_listings(self, close: float) -> None:
+        """The listings of the new current session: expiries that closed are gone, new
+        weeklies and monthlies appear, and new strikes around today's price are added to
+        the ones already listed (a listed strike stays listed, as at a real exchange, so
+        an open position's legs stay quotable and tradable until they expire)."""
+        day = self._sessions.days[self._cur]
+        self._expiries = list_expiries(day, datetime.fromtimestamp(close, UTC), self._sessions)
+        for e in self._expiries:
+            self._expiry_close.setdefault(e, expiry_close_epoch(e, self._sessions))
+        for symbol, chain in self._chains.items():
+            self._old_strikes.setdefault(symbol, set()).update(chain.strikes)
+        self._chains.clear()
+        self._ref_spot = self._price.copy()
+
+    def on_session_end(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` at each session's end, with the market still at its close."""
+        self._session_end.append(listener)
+
+    def settlement_price(self, symbol: str, day: date) -> float:
+        """The underlying's mid at the close of session ``day`` (what an option expiring
+        that day settles against). For a day this market did not live through (it expired
+        while a persisted gateway was down) or has not closed yet: the mid now."""
+        i = self._i(symbol)
+        closed = self._close_mids.get(day)
+        return float(self._price[i] if closed is None else closed[i])
 
     # --- options ------------------------------------------------------------------------
 
@@ -502,6 +543,9 @@ class Market:
         if chain is None:
             i = self._i(symbol)
             strikes = strike_grid(float(self._ref_spot[i]), bool(self._index_opts[i]))
+            kept = self._old_strikes.get(symbol)
+            if kept:
+                strikes = sorted(kept.union(strikes))
             chain = build_chain(symbol, self._stocks[symbol].con_id, self._codes[symbol],
                                 self._expiries, strikes)  # fmt: skip
             self._chains[symbol] = chain
@@ -581,7 +625,7 @@ class Market:
             opt = self._active[con_id]
             if cached[0] == self._version[self._index[opt.symbol]]:
                 return cached[1]
-        contract = self.contract(con_id)
+        contract = self._active.get(con_id) or self.contract(con_id)
         if not isinstance(contract, OptionContract):
             raise KeyError(f"no listed option with conId {con_id}")
         self._active[con_id] = contract

@@ -24,6 +24,25 @@ Durability decisions:
   lock upgrade. Calls are synchronous and fast (sub-millisecond plus the fsync), fine to make
   from the asyncio loop.
 
+Whose file, and is it whole (checked on a read-only connection before anything is written,
+so a refused file stays byte-identical):
+
+- **Ours only.** ``PRAGMA application_id`` is :data:`APPLICATION_ID` (``"TuiT"``, set when
+  the journal is created). A non-empty database without it -- another program's SQLite
+  file given as the journal -- is refused, never given our tables. A journal written before
+  the id existed (all our tables, a schema version, id 0) is adopted: the id is set.
+- **Whole or not at all.** ``PRAGMA quick_check`` reads every page at open; a damaged
+  journal is refused with what to do (move it aside, restore a backup), because running
+  on a journal whose intents cannot all be read could resend an order it has lost.
+- **Private.** The file is created 0600 (and an older, wider one narrowed to the owner):
+  it is the account's trading record. SQLite gives the ``-wal`` and ``-shm`` files the
+  database file's mode.
+
+A write that fails for lack of storage (disk full, I/O error, read-only file) raises
+:class:`JournalWriteError` and leaves :attr:`Journal.write_error` set until
+:meth:`Journal.check_writable` proves a write of :data:`PROBE_BYTES` commits again: the
+engine sends no order meanwhile, since every order is journaled before it is sent.
+
 Schema: ``PRAGMA user_version`` holds the schema version; :data:`MIGRATIONS` ``[i]`` upgrades
 version ``i`` to ``i + 1`` in one transaction. A file with a newer version than this code
 knows is refused with :class:`JournalVersionError`, never written to.
@@ -37,9 +56,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
+import stat
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
@@ -123,6 +144,20 @@ CREATE TABLE kv (
 );
 """
 
+#: ``PRAGMA application_id`` of a tui-trader journal: ``"TuiT"`` in ASCII, big-endian, as
+#: SQLite stores it at offset 68 of the file header. Fixed forever: it is how a journal is
+#: told from any other SQLite file.
+APPLICATION_ID = 0x54756954
+#: The tables every journal has had since version 1 (what an id-less old journal is
+#: recognised by).
+OUR_TABLES = frozenset({"intents", "fills", "events", "bar_cache", "kv"})
+#: What :meth:`Journal.check_writable` writes (and deletes) to prove the journal can grow
+#: again: more than an order intent with its events and fills needs.
+PROBE_BYTES = 64 * 1024
+#: SQLite primary result codes that mean "the storage cannot take the write" (full disk,
+#: I/O error, read-only file), as opposed to a constraint or a busy lock.
+_STORAGE_CODES = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY})
+
 #: Forward migrations; ``MIGRATIONS[i]`` takes the schema from version i to i + 1. Append
 #: only: a released script is never edited, since journals out there already ran it.
 MIGRATIONS: tuple[str, ...] = (_V1,)
@@ -135,6 +170,11 @@ class JournalError(Exception):
 
 class JournalVersionError(JournalError):
     """The file was written by a newer tui-trader (a higher schema version)."""
+
+
+class JournalWriteError(JournalError):
+    """A write failed for lack of storage (disk full, I/O error, read-only); nothing of the
+    call was written."""
 
 
 class UnknownIntentError(JournalError, KeyError):
@@ -184,6 +224,152 @@ def _too_new(where: str, current: int, known: int) -> JournalVersionError:
         f"up to version {known}: it was written by a newer tui-trader. Upgrade tui-trader; "
         "do not delete the file, it holds the record of orders sent to IB."
     )
+
+
+def _make_private(path: Path) -> None:
+    """Create ``path`` empty with mode 0600, or take the group and other bits off an existing
+    file (the owner's own bits are kept: a file made read-only stays read-only)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if not path.exists():  # a symlink to a file yet to be made: make it
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+            return
+        for f in (path, *_sidecars(path)):
+            try:
+                mode = stat.S_IMODE(f.stat().st_mode)
+                if mode & 0o077:
+                    f.chmod(mode & 0o700)
+            except OSError:  # gone meanwhile, or not ours to change: SQLite will say
+                pass
+    else:
+        os.close(fd)
+
+
+def _sidecars(path: Path) -> tuple[Path, Path]:
+    return path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
+
+
+def _has_content(path: Path) -> bool:
+    """Anything to inspect: the file, or a WAL a crash left before the first checkpoint."""
+    wal = _sidecars(path)[0]
+    return path.stat().st_size > 0 or (wal.exists() and wal.stat().st_size > 0)
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    )
+    return {str(r[0]) for r in rows}
+
+
+def _foreign(path: Path, app_id: int, version: int, tables: set[str]) -> JournalError | None:
+    """Why the database is not a journal of ours (None: it is ours, or empty, or an old
+    journal of ours to adopt)."""
+    if app_id == APPLICATION_ID or (app_id == 0 and not tables and version == 0):
+        return None
+    if app_id == 0 and tables >= OUR_TABLES and version >= 1:
+        return None
+    what = (
+        f"application id {app_id}"
+        if app_id
+        else f"tables: {', '.join(sorted(tables)[:5]) or 'none'}"
+    )
+    return JournalError(
+        f"{path} is not a tui-trader journal (a SQLite database of another program, {what}) "
+        "and was not touched: move it away, or point tui-trader at another file."
+    )
+
+
+def _damage(conn: sqlite3.Connection) -> str | None:
+    """The first problem ``PRAGMA quick_check`` finds, on one line; None when whole."""
+    try:
+        rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check").fetchall()]
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    if rows == ["ok"]:
+        return None
+    lines = [ln.strip() for r in rows for ln in r.splitlines()]
+    first = next((ln for ln in lines if ln and not ln.startswith("***")), "not ok")
+    return first[:200]
+
+
+def _inspect(path: Path, busy_timeout_s: float) -> None:
+    """Refuse a file that is not a whole journal of ours, reading only.
+
+    A read-only connection never writes the database file (no checkpoint on close), so a
+    refused file stays byte-identical; ``-wal``/``-shm`` files SQLite had to create for
+    reading are removed again.
+    """
+    before = {f for f in _sidecars(path) if f.exists()}
+    damage: str | None = None
+    try:
+        conn = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro", uri=True, autocommit=True, timeout=busy_timeout_s
+        )
+        try:
+            app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+            version = _user_version(conn)
+            tables = _tables(conn)
+            foreign = _foreign(path, app_id, version, tables)
+            if foreign is not None:
+                raise foreign
+            if version > SCHEMA_VERSION:
+                raise _too_new(f"journal {path}", version, SCHEMA_VERSION)
+            damage = _damage(conn)
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_CORRUPT:
+            _remove_created(before, path)
+            raise JournalError(f"The journal {path} cannot be opened: {exc}.") from exc
+        damage = str(exc)
+    except BaseException:
+        _remove_created(before, path)
+        raise
+    if damage is not None:
+        _remove_created(before, path)
+        raise JournalError(
+            f"The journal {path} is damaged (SQLite's integrity check: {damage}) and was left "
+            "as it is: move it aside (keep it, it holds the record of orders sent to IB) and "
+            "restore a backup, or start without one to begin a new journal."
+        )
+
+
+def _remove_created(existed: set[Path], path: Path) -> None:
+    """Remove the empty ``-wal`` and the ``-shm`` a read-only look created."""
+    wal, shm = _sidecars(path)
+    if wal in existed or shm in existed:
+        return
+    try:
+        if wal.exists() and wal.stat().st_size:
+            return  # someone else is writing it now: not ours to remove
+        for f in (wal, shm):
+            f.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def _claim(conn: sqlite3.Connection, path: Path) -> None:
+    """Set our application id on a new (or an old, id-less) journal, under the write lock,
+    re-checking what :func:`_inspect` saw."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+        if app_id != APPLICATION_ID:
+            foreign = _foreign(path, app_id, _user_version(conn), _tables(conn))
+            if foreign is not None:
+                raise foreign
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _storage_failure(exc: sqlite3.Error) -> bool:
+    return (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF in _STORAGE_CODES
 
 
 def migrate(conn: sqlite3.Connection, migrations: Sequence[str], where: str = "journal") -> int:
@@ -305,12 +491,16 @@ class Journal:
     ) -> None:
         self.path = Path(path)
         self._new_id = new_id
+        self._write_error: str | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _make_private(self.path)
+        if _has_content(self.path):
+            _inspect(self.path, busy_timeout_s)  # ours, not too new, whole: before any write
         conn = sqlite3.connect(self.path, autocommit=True, timeout=busy_timeout_s)
         try:
             conn.row_factory = sqlite3.Row
             where = f"journal {self.path}"
-            version = _user_version(conn)  # refuse a newer file before touching it
+            version = _user_version(conn)  # a newer file written meanwhile: still untouched
             if version > SCHEMA_VERSION:
                 raise _too_new(where, version, SCHEMA_VERSION)
             mode = str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower()
@@ -320,6 +510,7 @@ class Journal:
                     "keep it on a local disk."
                 )
             conn.execute("PRAGMA synchronous=FULL")
+            _claim(conn, self.path)
             self.schema_version = migrate(conn, MIGRATIONS, where)
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -346,16 +537,52 @@ class Journal:
     ) -> None:
         self.close()
 
+    @property
+    def write_error(self) -> str | None:
+        """Why the last write failed for lack of storage; None once a write of
+        :data:`PROBE_BYTES` has committed since (:meth:`check_writable`)."""
+        return self._write_error
+
+    def check_writable(self) -> str | None:
+        """Prove the journal can take writes: write and delete :data:`PROBE_BYTES` in one
+        transaction. None (and :attr:`write_error` cleared) when it committed, else the
+        sentence for the user."""
+        try:
+            with self._tx() as c:
+                c.execute(
+                    "INSERT INTO kv (key, value) VALUES ('.probe', zeroblob(?)) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (PROBE_BYTES,),
+                )
+                c.execute("DELETE FROM kv WHERE key = '.probe'")
+        except JournalWriteError as exc:
+            return str(exc)
+        self._write_error = None
+        return None
+
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` ... ``COMMIT``; a storage failure becomes
+        :class:`JournalWriteError` (SQLite may have rolled back already: a full disk does)."""
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):  # the original error says more
+                        conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            if not _storage_failure(exc):
+                raise
+            self._write_error = (
+                f"The journal {self.path} cannot be written ({exc}): free disk space or fix "
+                "the file's permissions."
+            )
+            raise JournalWriteError(self._write_error) from exc
 
     def pragma(self, name: str) -> Any:
         """Read a PRAGMA (``journal_mode``, ``synchronous``, ``user_version``...)."""

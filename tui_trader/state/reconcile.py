@@ -22,6 +22,16 @@ The rules, by orderRef (= intent id):
 4. Fills carrying one of our refs attach to their intent; fills and orders with our prefix
    but no intent are orphans (reported, never touched); the rest are external (counted).
 
+A rejection is not a discrepancy: IB reports a rejected order as "Cancelled" (with error 201
+at the time), so a REJECTED intent whose order IB lists as Cancelled, unfilled, with the same
+reason or none, agrees with IB.
+
+Findings about a discrepancy that persists (IB disagreeing with a terminal intent, a status
+we do not know, several orders with one ref, orphans, external orders) carry a ``key``: the
+discrepancy's identity, so that the caller tells each one once, across reconnects and
+restarts (:func:`untold`; the broker remembers told keys in the journal). Findings about a
+change being applied have no key: applying it settles it, so they cannot repeat.
+
 Several IB orders with one ref (open and completed lists both report it, or a re-placed
 order): the most advanced report (terminal, then most filled) is used; distinct perm ids are
 a warning, since one intent should never have become two orders.
@@ -33,9 +43,11 @@ send an order: it only holds status/quantity updates, fills to record and findin
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from tui_trader.core.models import (
@@ -58,11 +70,16 @@ from tui_trader.core.models import (
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One sentence for the user about what reconciliation saw."""
+    """One sentence for the user about what reconciliation saw.
+
+    ``key``: which discrepancy this is (e.g. ``tt-…/ib-status/Filled``), the same on every
+    reconciliation that sees it again; None for a change applied now (module doc).
+    """
 
     level: EventLevel
     text: str
     intent_id: str | None = None
+    key: str | None = None
 
     def to_event(self, now: datetime) -> JournalEvent:
         return JournalEvent(
@@ -157,6 +174,38 @@ def _reason(it: OrderIntent, snap: IbOrderSnapshot, observed: IntentStatus | Non
     return note if observed in (IntentStatus.CANCELLED, IntentStatus.REJECTED) else None
 
 
+_REJECTION_PREFIX = re.compile(r"^\s*(order\s+)?rejected\s*(-\s*reason\s*)?[:-]?\s*", re.I)
+
+
+def _reason_words(text: str | None) -> str:
+    """A rejection's reason without IB's "Order rejected - reason:" / "Rejected:" prefix."""
+    return _REJECTION_PREFIX.sub("", (text or "").strip()).strip().casefold()
+
+
+def _rejection_as_ib_reports_it(it: OrderIntent, snap: IbOrderSnapshot, filled: float) -> bool:
+    """A REJECTED intent whose order IB lists as Cancelled, unfilled, for the same reason
+    (or IB gives none): how IB reports a rejection, not a disagreement."""
+    if it.status is not IntentStatus.REJECTED or filled > 0:
+        return False
+    if status_from_ib(snap.status, filled) is not IntentStatus.CANCELLED:
+        return False
+    ours, theirs = _reason_words(it.last_error_text), _reason_words(snap.note)
+    if not theirs or theirs == snap.status.strip().casefold() or not ours:
+        return True
+    return theirs in ours or ours in theirs
+
+
+def _digest(parts: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()[:16]
+
+
+def untold(result: ReconcileResult, told: Callable[[str], bool]) -> ReconcileResult:
+    """``result`` without the findings whose discrepancy was already told (``told(key)``):
+    reconciling again after a reconnect or a restart tells nothing twice."""
+    kept = tuple(f for f in result.findings if f.key is None or not told(f.key))
+    return result if len(kept) == len(result.findings) else replace(result, findings=kept)
+
+
 def reconcile(
     intents: Sequence[OrderIntent],
     ib_orders: Sequence[IbOrderSnapshot],
@@ -217,6 +266,7 @@ def reconcile(
                         f"{iid}: IB reports {len(perms)} orders with this ref (perm ids "
                         f"{', '.join(map(str, perms))}); using perm id {snap.perm_id}.",
                         iid,
+                        key=f"{iid}/perm-ids/{','.join(map(str, perms))}",
                     )
                 )
             ib_filled = snap.filled if usable_number(snap.filled) else 0.0
@@ -243,15 +293,21 @@ def reconcile(
                         f"{iid}: IB order status {snap.status!r} is not one we know; "
                         f"the journal records it as {recorded.value}.",
                         iid,
+                        key=f"{iid}/ib-status-unknown/{snap.status}",
                     )
                 )
-            elif it.is_terminal and observed != it.status:
+            elif (
+                it.is_terminal
+                and observed != it.status
+                and not _rejection_as_ib_reports_it(it, snap, filled)
+            ):
                 findings.append(
                     Finding(
                         EventLevel.WARNING,
                         f"{iid}: IB reports {snap.status!r} but the journal has it "
                         f"{it.status.value}; kept {it.status.value}, please check in TWS.",
                         iid,
+                        key=f"{iid}/ib-status/{snap.status}",
                     )
                 )
         elif fills:
@@ -298,6 +354,7 @@ def reconcile(
                 EventLevel.WARNING,
                 f"IB has order {s.order_ref} (order id {s.order_id}, perm id {s.perm_id}, "
                 f"{s.status}) that the journal does not know; it is left alone.",
+                key=f"orphan-order/{s.order_ref}/{s.perm_id or s.order_id}",
             )
         )
     if orphan_fills:
@@ -307,6 +364,7 @@ def reconcile(
                 EventLevel.WARNING,
                 f"{len(orphan_fills)} fill(s) carry refs the journal does not know: "
                 f"{', '.join(refs)}.",
+                key=f"orphan-fills/{_digest([f.exec_id for f in orphan_fills])}",
             )
         )
     if external_orders or external_fills:
@@ -315,6 +373,7 @@ def reconcile(
                 EventLevel.INFO,
                 f"Ignored {external_orders} order(s) and {external_fills} fill(s) not placed "
                 "by tui-trader.",
+                key=f"external/{now:%Y-%m-%d}/{external_orders}/{external_fills}",
             )
         )
     return ReconcileResult(

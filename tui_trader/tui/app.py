@@ -30,7 +30,9 @@ Decisions:
   What the engine publishes while it starts (the journal's orders, the first connection)
   is its initial state: drawn, not toasted.
 - **Confirm what leaves.** Transmit, cancel, kill switch, and quitting with working orders
-  each ask first (``y`` only).
+  each ask first (``y`` only). So does clearing the kill switch (``ctrl+u``, not a
+  priority key, so a text box keeps it): the question says what it re-enables and what
+  stays as it is; with nothing engaged the key only says so.
 - Keys are the defaults of the dashboard issue; ``[ui] keys`` remaps them by binding id
   (:mod:`tui_trader.tui.keymap`), checked in :func:`create_app` (unknown id:
   :class:`~tui_trader.tui.keymap.KeymapError`).
@@ -61,7 +63,7 @@ from tui_trader.state.store import Change, ConnectionState, Health, Orders, Stor
 from tui_trader.tui.gcpacing import GcPacer
 from tui_trader.tui.keymap import binding_ids, effective_bindings, validate_keymap
 from tui_trader.tui.screens.base import TraderScreen
-from tui_trader.tui.screens.confirm import ConfirmScreen, order_text
+from tui_trader.tui.screens.confirm import ConfirmScreen, clear_kill_switch_question, order_text
 from tui_trader.tui.screens.help import HelpScreen
 from tui_trader.tui.screens.log import LogScreen
 from tui_trader.tui.screens.orders import OrdersScreen
@@ -113,6 +115,12 @@ class TraderApp(App[None]):
             priority=True,
             id="kill_switch",
         ),
+        Binding(
+            "ctrl+u",
+            "clear_kill_switch",
+            "Clear the kill switch: allow new entries",
+            id="clear_kill_switch",
+        ),
     ]
 
     def __init__(
@@ -120,7 +128,7 @@ class TraderApp(App[None]):
         settings: Settings,
         store: Store,
         *,
-        clock: Callable[[], datetime] | None,
+        clock: Callable[[], datetime | None] | None,
         engine: EngineActions | None,
         themes: dict[str, Theme],
         theme: str,
@@ -171,11 +179,12 @@ class TraderApp(App[None]):
         return "/".join(self.get_key_display(b) for b in found if b.id == binding_id)
 
     def now(self) -> datetime | None:
-        """The injected clock (the simulated market's in demo, fixed in tests); None until
-        the engine that owns it is attached."""
+        """The injected clock (the engine's: the gateway's, the simulated market's in demo,
+        fixed in tests); None until the engine that owns it is attached, and while that
+        clock has no time yet (the engine has not reached its gateway)."""
         return self._clock() if self._clock is not None else None
 
-    def attach_engine(self, engine: EngineActions, clock: Callable[[], datetime]) -> None:
+    def attach_engine(self, engine: EngineActions, clock: Callable[[], datetime | None]) -> None:
         """Trade through ``engine`` and tell time by ``clock`` from now on (the launcher
         calls this once the engine has started, publishing into :attr:`store`).
 
@@ -407,6 +416,20 @@ class TraderApp(App[None]):
         if yes:
             self.call_engine("engage the kill switch", lambda e: e.kill_switch())
 
+    def action_clear_kill_switch(self) -> None:
+        if self.engine is None:
+            self.call_engine("clear the kill switch", lambda e: e.clear_kill_switch())
+            return
+        state = self.store.get(BreakerState)
+        if not state.kill_switch:
+            self.notify("The kill switch is not engaged: nothing to clear.", title="Kill switch")
+            return
+        self.push_screen(ConfirmScreen(*clear_kill_switch_question(state)), self._clear_answer)
+
+    def _clear_answer(self, yes: bool | None) -> None:
+        if yes:
+            self.call_engine("clear the kill switch", lambda e: e.clear_kill_switch())
+
     # -- command palette ---------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
@@ -433,7 +456,7 @@ def create_app(
     settings: Settings,
     store: Store,
     *,
-    clock: Callable[[], datetime] | None,
+    clock: Callable[[], datetime | None] | None,
     engine: EngineActions | None,
     theme: str | None = None,
     user_theme_dir: Path | None = None,

@@ -2,7 +2,7 @@
 
 ``tui-trader`` connects to the configured TWS / IB Gateway; ``tui-trader --demo`` starts
 the simulated gateway in-process (fixed seed, market clock from 14:30 ET of the last trading
-day) and connects to it, with no configuration at all. Both go through
+day, or ``--start``, at ``--speed``) and connects to it, with no configuration at all. Both go through
 :func:`tui_trader.engine.runtime.running_engine`, the same path as the headless engine and
 the tests.
 
@@ -108,8 +108,12 @@ class EngineLauncher:
         journal_path: Path | None = None,
         log_path: Path | None = None,
         clock: Callable[[], datetime] | None = None,
+        speed: float = 1.0,
+        start: datetime | None = None,
     ) -> None:
         self._app = app
+        self._speed = speed
+        self._start = start
         self._clock = clock
         self._settings = settings
         self._demo = demo
@@ -172,6 +176,8 @@ class EngineLauncher:
                 journal_path=self._journal_path,
                 clock=self._clock,
                 store=app.store,
+                speed=self._speed,
+                start=self._start,
             ) as engine:
                 app.attach_engine(as_actions(engine), engine.now)
                 self.attached = True
@@ -196,8 +202,11 @@ async def run_dashboard(
     log_path: Path | None = None,
     journal_path: Path | None = None,
     headless: bool = False,
+    speed: float = 1.0,
+    start: datetime | None = None,
 ) -> int:
     """Run the dashboard and its engine until the user quits; 0 after a clean exit.
+    ``speed`` and ``start`` set the demo's market clock (``--speed``, ``--start``).
 
     Raises :class:`~tui_trader.engine.runtime.EngineStartError` or
     :class:`EngineFailedError` (after the app has ended) when the engine could not start.
@@ -209,8 +218,9 @@ async def run_dashboard(
     app = create_app(settings, Store(), clock=None, engine=None, starting=True,
                      theme=theme or settings.ui.theme, bell=settings.ui.bell)  # fmt: skip
     launcher = EngineLauncher(
-        app, settings, demo=demo, seed=seed, journal_path=journal_path, log_path=path
-    )
+        app, settings, demo=demo, seed=seed, journal_path=journal_path, log_path=path,
+        speed=speed, start=start,
+    )  # fmt: skip
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
     for sig in (signal.SIGHUP, signal.SIGTERM):

@@ -17,6 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label
 
 from tui_trader.core.models import SpreadOrderSpec
+from tui_trader.core.risk import BreakerState
 
 
 def order_text(spec: SpreadOrderSpec, *, with_mode: bool = True) -> str:
@@ -34,6 +35,27 @@ def order_text(spec: SpreadOrderSpec, *, with_mode: bool = True) -> str:
         f"{long_leg.strike:g}/{short_leg.strike:g} {long_leg.right} @ {price}"
     )
     return f"{text}, {spec.mode.upper()}" if with_mode else text
+
+
+def clear_kill_switch_question(state: BreakerState) -> tuple[str, str, str]:
+    """(title, message, detail) of the confirmation before clearing the kill switch: what
+    it re-enables (new opening orders, each still gated), what it does not (a breaker that
+    tripped today stays tripped; the auto-trader stays off; cancelled orders stay
+    cancelled)."""
+    if state.breaker_code is not None:
+        why = f" ({state.breaker_reason})" if state.breaker_reason else ""
+        breaker = (
+            f"Circuit breaker {state.breaker_code} tripped today{why} and stays tripped "
+            "until the next trading day: entries stay halted until then."
+        )
+    else:
+        breaker = "No circuit breaker is tripped."
+    return (
+        "Clear the kill switch",
+        "Allow new opening orders again? Each one still has to pass every risk gate.",
+        f"{breaker} The auto-trader stays off. Orders the kill switch cancelled stay "
+        "cancelled; nothing is re-sent.",
+    )
 
 
 class ConfirmScreen(ModalScreen[bool]):

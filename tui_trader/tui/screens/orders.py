@@ -2,9 +2,10 @@
 
 Working, filled, cancelled, rejected and unknown-outcome intents from the ``Orders`` slice,
 each with its status, fills against the quantity, average fill price, the limit working at
-IB, the walking step (step/max and when the next is due while the engine walks it), and
-IB's last error. ``c`` cancels the highlighted intent after a
-confirmation; an intent that is already final cannot be cancelled and says so.
+IB, the walking step (step/max and when the next is due while the engine walks it; "not
+walking" for a working order the engine does not walk), and IB's last error. ``c`` cancels
+the highlighted intent after a confirmation; an intent that is already final cannot be
+cancelled and says so.
 """
 
 from __future__ import annotations
@@ -49,10 +50,18 @@ def status_style(status: IntentStatus, palette: Palette) -> Style:
     return Style(bold=True)
 
 
+#: Statuses the engine walks (SPEC 6); one of these without a walk is said to be so.
+WALKED = frozenset({IntentStatus.WORKING, IntentStatus.PARTIALLY_FILLED})
+
+
 def walk_text(intent: OrderIntent, walk: object | None) -> str:
     """The walking step: ``2/5 14:30:20`` (step of max, next step due, ET) while the engine
-    walks the order (``Orders.walking``), else the journaled step."""
+    walks the order (``Orders.walking``), else the journaled step; a working order that is
+    not walked says so (``2 not walking``: IB lists it under another clientId, or its walk
+    stopped, see the Log), so a stalled walk cannot pass for one that is waiting."""
     if walk is None:
+        if intent.status in WALKED:
+            return f"{intent.walk_step} not walking"
         return str(intent.walk_step)
     step, max_steps = getattr(walk, "step", intent.walk_step), getattr(walk, "max_steps", None)
     text = f"{step}/{max_steps}" if max_steps is not None else str(step)
