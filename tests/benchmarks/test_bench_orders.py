@@ -28,7 +28,7 @@ from typing import Any
 
 from ib_insync import IB
 
-from tests.broker.spreads_on_gateway import TestClock, bull_call_spec, natural, stream_calls
+from tests.broker.spreads_on_gateway import READY, TestClock, bull_call_spec, natural, stream_calls
 from tests.sim.conftest import (  # noqa: F401  (pytest finds fixtures by name)
     connect,
     fake_time,
@@ -93,7 +93,7 @@ async def test_intent_to_wire_under_10_ms(
     try:
         for _ in range(ORDERS):
             starts.append(time.perf_counter())
-            intent = await om.transmit(spec, gate=gate, session_ok=True, quotes_fresh=True)
+            intent = await om.transmit(spec, gate=gate, context=READY)
             await until(
                 lambda iid=intent.intent_id: (
                     journal.intent(iid).status is IntentStatus.FILLED  # type: ignore[union-attr]

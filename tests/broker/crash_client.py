@@ -25,6 +25,7 @@ from pathlib import Path
 from ib_insync import IB
 
 from tui_trader.broker.orders import OrderManager
+from tui_trader.core.entry import SendContext
 from tui_trader.core.models import OrderIntent, SpreadOrderSpec
 from tui_trader.core.risk import GateResult
 from tui_trader.core.settings import ExecutionSettings, RiskSettings, SelectionSettings
@@ -76,7 +77,10 @@ async def main(port: int, client_id: int, journal_path: Path, spec_json: str, po
     )
     spec = SpreadOrderSpec.model_validate_json(spec_json)
     gate = GateResult(True, spec.quantity, None, "passed by the test")
-    await om.transmit(spec, gate=gate, session_ok=True, quotes_fresh=True)
+    ready = SendContext(
+        session_ok=True, session_state="CONNECTED", leg_ages_s=(0.1, 0.1), stale_quote_s=5.0
+    )
+    await om.transmit(spec, gate=gate, context=ready)
     return 3
 
 

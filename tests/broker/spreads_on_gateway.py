@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 import numpy as np
 from ib_insync import IB, Option, Stock, Ticker
 
 from tests.sim.conftest import T_START, until
+from tui_trader.core.entry import SendContext
 from tui_trader.core.models import SpreadLeg, SpreadOrderSpec
 from tui_trader.core.pricing import NaturalQuotes, OrderPrice, limit_price, natural_quotes
 from tui_trader.core.risk import GateResult
@@ -26,6 +27,12 @@ from tui_trader.sim.gateway import SimGateway
 TODAY = date(2026, 11, 18)
 #: A passed risk gate for 10 contracts, for tests that transmit without the engine.
 PASS = GateResult(True, 10, None, "All risk gates pass: 10 contracts.")
+#: The engine's view of the moment of sending (core.entry.SendContext): all well; the
+#: session down; a leg quote too old. The order manager adds the broker's own facts.
+READY = SendContext(session_ok=True, session_state="CONNECTED", leg_ages_s=(0.1, 0.1),
+                    stale_quote_s=5.0)  # fmt: skip
+NOT_CONNECTED = replace(READY, session_ok=False, session_state="RECONNECTING")
+STALE = replace(READY, leg_ages_s=(0.1, 7.5))
 
 
 class TestClock:

@@ -19,6 +19,7 @@ from ib_insync import IB
 
 from tests.broker.spreads_on_gateway import (
     PASS,
+    READY,
     Chain,
     ManualSleep,
     TestClock,
@@ -205,7 +206,7 @@ async def test_ten_forced_drops_leave_no_duplicate_and_agree(
     try:
         for i in range(10):
             spec = spread_spec(chain, i, qty=1, rest=i % 3 == 1)
-            intent = await om.transmit(spec, gate=PASS, session_ok=True, quotes_fresh=True)
+            intent = await om.transmit(spec, gate=PASS, context=READY)
             sent.append(intent.intent_id)
             if i % 3 != 2:  # let the gateway take it; else drop before it reads the bytes
                 iid = intent.intent_id
@@ -213,9 +214,7 @@ async def test_ten_forced_drops_leave_no_duplicate_and_agree(
             gateway.drop()
             await until(lambda: not ib.isConnected(), what="the drop")
             with pytest.raises(OrderRefused, match="Not connected"):
-                await om.transmit(
-                    spread_spec(chain, 11), gate=PASS, session_ok=True, quotes_fresh=True
-                )
+                await om.transmit(spread_spec(chain, 11), gate=PASS, context=READY)
             await ib.connectAsync("127.0.0.1", gateway.port, clientId=1, timeout=5)
             await om.resync()
         await om.resync()

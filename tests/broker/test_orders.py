@@ -12,7 +12,10 @@ from ib_insync import IB, Option
 from ib_insync import OrderState as IbOrderState
 
 from tests.broker.spreads_on_gateway import (
+    NOT_CONNECTED,
     PASS,
+    READY,
+    STALE,
     Chain,
     ManualSleep,
     TestClock,
@@ -127,18 +130,19 @@ def test_ib_number(raw: object, value: float | None) -> None:
     assert ib_number(raw) == value
 
 
-async def test_what_if_fills_the_preview_slice(chain: Chain, make_manager: MakeManager) -> None:
+async def test_what_if_answers_margin_and_commission_and_writes_no_slice(
+    chain: Chain, make_manager: MakeManager
+) -> None:
     store = Store()
     om = make_manager(store=store)
     spec = marketable(chain, qty=3)
     store.update(Preview, spec=spec)
+    before = store.version(Preview)
     preview = await om.what_if(spec)
     assert spec.limit_price is not None
     assert preview.init_margin_change == pytest.approx(spec.limit_price * 100 * 3, abs=0.01)
     assert preview.commission == pytest.approx(0.65 * 2 * 3)
-    shown = store.get(Preview)
-    assert shown.init_margin_change == preview.init_margin_change
-    assert shown.commission == preview.commission and shown.what_if_warning is None
+    assert store.version(Preview) == before  # the preview desk's slice, not the broker's
 
 
 async def test_what_if_that_never_answers_is_a_warning(
@@ -179,10 +183,10 @@ async def test_nothing_is_sent_when_not_connected(
     om = make_manager()
     spec = marketable(chain)
     with pytest.raises(OrderRefused, match="Not connected"):
-        await om.transmit(spec, gate=PASS, session_ok=False, quotes_fresh=True)
+        await om.transmit(spec, gate=PASS, context=NOT_CONNECTED)
     ib.disconnect()
     with pytest.raises(OrderRefused, match="Not connected"):
-        await om.transmit(spec, gate=PASS, session_ok=True, quotes_fresh=True)
+        await om.transmit(spec, gate=PASS, context=READY)
     await gateway.pump()
     assert journal.intents() == []
     assert no_orders(gateway)
@@ -194,8 +198,11 @@ async def test_nothing_is_sent_with_a_stale_quote(
     store = Store()
     om = make_manager(store=store)
     with pytest.raises(OrderRefused, match="stale") as err:
-        await om.transmit(marketable(chain), gate=PASS, session_ok=True, quotes_fresh=False)
-    assert err.value.reason == "A leg quote is stale (older than 5 s): nothing was sent."
+        await om.transmit(marketable(chain), gate=PASS, context=STALE)
+    assert err.value.reason == (
+        "A leg quote is stale (ages 0.1 s, 7.5 s; they must be younger than 5 s): nothing "
+        "was sent."
+    )
     assert journal.intents() == [] and no_orders(gateway)
     (event,) = store.get(EventLog).items
     assert event.level is EventLevel.WARNING and "stale" in event.text
@@ -206,16 +213,14 @@ async def test_live_mode_against_a_paper_account_is_refused(
 ) -> None:
     om = make_manager(execution=ExecutionSettings(mode="live"))
     with pytest.raises(OrderRefused) as err:
-        await om.transmit(
-            marketable(chain, mode="live"), gate=PASS, session_ok=True, quotes_fresh=True
-        )
+        await om.transmit(marketable(chain, mode="live"), gate=PASS, context=READY)
     assert err.value.reason == (
         "Configured for live trading but connected to paper account DU…456: refusing to "
         'trade; set [execution] mode = "paper" or connect the live account.'
     )
     # a spec priced for paper cannot slip through a live configuration either
     with pytest.raises(OrderRefused, match="priced for paper"):
-        await om.transmit(marketable(chain), gate=PASS, session_ok=True, quotes_fresh=True)
+        await om.transmit(marketable(chain), gate=PASS, context=READY)
     await gateway.pump()
     assert journal.intents() == [] and no_orders(gateway)
 
@@ -226,18 +231,18 @@ async def test_opening_orders_need_passed_gates(
     om = make_manager()
     spec = marketable(chain, qty=3)
     with pytest.raises(OrderRefused, match="have not been checked"):
-        await om.transmit(spec, session_ok=True, quotes_fresh=True)
+        await om.transmit(spec, context=READY)
     failed = GateResult(False, 0, GateCode.HALTED, "Trading is halted: the kill switch is engaged.")
     with pytest.raises(OrderRefused) as err:
-        await om.transmit(spec, gate=failed, session_ok=True, quotes_fresh=True)
+        await om.transmit(spec, gate=failed, context=READY)
     assert err.value.reason == "Risk gate HALTED: Trading is halted: the kill switch is engaged."
     small = GateResult(True, 2, None, "All risk gates pass: 2 contracts.")
     with pytest.raises(OrderRefused, match="3 contracts exceed the 2"):
-        await om.transmit(spec, gate=small, session_ok=True, quotes_fresh=True)
+        await om.transmit(spec, gate=small, context=READY)
     lo, sh = legs(chain)
     dear = bull_call_spec(lo, sh, quantity=1, limit=5.01)
     with pytest.raises(OrderRefused, match=r"above max_spread_cost 500\.00"):
-        await om.transmit(dear, gate=PASS, session_ok=True, quotes_fresh=True)
+        await om.transmit(dear, gate=PASS, context=READY)
     assert journal.intents() == [] and no_orders(gateway)
 
 
@@ -245,10 +250,10 @@ async def test_a_second_order_on_working_legs_is_refused(
     gateway: SimGateway, chain: Chain, journal: Journal, make_manager: MakeManager
 ) -> None:
     om = make_manager(sleep=ManualSleep(TestClock()))
-    first = await om.transmit(resting(chain), gate=PASS, session_ok=True, quotes_fresh=True)
+    first = await om.transmit(resting(chain), gate=PASS, context=READY)
     await status_is(journal, first.intent_id, IntentStatus.WORKING)
     with pytest.raises(OrderRefused, match=f"Order {first.intent_id} on the same legs"):
-        await om.transmit(marketable(chain), gate=PASS, session_ok=True, quotes_fresh=True)
+        await om.transmit(marketable(chain), gate=PASS, context=READY)
     assert len(journal.intents()) == 1 and len(gateway.exchange.open_orders()) == 1
 
 
@@ -261,7 +266,7 @@ async def test_rejection_is_recorded_with_ibs_reason(
     store = Store()
     om = make_manager(store=store)
     gateway.reject_next("insufficient funds")
-    intent = await om.transmit(marketable(chain), gate=PASS, session_ok=True, quotes_fresh=True)
+    intent = await om.transmit(marketable(chain), gate=PASS, context=READY)
     await status_is(journal, intent.intent_id, IntentStatus.REJECTED)
     rejected = journal.intent(intent.intent_id)
     assert rejected is not None
@@ -319,7 +324,7 @@ async def test_partial_fills_are_tracked(
     gateway.exchange.partial_fills = True  # at most ceil(qty / 3) per fill step
     om = make_manager(sleep=ManualSleep(TestClock()))
     spec = marketable(chain, qty=3)
-    intent = await om.transmit(spec, gate=PASS, session_ok=True, quotes_fresh=True)
+    intent = await om.transmit(spec, gate=PASS, context=READY)
     iid = intent.intent_id
     await status_is(journal, iid, IntentStatus.PARTIALLY_FILLED)
     assert journal.intent(iid).filled == 1  # type: ignore[union-attr]
@@ -343,7 +348,7 @@ async def test_cancel_and_modify_a_working_order(
 ) -> None:
     om = make_manager(sleep=ManualSleep(TestClock()), reject_grace_s=30.0)
     spec = resting(chain)
-    intent = await om.transmit(spec, gate=PASS, session_ok=True, quotes_fresh=True)
+    intent = await om.transmit(spec, gate=PASS, context=READY)
     iid = intent.intent_id
     await status_is(journal, iid, IntentStatus.WORKING)
     assert spec.limit_price is not None
@@ -366,7 +371,7 @@ async def test_orders_of_another_client_are_left_alone(
     gateway: SimGateway, connect: Any, chain: Chain, journal: Journal, make_manager: MakeManager
 ) -> None:
     om = make_manager(sleep=ManualSleep(TestClock()))
-    intent = await om.transmit(resting(chain), gate=PASS, session_ok=True, quotes_fresh=True)
+    intent = await om.transmit(resting(chain), gate=PASS, context=READY)
     await status_is(journal, intent.intent_id, IntentStatus.WORKING)
     other_ib = await connect(2)
     other = make_manager(ib=other_ib, sleep=ManualSleep(TestClock()))
@@ -411,7 +416,7 @@ async def test_live_walk_reaches_the_far_side_and_fills(
     first = priced("BUY", nat, LIVE)
     assert first.limit is not None and first.limit < nat.ask  # live: starts inside the market
     spec = bull_call_spec(lo, sh, quantity=2, limit=first.limit, mode="live")
-    intent = await om.transmit(spec, gate=PASS, session_ok=True, quotes_fresh=True)
+    intent = await om.transmit(spec, gate=PASS, context=READY)
     iid = intent.intent_id
     await status_is(journal, iid, IntentStatus.WORKING)
 
@@ -447,7 +452,7 @@ async def test_walk_replaces_only_the_unfilled_quantity(
     lo, sh = legs(chain)
     nat = natural(chain, lo, sh)
     spec = bull_call_spec(lo, sh, quantity=3, limit=priced("BUY", nat, LIVE).limit, mode="live")
-    intent = await om.transmit(spec, gate=PASS, session_ok=True, quotes_fresh=True)
+    intent = await om.transmit(spec, gate=PASS, context=READY)
     iid = intent.intent_id
     await status_is(journal, iid, IntentStatus.WORKING)
     await walk_once(om, sleep, iid)
@@ -479,7 +484,7 @@ async def test_walk_cancels_after_the_last_step(
     lo, sh = legs(chain)
     nat = natural(chain, lo, sh)
     spec = bull_call_spec(lo, sh, quantity=1, limit=priced("BUY", nat, ex).limit, mode="live")
-    intent = await om.transmit(spec, gate=PASS, session_ok=True, quotes_fresh=True)
+    intent = await om.transmit(spec, gate=PASS, context=READY)
     iid = intent.intent_id
     await status_is(journal, iid, IntentStatus.WORKING)
     await walk_once(om, sleep, iid)

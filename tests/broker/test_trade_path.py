@@ -12,6 +12,7 @@ import pytest
 from ib_insync import IB
 
 from tests.broker.spreads_on_gateway import (
+    READY,
     TestClock,
     best_bull_call,
     bull_call_spec,
@@ -123,7 +124,7 @@ async def test_scan_to_close(
         place(session, req)
 
     monkeypatch.setattr(gateway, "_place_order", spy)
-    intent = await om.transmit(spec, gate=gate, session_ok=True, quotes_fresh=True)
+    intent = await om.transmit(spec, gate=gate, context=READY)
     assert intent.status is IntentStatus.SENT and intent.order_id is not None
     iid = intent.intent_id
 
@@ -188,7 +189,7 @@ async def test_scan_to_close(
         (long_leg.conId, "BUY"),
         (short_leg.conId, "SELL"),
     ]
-    closing = await om.transmit(close, session_ok=True, quotes_fresh=True)
+    closing = await om.transmit(close, context=READY)
     cid = closing.intent_id
     await until(lambda: filled_with_commissions(cid), what="closing fill")
     await until(lambda: account.spreads == ())

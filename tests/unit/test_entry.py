@@ -176,13 +176,13 @@ def test_send_problem_checks_everything_once_in_order() -> None:
     cases = {
         "journal": replace(CTX, journal_problem="disk full"),
         "halted": replace(CTX, breakers=halted),
-        "DEGRADED": replace(CTX, session_ok=False, session_state="DEGRADED"),
+        "DEGRADED, not CONNECTED": replace(CTX, session_ok=False, session_state="DEGRADED"),
         "stale": replace(CTX, leg_ages_s=(0.5, None)),
         "mode": replace(CTX, mode_problem="mode mismatch"),
         "not tradable": replace(CTX, tradable=False, tradable_why="not tradable now"),
         "priced for paper": replace(CTX, execution_mode="live"),
-        "O-7 WORKING": replace(CTX, same_legs_order="O-7 WORKING"),
-        "above the cap": replace(CTX, max_debit=2.00),
+        "O-7 on the same legs is WORKING": replace(CTX, same_legs_order=("O-7", "WORKING")),
+        "above max_spread_cost 200.00": replace(CTX, max_spread_cost=200.0),
     }
     for word, ctx in cases.items():
         assert word in (send_problem(ok_plan.spec, ok_plan.gate, ctx) or ""), word

@@ -82,6 +82,7 @@ from tui_trader.broker.contracts import combo_contract, combo_limit, combo_order
 from tui_trader.broker.events import Subscriptions
 from tui_trader.broker.marketdata import ib_number
 from tui_trader.core.calendar import ET
+from tui_trader.core.entry import SendContext, send_problem
 from tui_trader.core.models import (
     EventLevel,
     Fill,
@@ -105,7 +106,7 @@ from tui_trader.core.pricing import (
 )
 from tui_trader.core.risk import GateResult
 from tui_trader.core.settings import ExecutionSettings, RiskSettings, SelectionSettings
-from tui_trader.state.journal import Journal
+from tui_trader.state.journal import Journal, JournalError
 from tui_trader.state.reconcile import ReconcileResult, filled_from_fills, reconcile, untold
 from tui_trader.state.store import Orders, Preview, Store, WalkInfo
 
@@ -448,23 +449,11 @@ class OrderManager:
         """IB's margin/commission preview of ``spec`` (nothing is placed).
 
         Never raises for IB's answers: no connection, an error, a timeout or unset values
-        come back as a preview whose ``warning`` says why numbers are missing. Also fills
-        the store's Preview when it shows this spec.
+        come back as a preview whose ``warning`` says why numbers are missing. The store's
+        Preview slice is the engine's preview desk's to write (one writer per slice): it
+        shows this answer when it is for the order on screen.
         """
-        preview = await self._what_if(spec)
-        if self._store is not None and self._store.get(Preview).spec == spec:
-            self._store.update(
-                Preview,
-                init_margin_change=preview.init_margin_change,
-                maint_margin_change=preview.maint_margin_change,
-                equity_with_loan_change=preview.equity_with_loan_change,
-                commission=preview.commission,
-                min_commission=preview.min_commission,
-                max_commission=preview.max_commission,
-                what_if_warning=preview.warning,
-                what_if_at=self._clock(),
-            )
-        return preview
+        return await self._what_if(spec)
 
     async def _what_if(self, spec: SpreadOrderSpec) -> WhatIfPreview:
         ib = self._ib
@@ -507,79 +496,63 @@ class OrderManager:
     # -- transmit -------------------------------------------------------------------------
 
     def refusal(
-        self,
-        spec: SpreadOrderSpec,
-        *,
-        gate: GateResult | None,
-        session_ok: bool,
-        quotes_fresh: bool,
+        self, spec: SpreadOrderSpec, *, gate: GateResult | None, context: SendContext
     ) -> str | None:
-        """Why ``spec`` must not be sent now, or None. Checked in this order: mode of the
-        spec, connection, quotes, account mode, risk gates (BUY only), cost cap, an active
-        order on the same legs (an UNKNOWN one included: until the user has resolved it,
-        a second order could duplicate it)."""
-        ex = self._execution
-        if spec.mode != ex.mode:
-            return (
-                f"The order was priced for {spec.mode} trading but [execution] mode is "
-                f"{ex.mode}: refusing to send it."
-            )
-        if not session_ok or not self._ib.isConnected():
-            return "Not connected to IB (or the session is not healthy): nothing was sent."
-        if not quotes_fresh:
-            return (
-                f"A leg quote is stale (older than {self._risk.stale_quote_s:g} s): "
-                "nothing was sent."
-            )
-        problem = account_mode_problem(self._ib, ex.mode)
-        if problem is not None:
-            return problem
-        if spec.action == "BUY":
-            if gate is None:
-                return "The risk gates have not been checked for this opening order."
-            if not gate.ok:
-                return f"Risk gate {gate.reason_code}: {gate.message}"
-            if spec.quantity > gate.contracts:
-                return (
-                    f"{spec.quantity} contracts exceed the {gate.contracts} the risk gates passed."
-                )
-            lim = spec.limit_price
-            cap = self._selection.max_spread_cost
-            if lim is not None and lim * self._selection.multiplier > cap + 1e-9:
-                return (
-                    f"A debit of {lim:.2f} costs {lim * self._selection.multiplier:,.2f} per "
-                    f"spread, above max_spread_cost {cap:,.2f}."
-                )
+        """Why ``spec`` must not be sent now, or None: :func:`core.entry.send_problem`, the
+        one pre-send check, with what only the broker knows added to the engine's
+        ``context`` -- the connection itself, the account's mode (SPEC 6), the configured
+        mode and cost cap, and an active order on the same legs (an UNKNOWN one included:
+        until the user has resolved it, a second order could duplicate it)."""
+        ex, sel = self._execution, self._selection
         legs = (spec.long_leg.con_id, spec.short_leg.con_id)
-        for it in self._journal.intents(active_only=True):
-            if (it.spec.long_leg.con_id, it.spec.short_leg.con_id) == legs:
-                return (
-                    f"Order {it.intent_id} on the same legs is {it.status.value}; resolve it "
-                    "before sending another."
-                )
-        return None
+        same = next(
+            (
+                (it.intent_id, it.status.value)
+                for it in self._journal.intents(active_only=True)
+                if (it.spec.long_leg.con_id, it.spec.short_leg.con_id) == legs
+            ),
+            None,
+        )
+        connected = self._ib.isConnected()
+        full = replace(
+            context,
+            session_ok=context.session_ok and connected,
+            session_state=(
+                "DOWN"
+                if not connected and context.session_state == "CONNECTED"
+                else context.session_state
+            ),
+            mode_problem=context.mode_problem or account_mode_problem(self._ib, ex.mode),
+            execution_mode=ex.mode,
+            same_legs_order=same,
+            max_spread_cost=sel.max_spread_cost,
+            multiplier=sel.multiplier,
+        )
+        return send_problem(spec, gate, full)
 
     async def transmit(
         self,
         spec: SpreadOrderSpec,
         *,
         gate: GateResult | None = None,
-        session_ok: bool,
-        quotes_fresh: bool,
+        context: SendContext,
         max_debit: float | None = None,
     ) -> OrderIntent:
         """Journal ``spec`` and send it; the SENT intent, or :class:`OrderRefused` when
-        nothing was sent (see :meth:`refusal`).
+        nothing was sent (see :meth:`refusal`: every order, typed or automatic, passes
+        that one check here, at the last moment before the wire).
 
         ``gate`` is required (and must pass with enough contracts) for an opening BUY;
+        ``context`` is the engine's view of the moment (session, quote ages, breakers);
         ``max_debit`` (per share) bounds a BUY's walk, default max_spread_cost/multiplier.
         An off-grid limit is put on ``combo_tick`` (toward our side) before it is journaled,
         so the journal holds exactly what was sent. A journal failure *after* placeOrder
         propagates as is: the order is at IB and reconciliation will find it.
         """
-        problem = self.refusal(spec, gate=gate, session_ok=session_ok, quotes_fresh=quotes_fresh)
+        problem = self.refusal(spec, gate=gate, context=context)
         if problem is not None:
-            self._event(EventLevel.WARNING, "order", f"refused {spec.describe()}: {problem}")
+            kind = "journal" if context.journal_problem is not None else "order"
+            self._event(EventLevel.WARNING, kind, f"refused {spec.describe()}: {problem}")
             raise OrderRefused(problem)
         ib = self._ib
         account = trading_account(ib)
@@ -1230,7 +1203,10 @@ class OrderManager:
     ) -> None:
         """Journal and show an event, at ``at`` (default now: when it happened)."""
         when = self._clock() if at is None else at
-        event = self._journal.log_event(level, kind, text, when, intent_id=intent_id)
+        try:
+            event = self._journal.log_event(level, kind, text, when, intent_id=intent_id)
+        except JournalError:  # shown all the same: the journal's own trouble is said once
+            event = JournalEvent(time=when, level=level, kind=kind, text=text, intent_id=intent_id)
         if self._store is not None:
             self._store.add_event(event)
 

@@ -334,40 +334,44 @@ def plan_close(req: CloseRequest, settings: Settings) -> ClosePlan | Refusal:
 class SendContext:
     """The world at the moment of sending, for the one pre-send check.
 
-    ``leg_ages_s`` are the legs' quote ages now (None: no quote); ``mode_problem`` is the
-    account-mode mismatch in words (SPEC 6), None when the mode matches; ``tradable`` is
-    whether the latest scan still has the symbol eligible with the order's direction
-    (opening orders only); ``journal_problem`` why the journal cannot be written;
-    ``what_if_warning`` IB's words when it gave no what-if answer; ``execution_mode`` the
-    configured ``[execution] mode`` the spec must have been priced for;
-    ``same_legs_order`` the active order on the same legs in words ("O-12 WORKING"),
-    UNKNOWN ones included (until resolved a second order could duplicate it);
-    ``max_debit`` the cost cap per share (``max_spread_cost / multiplier``)."""
+    The engine's order desk fills what it knows (session state, the legs' quote ages now,
+    breakers, whether the scan still backs an entry, the journal, IB's what-if warning);
+    the order manager adds what only the broker knows (the account's mode, an active order
+    on the same legs, the connection itself) just before the wire. ``leg_ages_s`` None
+    means no quote; ``journal_problem`` is why the journal cannot be written, a sentence
+    without its full stop; ``same_legs_order`` is (intent id, status) of an active order on the
+    same legs, UNKNOWN ones included (until resolved a second one could duplicate it)."""
 
     session_ok: bool
     session_state: str
     leg_ages_s: tuple[float | None, ...]
     stale_quote_s: float
-    breakers: BreakerState
+    breakers: BreakerState = field(default_factory=BreakerState)
     mode_problem: str | None = None
     tradable: bool = True
     tradable_why: str = ""
     journal_problem: str | None = None
     what_if_warning: str | None = None
     execution_mode: str | None = None
-    same_legs_order: str | None = None
-    max_debit: float | None = None
+    same_legs_order: tuple[str, str] | None = None
+    max_spread_cost: float | None = None
+    multiplier: int = 100
 
 
 def send_problem(spec: SpreadOrderSpec, gate: GateResult | None, ctx: SendContext) -> str | None:
     """Why ``spec`` must not be sent now, in one sentence; None when it may be.
 
-    The one pre-send check for every order, typed or automatic: journal, kill switch and
-    breakers (opening orders only: exits are always allowed), session, quote age, account
-    mode, an active order on the same legs, the scan still backing an entry, and SPEC 8's
-    verdict for this exact order, its size and the cost cap."""
+    The one pre-send check for every order, typed or automatic, in this order: the
+    journal, the mode the spec was priced for, the kill switch and breakers (opening
+    orders only: exits are always allowed), the session, the legs' quote ages, the
+    account's mode; for an opening order the scan still backing it and SPEC 8's verdict
+    for this exact order, its size and the cost cap; last, an active order on the same
+    legs."""
     if ctx.journal_problem is not None:
-        return f"The journal cannot be written ({ctx.journal_problem}): nothing was sent."
+        return (
+            f"{ctx.journal_problem}; nothing was sent (every order is journaled before it "
+            "goes to IB)."
+        )
     if ctx.execution_mode is not None and spec.mode != ctx.execution_mode:
         return (
             f"The order was priced for {spec.mode} trading but [execution] mode is "
@@ -380,7 +384,10 @@ def send_problem(spec: SpreadOrderSpec, gate: GateResult | None, ctx: SendContex
             "still allowed."
         )
     if not ctx.session_ok:
-        return f"The IB session is {ctx.session_state}, not CONNECTED: nothing was sent."
+        return (
+            f"Not connected to IB (the session is {ctx.session_state}, not CONNECTED): "
+            "nothing was sent."
+        )
     if len(ctx.leg_ages_s) != len(spec.legs) or any(
         a is None or not a < ctx.stale_quote_s for a in ctx.leg_ages_s
     ):
@@ -391,27 +398,35 @@ def send_problem(spec: SpreadOrderSpec, gate: GateResult | None, ctx: SendContex
         )
     if ctx.mode_problem is not None:
         return ctx.mode_problem
+    if opening:
+        problem = _entry_problem(spec, gate, ctx)
+        if problem is not None:
+            return problem
     if ctx.same_legs_order is not None:
-        return (
-            f"Order {ctx.same_legs_order} is on the same legs; resolve it before sending another."
-        )
-    if not opening:
-        return None
+        intent_id, status = ctx.same_legs_order
+        return f"Order {intent_id} on the same legs is {status}; resolve it before sending another."
+    return None
+
+
+def _entry_problem(spec: SpreadOrderSpec, gate: GateResult | None, ctx: SendContext) -> str | None:
     if not ctx.tradable:
         return f"{spec.underlying} is {ctx.tradable_why}: nothing was sent."
     if gate is None:
-        return "The risk gates cannot be checked: no live legs."
-    if gate.ok:
-        if spec.quantity > gate.contracts:
-            return f"{spec.quantity} contracts exceed the {gate.contracts} the risk gates passed."
-        lim = spec.limit_price
-        if ctx.max_debit is not None and lim is not None and lim > ctx.max_debit + 1e-9:
-            return f"A debit of {lim:.2f} is above the cap of {ctx.max_debit:.2f} per share."
-        return None
-    if gate.reason_code is GateCode.WHATIF_PENDING:
-        why = "IB's what-if answer for this exact order is missing (ask again: w)"
-        if ctx.what_if_warning:
-            why += f"; IB said: {ctx.what_if_warning}"
-        return f"Risk gate WHATIF_PENDING: {why}."
-    code = gate.reason_code.value if gate.reason_code is not None else "REFUSED"
-    return f"Risk gate {code}: {gate.message}"
+        return "The risk gates have not been checked for this opening order."
+    if not gate.ok:
+        if gate.reason_code is GateCode.WHATIF_PENDING:
+            why = "IB's what-if answer for this exact order is missing (ask again: w)"
+            if ctx.what_if_warning:
+                why += f"; IB said: {ctx.what_if_warning}"
+            return f"Risk gate WHATIF_PENDING: {why}."
+        code = gate.reason_code.value if gate.reason_code is not None else "REFUSED"
+        return f"Risk gate {code}: {gate.message}"
+    if spec.quantity > gate.contracts:
+        return f"{spec.quantity} contracts exceed the {gate.contracts} the risk gates passed."
+    lim, cap, m = spec.limit_price, ctx.max_spread_cost, ctx.multiplier
+    if cap is not None and lim is not None and lim * m > cap + 1e-9:
+        return (
+            f"A debit of {lim:.2f} costs {lim * m:,.2f} per spread, above max_spread_cost "
+            f"{cap:,.2f}."
+        )
+    return None

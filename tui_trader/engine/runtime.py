@@ -162,7 +162,8 @@ async def running_engine(
     connection (module doc). ``store`` is where the engine publishes (default: a new
     store); ``metrics_addr`` defaults to ``engine.metrics.DEFAULT_ADDR`` (loopback).
     ``speed`` and ``start`` (a session instant, see ``sim.clock.parse_start``; default:
-    ``default_demo_start`` of the wall clock) set the demo's market clock. Raises :class:`MetricsPortError` when the metrics port cannot be bound and
+    ``default_demo_start`` of the wall clock) set the demo's market clock. Raises
+    :class:`MetricsPortError` when the metrics port cannot be bound and
     :class:`EngineStartError` when the journal cannot be opened or another engine holds it.
     """
     from tui_trader.broker.session import GatewayClock

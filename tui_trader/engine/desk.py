@@ -1,0 +1,147 @@
+"""The order desk: the one way an order leaves the engine, typed or automatic.
+
+Every order -- a confirmed preview, an exit the auto-trader closes, an entry it opens --
+is a :class:`~tui_trader.core.models.SpreadOrderSpec` passed here as a value, with the
+SPEC 8 verdict for it when it opens risk. :meth:`OrderDesk.submit` gathers the moment's
+facts into a :class:`~tui_trader.core.entry.SendContext` (session state, the legs' quote
+ages *now*, breakers and kill switch, the account's mode, whether the latest scan still
+backs an entry, whether the journal can be written, IB's what-if warning) and hands both
+to :meth:`OrderManager.transmit`, which adds the broker's own facts and applies
+:func:`~tui_trader.core.entry.send_problem` -- the single pre-send check -- right before
+journaling and placing the order. Nothing is re-priced behind the sender's back: the
+order sent is the order passed.
+
+After a send: an opening order's entry snapshot is journaled for the exits (SPEC 9), and
+its legs are pinned so their quotes keep streaming while it works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from tui_trader.broker.account import AccountView
+from tui_trader.broker.marketdata import MarketData
+from tui_trader.broker.orders import OrderManager, OrderRefused
+from tui_trader.broker.session import Session
+from tui_trader.core.entry import SendContext
+from tui_trader.core.models import ConnectionState, EventLevel, OrderIntent, SpreadOrderSpec
+from tui_trader.core.risk import BreakerState, GateResult
+from tui_trader.core.settings import Settings
+from tui_trader.engine.actions import Outcome
+from tui_trader.engine.events import EventSink, JournalHealth
+from tui_trader.engine.exit_monitor import ExitMonitor
+from tui_trader.engine.universe import Universe
+from tui_trader.state.journal import Journal
+from tui_trader.state.store import Store
+
+
+class OrderDesk:
+    """Sends and cancels orders (module doc)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        journal: Journal,
+        store: Store,
+        session: Session,
+        orders: OrderManager,
+        account: AccountView,
+        marketdata: MarketData,
+        universe: Universe,
+        exit_monitor: ExitMonitor,
+        *,
+        events: EventSink,
+        journal_health: JournalHealth,
+        pins_changed: Callable[[], None],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._settings = settings
+        self._journal = journal
+        self._store = store
+        self._session = session
+        self._orders = orders
+        self._account = account
+        self._md = marketdata
+        self._universe = universe
+        self._exits = exit_monitor
+        self._events = events
+        self._journal_health = journal_health
+        self._pins_changed = pins_changed
+        self._clock = clock
+
+    def quote_age(self, con_id: int) -> float | None:
+        return self._md.quote_age_s(con_id, self._clock())
+
+    def context(self, spec: SpreadOrderSpec, *, what_if_warning: str | None = None) -> SendContext:
+        """The engine's view of this moment for ``spec`` (module doc)."""
+        session = self._session
+        tradable, why = True, ""
+        if spec.action == "BUY":
+            row = self._universe.scan_row(spec.underlying)
+            if row is None:
+                tradable, why = False, "not in the last scan"
+            elif not row.tradable or row.direction != spec.direction:
+                tradable = False
+                why = f"not tradable now (eligible {row.eligible}, direction {row.direction})"
+        return SendContext(
+            session_ok=session.state is ConnectionState.CONNECTED and session.is_ready,
+            session_state=session.state.value,
+            leg_ages_s=tuple(self.quote_age(leg.con_id) for leg in spec.legs),
+            stale_quote_s=self._settings.risk.stale_quote_s,
+            breakers=self._store.get(BreakerState),
+            mode_problem=self._account.mode_problem(),
+            tradable=tradable,
+            tradable_why=why,
+            journal_problem=self._journal_health.problem(),
+            what_if_warning=what_if_warning,
+        )
+
+    async def submit(
+        self,
+        spec: SpreadOrderSpec,
+        gate: GateResult | None,
+        *,
+        max_debit: float | None = None,
+        what_if_warning: str | None = None,
+    ) -> tuple[Outcome, OrderIntent | None]:
+        """Send ``spec`` (module doc): the outcome in words and the SENT intent, or the
+        refusal and None when nothing was sent."""
+        context = self.context(spec, what_if_warning=what_if_warning)
+        try:
+            intent = await self._orders.transmit(
+                spec, gate=gate, context=context, max_debit=max_debit
+            )
+        except OrderRefused as exc:
+            return Outcome(False, exc.reason), None
+        if spec.action == "BUY":
+            self._exits.save_entry(
+                intent,
+                spec,
+                self._universe.scan_row(spec.underlying),
+                self._universe.spot(spec.underlying),
+            )
+        self._pins_changed()  # the legs stream as the order's before a chain is released
+        self._events(EventLevel.INFO, "order", f"sent {spec.describe()}", intent.intent_id)
+        return Outcome(True, f"Sent {spec.describe()} as {intent.intent_id}."), intent
+
+    async def cancel(self, intent_id: str, reason: str = "by the user") -> Outcome:
+        try:
+            intent = await self._orders.cancel(intent_id, reason=reason)
+        except OrderRefused as exc:
+            return Outcome(False, exc.reason)
+        if intent.is_terminal:
+            return Outcome(False, f"{intent_id} is already {intent.status.value}.")
+        return Outcome(True, f"Cancel requested for {intent_id} ({intent.spec.describe()}).")
+
+    async def cancel_all(self, reason: str) -> tuple[list[str], list[str]]:
+        """Ask IB to cancel every working order we journaled: (cancelled ids, failures)."""
+        cancelled: list[str] = []
+        failed: list[str] = []
+        for it in self._journal.intents(active_only=True):
+            try:
+                await self._orders.cancel(it.intent_id, reason=reason)
+                cancelled.append(it.intent_id)
+            except OrderRefused as exc:
+                failed.append(f"{it.intent_id}: {exc.reason}")
+        return cancelled, failed
