@@ -206,3 +206,17 @@ def test_unknown_calendar_name() -> None:
 )
 def test_format_duration(td: timedelta, text: str) -> None:
     assert format_duration(td) == text
+
+
+def test_market_open_follows_the_regular_session() -> None:
+    from tui_trader.core.calendar import market_open
+
+    et = ZoneInfo("America/New_York")
+    assert market_open(datetime(2026, 12, 3, 9, 30, tzinfo=et))
+    assert market_open(datetime(2026, 12, 3, 15, 59, tzinfo=et))
+    assert not market_open(datetime(2026, 12, 3, 16, 0, tzinfo=et))
+    assert not market_open(datetime(2026, 12, 3, 9, 29, tzinfo=et))
+    assert not market_open(datetime(2026, 12, 5, 12, 0, tzinfo=et))  # Saturday
+    assert not market_open(datetime(2026, 11, 26, 12, 0, tzinfo=et))  # Thanksgiving
+    assert market_open(datetime(2026, 11, 27, 12, 59, tzinfo=et))  # early close at 13:00
+    assert not market_open(datetime(2026, 11, 27, 13, 0, tzinfo=et))

@@ -106,8 +106,8 @@ def test_new_journal_is_wal_full_sync_and_current_schema(journal: Journal, path:
     assert path.exists()  # parent directory created
     assert journal.pragma("journal_mode") == "wal"
     assert journal.pragma("synchronous") == 2  # FULL
-    assert journal.pragma("user_version") == SCHEMA_VERSION == len(MIGRATIONS) == 1
-    assert journal.schema_version == 1
+    assert journal.pragma("user_version") == SCHEMA_VERSION == len(MIGRATIONS) == 2
+    assert journal.schema_version == 2
     raw = sqlite3.connect(path)
     tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     raw.close()
@@ -120,7 +120,7 @@ def test_newer_schema_is_refused_and_left_untouched(path: Path) -> None:
     raw.execute("PRAGMA user_version = 7")
     raw.commit()
     raw.close()
-    with pytest.raises(JournalVersionError, match=r"schema version 7.*up to version 1"):
+    with pytest.raises(JournalVersionError, match=r"schema version 7.*up to version 2"):
         Journal(path)
     raw = sqlite3.connect(path)
     assert raw.execute("PRAGMA user_version").fetchone()[0] == 7
@@ -143,12 +143,12 @@ def test_forward_migration_keeps_data_and_a_failed_step_rolls_back(
     broken = (*MIGRATIONS, "ALTER TABLE intents ADD COLUMN note TEXT; SELECT * FROM nowhere;")
     with pytest.raises(sqlite3.OperationalError, match="nowhere"):
         migrate(raw, broken)
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     cols = {r[1] for r in raw.execute("PRAGMA table_info(intents)")}
     assert "note" not in cols  # the half-run step was rolled back
-    v2 = (*MIGRATIONS, "ALTER TABLE intents ADD COLUMN note TEXT;")
-    assert migrate(raw, v2) == 2
-    assert migrate(raw, v2) == 2  # already there: nothing runs twice
+    nxt = (*MIGRATIONS, "ALTER TABLE intents ADD COLUMN note TEXT;")
+    assert migrate(raw, nxt) == SCHEMA_VERSION + 1
+    assert migrate(raw, nxt) == SCHEMA_VERSION + 1  # already there: nothing runs twice
     assert raw.execute("SELECT intent_id FROM intents").fetchall() == [(it.intent_id,)]
     raw.close()
 
@@ -561,3 +561,29 @@ def test_a_full_disk_is_a_write_error_until_a_write_works_again(journal: Journal
     assert journal.check_writable() is None and journal.write_error is None
     journal.put_bars("AAPL", many, day)
     assert journal.get_bars("AAPL", day) == many
+
+
+def test_a_version_1_journal_gains_the_candidates_table_and_keeps_its_orders(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = sqlite3.connect(path, autocommit=True)
+    migrate(raw, MIGRATIONS[:1])
+    raw.close()
+    with Journal(path) as old:
+        assert old.schema_version == SCHEMA_VERSION
+        assert old.candidates() == []
+
+
+def test_candidates_are_keyed_once_a_day_and_keep_their_state(journal: Journal) -> None:
+    from tui_trader.core.auto import Candidate, CandidateKey, CandidateState
+
+    key = CandidateKey(T0.date(), "MSFT", "LONG")
+    c = Candidate(key, "HIGH_BASE", CandidateState.QUEUED, T0, T0)
+    assert journal.add_candidate(c)
+    assert not journal.add_candidate(c)  # the key exists: never a second try
+    sent = c.moved(CandidateState.SELECTING, T0).moved(
+        CandidateState.SENT, T0, intent_id="tt-1", detail={"debit": 2.2, "quantity": 3}
+    )
+    journal.put_candidate(sent)
+    (back,) = journal.candidates(T0.date())
+    assert back == sent and back.detail == {"debit": 2.2, "quantity": 3}
+    assert journal.candidates(date(2000, 1, 3)) == []

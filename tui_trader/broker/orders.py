@@ -108,7 +108,7 @@ from tui_trader.core.risk import GateResult
 from tui_trader.core.settings import ExecutionSettings, RiskSettings, SelectionSettings
 from tui_trader.state.journal import Journal, JournalError
 from tui_trader.state.reconcile import ReconcileResult, filled_from_fills, reconcile, untold
-from tui_trader.state.store import Orders, Preview, Store, WalkInfo
+from tui_trader.state.store import Orders, Store, WalkInfo
 
 QuoteSource = Callable[[int], tuple[float, float] | None]
 Sleep = Callable[[float], Awaitable[object]]

@@ -25,14 +25,17 @@ Decisions (the README carries them):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from tui_trader.core.scanner import SymbolScan
 from tui_trader.core.settings import RiskSettings
+
+if TYPE_CHECKING:  # a type only: core.scanner pulls numba and pandas (the journal needs
+    # this module, and the dashboard's first frame must not wait for those)
+    from tui_trader.core.scanner import SymbolScan
 
 Direction = Literal["LONG", "SHORT"]
 
@@ -103,6 +106,9 @@ class Candidate:
     updated_at: datetime
     reason: str | None = None
     intent_id: str | None = None
+    #: The chosen spread and order, for the Automation screen and ``tui-trader journal``:
+    #: expiry, right, long_strike, short_strike, debit, quantity, reward_risk, pop.
+    detail: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def is_final(self) -> bool:
@@ -111,7 +117,8 @@ class Candidate:
         return self.state not in _NEXT
 
     def moved(self, state: CandidateState, now: datetime, reason: str | None = None,
-              intent_id: str | None = None) -> Candidate:  # fmt: skip
+              intent_id: str | None = None,
+              detail: Mapping[str, Any] | None = None) -> Candidate:  # fmt: skip
         """This candidate in ``state``; ValueError for a move SPEC 11 does not allow."""
         if state not in _NEXT.get(self.state, frozenset()) or (
             self.state is CandidateState.SKIPPED and self.reason != LIMIT_REACHED
@@ -123,6 +130,7 @@ class Candidate:
             updated_at=now,
             reason=reason,
             intent_id=intent_id if intent_id is not None else self.intent_id,
+            detail=dict(detail) if detail is not None else self.detail,
         )
 
 

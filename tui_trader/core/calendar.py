@@ -125,6 +125,18 @@ def session_close(now: datetime, calendar: str = "XNYS") -> datetime | None:
     return _close_utc(d, calendar).astimezone(ET)
 
 
+def market_open(now: datetime, calendar: str = "XNYS") -> bool:
+    """Whether the regular session is open at ``now`` (open inclusive, close exclusive):
+    when the auto-trader may send exits (SPEC 11)."""
+    d = _et_date(now)
+    if not _is_session(d, calendar):
+        return False
+    cal = _calendar(calendar)
+    opened: datetime = cal.session_open(d.isoformat()).to_pydatetime().astimezone(UTC)
+    at = now.astimezone(UTC)
+    return opened <= at < _close_utc(d, calendar)
+
+
 def last_trading_day(on_or_before: date, calendar: str = "XNYS") -> date:
     """The latest session on or before the given date."""
     _check_range(on_or_before)

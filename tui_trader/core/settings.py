@@ -269,6 +269,16 @@ class BacktestSettings(Section):
 # --- end of [backtest] ------------------------------------------------------------------
 
 
+class AutoSettings(Section):
+    """SPEC 11: the auto-trader. ``enabled`` arms it at start (``run --headless --auto``
+    sets it too); ``dry_run`` runs every step and transmits nothing; ``exit_retries`` is
+    how often a rejected or cancelled exit is sent again before a HIGH alert."""
+
+    enabled: bool = False
+    dry_run: bool = False
+    exit_retries: int = Field(3, ge=0, le=20)
+
+
 class Settings(Section):
     """Every section of the configuration file."""
 
@@ -284,3 +294,4 @@ class Settings(Section):
     scanner: ScannerSettings = Field(default_factory=ScannerSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
     backtest: BacktestSettings = Field(default_factory=BacktestSettings)  # SPEC 12
+    auto: AutoSettings = Field(default_factory=AutoSettings)  # SPEC 11

@@ -69,3 +69,12 @@ class EngineActions(Protocol):
     async def clear_kill_switch(self) -> Outcome:
         """The user's decision to allow new entries again (a tripped breaker still holds)."""
         ...
+
+    async def arm_auto(self, dry_run: bool) -> Outcome:
+        """Arm the auto-trader (SPEC 11); ``dry_run``: every step, nothing transmitted.
+        The UI asks for the confirmation SPEC 11 describes first."""
+        ...
+
+    async def disarm_auto(self) -> Outcome:
+        """Turn the auto-trader off (working orders stay; exits are no longer sent)."""
+        ...

@@ -18,6 +18,8 @@ door to trading) by delegating to them:
   journal can be written.
 - :class:`~tui_trader.engine.breakers.BreakerKeeper` -- breakers and the kill switch
   (BreakerState).
+- :class:`~tui_trader.engine.autotrader.AutoTrader` -- SPEC 11's loop (Automation), a
+  user of the same planner and order desk as a key press.
 
 What it does, and why so:
 
@@ -58,9 +60,11 @@ from tui_trader.broker.orders import OrderManager
 from tui_trader.broker.session import GatewayClock, Session
 from tui_trader.core.calendar import ET
 from tui_trader.core.models import ConnectionState, EventLevel, is_our_ref
+from tui_trader.core.risk import BreakerState
 from tui_trader.core.scanner import ScanReport
 from tui_trader.core.settings import Settings
 from tui_trader.engine.actions import EngineActions, Outcome
+from tui_trader.engine.autotrader import AutoTrader
 from tui_trader.engine.breakers import BreakerKeeper, rejection_times
 from tui_trader.engine.desk import OrderDesk
 from tui_trader.engine.events import EventLog, JournalHealth
@@ -215,6 +219,21 @@ class Engine:
             quote_timeout_s=quote_timeout_s,
             auto_what_if=auto_what_if,
         )
+        self.auto = AutoTrader(
+            settings,
+            journal,
+            self.store,
+            self.session,
+            self.marketdata,
+            self.orders,
+            self.universe,
+            self.desk,
+            events=self.events,
+            clock=clock,
+            today=self.today,
+            spawn=self._spawn,
+            chain_timeout_s=chain_timeout_s,
+        )
         self._unsubscribe: list[Callable[[], None]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._boot_task: asyncio.Task[None] | None = None
@@ -235,6 +254,7 @@ class Engine:
             raise RuntimeError("the engine is already started")
         self._started = True
         self.breakers.restore()
+        self.auto.restore()
         self.metrics.seed_orders(self.journal.intents())
         self._wire()
         self.session.add_ready_hook(self.orders.resync)
@@ -294,6 +314,7 @@ class Engine:
             self.store.subscribe(Orders, self._on_orders),
             self._raw.subscribe(Positions, self._on_raw_positions),
             self._raw.subscribe(Account, self._on_raw_account),
+            self.store.subscribe(BreakerState, lambda change: self.auto.publish()),
         ]
         self.ib.errorEvent += self._on_ib_error
         self.ib.execDetailsEvent += self._on_exec
@@ -351,6 +372,7 @@ class Engine:
         self.exit_monitor.republish()
         self.exit_monitor.signal_exits()
         self.universe.keep_streaming()
+        self.auto.on_scan(report)
 
     def _on_raw_positions(self, change: Change[Positions]) -> None:
         self.exit_monitor.republish()
@@ -411,6 +433,7 @@ class Engine:
         self.metrics.observe_orders(change.value.intents)
         self._update_breakers()
         self._sync_pins()
+        self.auto.on_orders()
 
     # ====================================================================== breakers
 
@@ -426,6 +449,7 @@ class Engine:
 
     async def kill_switch(self) -> Outcome:
         self.breakers.engage_kill_switch()  # halted on disk before anything else
+        await self.auto.disarm("by the kill switch")
         cancelled, failed = await self.desk.cancel_all("kill switch")
         text = (
             f"Kill switch engaged: entries halted until cleared; cancel requested for "
@@ -477,6 +501,8 @@ class Engine:
         self._update_breakers()
         self.universe.keep_streaming()
         self._observe_health()
+        if self.booted:
+            self.auto.tick()
 
     # ====================================================================== actions
 
@@ -506,6 +532,12 @@ class Engine:
 
     async def cancel(self, intent_id: str) -> Outcome:
         return await self.desk.cancel(intent_id)
+
+    async def arm_auto(self, dry_run: bool) -> Outcome:
+        return await self.auto.arm(dry_run)
+
+    async def disarm_auto(self) -> Outcome:
+        return await self.auto.disarm()
 
 
 def as_actions(engine: Engine) -> EngineActions:

@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from ib_insync import Ticker
 from loguru import logger
 
 from tui_trader.broker.chains import (
@@ -41,7 +40,7 @@ from tui_trader.broker.chains import (
     spot_of,
     underlying_quote,
 )
-from tui_trader.broker.marketdata import MarketData, clean_number
+from tui_trader.broker.marketdata import MarketData
 from tui_trader.broker.orders import OrderManager, WhatIfPreview
 from tui_trader.broker.session import Session
 from tui_trader.core.entry import (
@@ -51,14 +50,13 @@ from tui_trader.core.entry import (
     CloseRequest,
     EntryPlan,
     EntryRequest,
-    LegQuote,
     Refusal,
     WhatIf,
     entry_gate,
     plan_close,
     plan_entry,
 )
-from tui_trader.core.limits import limit_bounds, mid_of, step_limit
+from tui_trader.core.limits import limit_bounds, step_limit
 from tui_trader.core.models import ConnectionState
 from tui_trader.core.pricing import PriceRefusal, RefusalCode
 from tui_trader.core.risk import BreakerState, GateResult
@@ -67,6 +65,7 @@ from tui_trader.core.spreads import Direction, OptionChain, SpreadSelection, sel
 from tui_trader.engine.actions import Outcome
 from tui_trader.engine.desk import OrderDesk
 from tui_trader.engine.exits import find_spread
+from tui_trader.engine.legs import LegReader, leg_quote
 from tui_trader.engine.preview import busy_underlyings, entries_on, net_greek, open_spread_count
 from tui_trader.engine.universe import Universe
 from tui_trader.state.store import (
@@ -82,10 +81,6 @@ from tui_trader.state.store import (
 )
 
 Plan = EntryPlan | ClosePlan
-
-
-def _opt(x: float | None) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
 
 
 @dataclass(slots=True)
@@ -124,19 +119,6 @@ def book_of(store: Store, today: date) -> Book:
     )
 
 
-def leg_quote(leg: PreviewLeg) -> LegQuote:
-    return LegQuote(
-        con_id=leg.con_id,
-        expiry=leg.expiry,
-        strike=leg.strike,
-        right="C" if leg.right == "C" else "P",
-        bid=leg.bid,
-        ask=leg.ask,
-        iv=leg.iv,
-        age_s=leg.quote_age_s,
-    )
-
-
 class PreviewDesk:
     """The previewed order and its actions (module doc)."""
 
@@ -168,88 +150,27 @@ class PreviewDesk:
         self._chain_timeout_s = chain_timeout_s
         self._quote_timeout_s = quote_timeout_s
         self._auto = auto_what_if
+        self._reader = LegReader(marketdata, desk.quote_age)
         self._pv: _PreviewState | None = None
         self._lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ legs
 
-    def _leg(self, con_id: int, action: str, expiry: str, strike: float, right: str,
-             fallback: Mapping[str, float] | None = None) -> PreviewLeg:  # fmt: skip
-        """A leg with its live quote and greeks (the chain snapshot when no fresh quote)."""
-        md = self._md
-        fb = fallback or {}
-        q = md.quote(con_id)
-        bid, ask = (q.bid, q.ask) if q.has_bid_ask else (fb.get("bid"), fb.get("ask"))
-        greeks: dict[str, float | None] = {
-            k: _opt(fb[k]) if k in fb else None for k in ("iv", "delta", "gamma", "vega", "theta")
-        }
-        t: Ticker | None = md.ticker(con_id)
-        g: Any = t.modelGreeks if t is not None else None
-        if g is not None:
-            live = {
-                "iv": clean_number(g.impliedVol),
-                "delta": clean_number(g.delta),
-                "gamma": clean_number(g.gamma),
-                "vega": clean_number(g.vega),
-                "theta": clean_number(g.theta),
-            }
-            for k, v in live.items():
-                if math.isfinite(v):
-                    greeks[k] = v
-        b = _opt(bid) if bid is not None else None
-        a = _opt(ask) if ask is not None else None
-        return PreviewLeg(
-            con_id=con_id,
-            action=action,
-            expiry=expiry,
-            strike=strike,
-            right=right,
-            bid=b,
-            ask=a,
-            mid=mid_of(b, a),
-            iv=greeks["iv"],
-            delta=greeks["delta"],
-            gamma=greeks["gamma"],
-            vega=greeks["vega"],
-            theta=greeks["theta"],
-            quote_age_s=self._desk.quote_age(con_id),
-        )
-
-    def _chain_leg(self, chain: OptionChain, row: int, action: str) -> PreviewLeg:
-        expiry = str(chain.expiry[row]).replace("-", "")
-        snapshot = {
-            "bid": float(chain.bid[row]),
-            "ask": float(chain.ask[row]),
-            "iv": float(chain.iv[row]),
-            "delta": float(chain.delta[row]),
-            "gamma": float(chain.gamma[row]),
-            "vega": float(chain.vega[row]),
-            "theta": float(chain.theta[row]),
-        }
-        return self._leg(
-            int(chain.con_id[row]),
-            action,
-            expiry,
-            float(chain.strike[row]),
-            "C" if bool(chain.is_call[row]) else "P",
-            snapshot,
-        )
-
     def _legs(self, pv: _PreviewState) -> tuple[PreviewLeg, PreviewLeg] | None:
         if pv.closing is not None:
             lo, sh = pv.closing.legs
             return (
-                self._leg(lo.con_id, "BUY", lo.expiry, lo.strike, lo.right,
+                self._reader.leg(lo.con_id, "BUY", lo.expiry, lo.strike, lo.right,
                           {k: v for k, v in (("bid", lo.bid), ("ask", lo.ask)) if v is not None}),
-                self._leg(sh.con_id, "SELL", sh.expiry, sh.strike, sh.right,
+                self._reader.leg(sh.con_id, "SELL", sh.expiry, sh.strike, sh.right,
                           {k: v for k, v in (("bid", sh.bid), ("ask", sh.ask)) if v is not None}),
             )  # fmt: skip
         sel, chain = pv.selection, pv.chain
         if sel is None or chain is None or not 0 <= pv.index < len(sel):
             return None
         return (
-            self._chain_leg(chain, int(sel.long_row[pv.index]), "BUY"),
-            self._chain_leg(chain, int(sel.short_row[pv.index]), "SELL"),
+            self._reader.chain_leg(chain, int(sel.long_row[pv.index]), "BUY"),
+            self._reader.chain_leg(chain, int(sel.short_row[pv.index]), "SELL"),
         )
 
     # ------------------------------------------------------------------ planning
@@ -463,6 +384,9 @@ class PreviewDesk:
             )
         except ChainError as exc:
             return Outcome(False, str(exc))
+        except (ConnectionError, TimeoutError) as exc:  # the connection dropped meanwhile
+            why = str(exc) or type(exc).__name__
+            return Outcome(False, f"{symbol}: the option chain could not be fetched ({why}).")
         selection = select_spreads(
             chain, spot, direction, self._today(), self._settings.selection, self._settings.pricing
         )

@@ -64,10 +64,11 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NamedTuple, Self
+from typing import Any, Literal, NamedTuple, Self
 
 from platformdirs import user_data_dir
 
+from tui_trader.core.auto import Candidate, CandidateKey, CandidateState
 from tui_trader.core.models import (
     EventLevel,
     Fill,
@@ -144,6 +145,25 @@ CREATE TABLE kv (
 );
 """
 
+#: Version 2: the auto-trader's candidates (SPEC 11), one row per (New York trading day,
+#: symbol, direction): the key is written before anything is sent, so it is tried at most
+#: once a day whatever happens.
+_V2 = """
+CREATE TABLE auto_candidates (
+    day        TEXT NOT NULL,
+    symbol     TEXT NOT NULL,
+    direction  TEXT NOT NULL,
+    strategy   TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    reason     TEXT,
+    intent_id  TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    detail     TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (day, symbol, direction)
+) WITHOUT ROWID;
+"""
+
 #: ``PRAGMA application_id`` of a tui-trader journal: ``"TuiT"`` in ASCII, big-endian, as
 #: SQLite stores it at offset 68 of the file header. Fixed forever: it is how a journal is
 #: told from any other SQLite file.
@@ -160,7 +180,7 @@ _STORAGE_CODES = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.S
 
 #: Forward migrations; ``MIGRATIONS[i]`` takes the schema from version i to i + 1. Append
 #: only: a released script is never edited, since journals out there already ran it.
-MIGRATIONS: tuple[str, ...] = (_V1,)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -462,6 +482,29 @@ def _fill_from(row: sqlite3.Row) -> Fill:
         time=_time(row["time"]),
         commission=row["commission"],
         order_ref=row["order_ref"],
+    )
+
+
+def _candidate_row(c: Candidate) -> tuple[Any, ...]:
+    k = c.key
+    return (
+        k.day.isoformat(), k.symbol, k.direction, c.strategy, c.state.value, c.reason,
+        c.intent_id, _iso(c.created_at), _iso(c.updated_at),
+        json.dumps(dict(c.detail), allow_nan=False, sort_keys=True),
+    )  # fmt: skip
+
+
+def _candidate_from(row: sqlite3.Row) -> Candidate:
+    direction: Literal["LONG", "SHORT"] = "LONG" if row["direction"] == "LONG" else "SHORT"
+    return Candidate(
+        key=CandidateKey(date.fromisoformat(row["day"]), row["symbol"], direction),
+        strategy=row["strategy"],
+        state=CandidateState(row["state"]),
+        created_at=_time(row["created_at"]),
+        updated_at=_time(row["updated_at"]),
+        reason=row["reason"],
+        intent_id=row["intent_id"],
+        detail=json.loads(row["detail"]),
     )
 
 
@@ -883,6 +926,41 @@ class Journal:
             )
             for r in rows
         ]
+
+    # -- auto-trader candidates (SPEC 11) ------------------------------------------------
+
+    def add_candidate(self, candidate: Candidate) -> bool:
+        """Journal a new candidate; False (and nothing written) when its key is already
+        there: a key is tried at most once a day, restarts included."""
+        with self._tx() as c:
+            cur = c.execute(
+                "INSERT OR IGNORE INTO auto_candidates (day, symbol, direction, strategy, state, "
+                "reason, intent_id, created_at, updated_at, detail) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                _candidate_row(candidate),
+            )
+            return cur.rowcount == 1
+
+    def put_candidate(self, candidate: Candidate) -> None:
+        """Write a candidate's new state (its key must be journaled already)."""
+        with self._tx() as c:
+            cur = c.execute(
+                "UPDATE auto_candidates SET strategy = ?, state = ?, reason = ?, intent_id = ?, "
+                "updated_at = ?, detail = ? WHERE day = ? AND symbol = ? AND direction = ?",
+                (*_candidate_row(candidate)[3:7], *_candidate_row(candidate)[8:],
+                 *_candidate_row(candidate)[:3]),
+            )  # fmt: skip
+            if cur.rowcount != 1:
+                raise KeyError(f"candidate {candidate.key} is not journaled")
+
+    def candidates(self, day: date | None = None) -> list[Candidate]:
+        """The candidates of New York trading day ``day`` (all days when None), oldest
+        first."""
+        sql = "SELECT * FROM auto_candidates"
+        args: tuple[Any, ...] = ()
+        if day is not None:
+            sql, args = sql + " WHERE day = ?", (day.isoformat(),)
+        rows = self._conn.execute(sql + " ORDER BY created_at, symbol, direction", args)
+        return [_candidate_from(r) for r in rows.fetchall()]
 
     # -- key/value ------------------------------------------------------------------------
 

@@ -274,6 +274,59 @@ DEFAULT_MAX_EVENTS = 200
 
 
 @dataclass(frozen=True, slots=True)
+class AutoCandidateRow:
+    """One auto-trader candidate as the Automation screen shows it (SPEC 11).
+
+    ``state`` is a :class:`tui_trader.core.auto.CandidateState` value (QUEUED, SELECTING,
+    SENT, FILLED, CANCELLED, REJECTED, SKIPPED, EXPIRED, DRY-RUN); ``spread`` e.g.
+    ``"20261218 520/535 C"``; ``debit`` per share; times in the engine's clock."""
+
+    key: str
+    symbol: str
+    direction: str
+    strategy: str
+    state: str
+    reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    intent_id: str | None = None
+    spread: str | None = None
+    debit: float | None = None
+    quantity: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AutoExitRow:
+    """A closing order the auto-trader sent today for a spread whose exit rule held."""
+
+    spread_key: str
+    symbol: str
+    rule: str
+    state: str
+    attempts: int
+    updated_at: datetime
+    intent_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Automation:
+    """The auto-trader (SPEC 11): its mode (OFF, ARMED, DRY-RUN, HALTED), today's
+    candidates and exits, and how much of each limit is used."""
+
+    mode: str = "OFF"
+    live: bool = False
+    entries_today: int = 0
+    max_daily_trades: int = 0
+    open_spreads: int = 0
+    max_positions: int = 0
+    universe_size: int = 0
+    window: str | None = None
+    candidates: tuple[AutoCandidateRow, ...] = ()
+    exits: tuple[AutoExitRow, ...] = ()
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class EventLog:
     """The most recent events, oldest first, at most ``max_events`` (a bounded deque as an
     immutable value: :meth:`Store.add_event` makes the next one)."""
@@ -302,6 +355,7 @@ SLICES: tuple[type[Any], ...] = (
     Account,
     EventLog,
     BreakerState,
+    Automation,
 )
 
 
