@@ -25,15 +25,24 @@ from tui_trader.core.settings import Settings
 
 if TYPE_CHECKING:
     from tui_trader.core.backtest import RunResult
-    from tui_trader.core.backtest_market import Market
+    from tui_trader.core.bars import Bars
 
 #: SPEC 4's strategies (as core.strategies names them; repeated here so --help needs no numpy).
 STRATEGY_NAMES = ("HIGH_BASE", "LOW_BASE", "BULL_PULLBACK", "BEAR_RALLY")
 #: SPEC 12's metrics (core.backtest_metrics.METRICS, for the same reason).
 METRIC_NAMES = (
-    "trades", "win_rate", "avg_win", "avg_loss", "profit_factor", "net_profit",
-    "max_drawdown", "sharpe", "cagr", "exposure", "avg_days_held",
-)  # fmt: skip
+    "trades",
+    "win_rate",
+    "avg_win",
+    "avg_loss",
+    "profit_factor",
+    "net_profit",
+    "max_drawdown",
+    "sharpe",
+    "cagr",
+    "exposure",
+    "avg_days_held",
+)
 
 
 def add_backtest_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -43,30 +52,75 @@ def add_backtest_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "backtest", parents=[common], help="back-test the strategies on a CSV of daily bars"
     )
-    p.add_argument("--bars", type=Path, required=True, metavar="FILE",
-                   help="CSV with header date,symbol,open,high,low,close,volume")  # fmt: skip
-    p.add_argument("--from", dest="start", type=_parse_date, metavar="YYYY-MM-DD",
-                   help="first day simulated (earlier bars still warm the indicators)")  # fmt: skip
-    p.add_argument("--to", dest="end", type=_parse_date, metavar="YYYY-MM-DD",
-                   help="last day simulated (later bars are not read)")  # fmt: skip
-    p.add_argument("--strategies", metavar="A,B",
-                   help=f"comma-separated subset of {', '.join(STRATEGY_NAMES)}")  # fmt: skip
-    p.add_argument("--set", action="append", default=[], metavar="section.key=value",
-                   help="override a setting for this back-test (repeatable)")  # fmt: skip
-    p.add_argument("--grid", action="append", default=[], metavar="section.key=v1,v2",
-                   help="sweep a setting over values (repeatable: cartesian product)")  # fmt: skip
-    p.add_argument("--metric", choices=METRIC_NAMES, default="sharpe",
-                   help="what runs and sweep sets are ranked by (default sharpe)")  # fmt: skip
-    p.add_argument("--split", type=_parse_date, metavar="YYYY-MM-DD",
-                   help="pick the best set before this day, report it from this day on")  # fmt: skip
-    p.add_argument("--workers", type=_positive_int, metavar="N",
-                   help="local processes for a sweep (default: one per core)")  # fmt: skip
-    p.add_argument("--dask", metavar="tcp://HOST:PORT",
-                   help="run a sweep's sets on this Dask scheduler (extra: tui-trader[cluster])")  # fmt: skip
+    p.add_argument(
+        "--bars",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="CSV with header date,symbol,open,high,low,close,volume",
+    )
+    p.add_argument(
+        "--from",
+        dest="start",
+        type=_parse_date,
+        metavar="YYYY-MM-DD",
+        help="first day simulated (earlier bars still warm the indicators)",
+    )
+    p.add_argument(
+        "--to",
+        dest="end",
+        type=_parse_date,
+        metavar="YYYY-MM-DD",
+        help="last day simulated (later bars are ignored)",
+    )
+    p.add_argument(
+        "--strategies", metavar="A,B", help=f"comma-separated subset of {', '.join(STRATEGY_NAMES)}"
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="section.key=value",
+        help="override a setting for this back-test (repeatable)",
+    )
+    p.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="section.key=v1,v2",
+        help="sweep a setting over values (repeatable: cartesian product)",
+    )
+    p.add_argument(
+        "--metric",
+        choices=METRIC_NAMES,
+        default="sharpe",
+        help="what runs and sweep sets are ranked by (default sharpe)",
+    )
+    p.add_argument(
+        "--split",
+        type=_parse_date,
+        metavar="YYYY-MM-DD",
+        help="pick the best set before this day, report it from this day on",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        help="local processes for a sweep (default: one per core)",
+    )
+    p.add_argument(
+        "--dask",
+        metavar="tcp://HOST:PORT",
+        help="run a sweep's sets on this Dask scheduler (extra: tui-trader[cluster])",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--trades-csv", type=Path, metavar="FILE", help="write every run's trades")
-    p.add_argument("--returns-csv", type=Path, metavar="FILE",
-                   help="write daily returns (date,returns) for quantstats / pyfolio")  # fmt: skip
+    p.add_argument(
+        "--returns-csv",
+        type=Path,
+        metavar="FILE",
+        help="write daily returns (date,returns) for quantstats / pyfolio",
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -130,8 +184,13 @@ class ProgressBar:
     """A sweep's progress on ``stream`` (stderr), drawn only on a terminal and only once
     the sweep has taken longer than ``delay`` seconds; the clock is injected for tests."""
 
-    def __init__(self, stream: TextIO, clock: Callable[[], float] = time.monotonic,
-                 delay: float = 1.0, width: int = 30) -> None:  # fmt: skip
+    def __init__(
+        self,
+        stream: TextIO,
+        clock: Callable[[], float] = time.monotonic,
+        delay: float = 1.0,
+        width: int = 30,
+    ) -> None:
         self.stream, self.clock, self.delay, self.width = stream, clock, delay, width
         self.started = clock()
         self.drawn = False
@@ -170,8 +229,15 @@ def _write_trades(path: Path, runs: Sequence[RunResult]) -> None:
             for run in runs:
                 for t in run.trades:
                     row = t.to_dict()
-                    w.writerow([run.name, *(repr(v) if isinstance(v, float) else v
-                                             for v in (row[f] for f in fields))])  # fmt: skip
+                    w.writerow(
+                        [
+                            run.name,
+                            *(
+                                repr(v) if isinstance(v, float) else v
+                                for v in (row[f] for f in fields)
+                            ),
+                        ]
+                    )
     except OSError as exc:
         raise _usage(f"cannot write --trades-csv {path}: {exc.strerror or exc}") from None
 
@@ -190,11 +256,11 @@ def _write_returns(path: Path, run: RunResult) -> None:
         raise _usage(f"cannot write --returns-csv {path}: {exc.strerror or exc}") from None
 
 
-def _day_range(market: Market, args: argparse.Namespace) -> tuple[int, int]:
+def _day_range(days: Any, args: argparse.Namespace) -> tuple[int, int]:
     from tui_trader.core.backtest import day_range
 
     try:
-        return day_range(market, args.start, args.end)
+        return day_range(days, args.start, args.end)
     except ValueError:
         since = args.start.isoformat() if args.start else "the first bar"
         until = args.end.isoformat() if args.end else "the last bar"
@@ -204,7 +270,7 @@ def _day_range(market: Market, args: argparse.Namespace) -> tuple[int, int]:
 def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     from tui_trader.cli import _print_json, _report_dropped
     from tui_trader.config import with_overrides
-    from tui_trader.core.backtest_market import prepare_market
+    from tui_trader.core.backtest_market import all_days
     from tui_trader.datafiles.bars import read_bars_csv
 
     started = time.perf_counter()
@@ -220,31 +286,32 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
             raise _usage(f"--grid {text!r} has an empty value")
         grid.append((name, parts))
     sweep = bool(grid) or args.split is not None
-    from tui_trader.engine.sweep import grid_sets
+    from tui_trader.engine.sweep import grid_sets, release_memory
 
     sets = [with_overrides(settings, params, "--grid") for params in grid_sets(grid)]
 
     bars = read_bars_csv(args.bars)
+    release_memory()  # the CSV parser's freed heap, before the back-test allocates its own
     _report_dropped(bars.dropped)
-    market = prepare_market(bars)
-    first, last = _day_range(market, args)
+    days = all_days(bars)
+    first, last = _day_range(days, args)
     header = (
-        f"Back-test of {len(market.symbols)} symbols, {market.days[first]} to "
-        f"{market.days[last]} ({last - first + 1} days)"
+        f"Back-test of {len(bars.symbols)} symbols, {days[first]} to {days[last]} "
+        f"({last - first + 1} days)"
     )
     payload: dict[str, Any] = {
         "bars": str(args.bars),
-        "symbols": len(market.symbols),
-        "from": str(market.days[first]),
-        "to": str(market.days[last]),
+        "symbols": len(bars.symbols),
+        "from": str(days[first]),
+        "to": str(days[last]),
         "days": last - first + 1,
         "strategies": list(strategies),
         "metric": args.metric,
     }
-    if sweep:
-        runs, text = _sweep(args, market, bars, sets, grid, strategies, first, last, payload)
+    if sweep:  # the workers prepare the market: this process need not hold it too
+        runs, text = _sweep(args, days, bars, sets, grid, strategies, first, last, payload)
     else:
-        runs, text = _report(args, market, settings, strategies, first, last, header, payload)
+        runs, text = _report(args, bars, settings, strategies, first, last, header, payload)
     elapsed = time.perf_counter() - started
     payload["elapsed_ms"] = elapsed * 1000.0
     if args.trades_csv is not None:
@@ -261,13 +328,21 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _report(
-    args: argparse.Namespace, market: Market, settings: Settings, strategies: tuple[str, ...],
-    first: int, last: int, header: str, payload: dict[str, Any],
-) -> tuple[list[RunResult], str]:  # fmt: skip
+    args: argparse.Namespace,
+    bars: Bars,
+    settings: Settings,
+    strategies: tuple[str, ...],
+    first: int,
+    last: int,
+    header: str,
+    payload: dict[str, Any],
+) -> tuple[list[RunResult], str]:
     from tui_trader.core.backtest import run_backtest, standard_runs
+    from tui_trader.core.backtest_market import prepare_market
     from tui_trader.core.backtest_metrics import rank
     from tui_trader.core.backtest_report import format_report
 
+    market = prepare_market(bars)
     runs = run_backtest(market, settings, first, last, standard_runs(strategies))
     ranked = rank(runs, args.metric, lambda r: r.metrics)
     payload["runs"] = [_run_dict(r) for r in ranked]
@@ -275,10 +350,16 @@ def _report(
 
 
 def _sweep(
-    args: argparse.Namespace, market: Market, bars: Any, sets: list[Settings],
-    grid: list[tuple[str, list[str]]], strategies: tuple[str, ...], first: int, last: int,
+    args: argparse.Namespace,
+    days: Any,
+    bars: Bars,
+    sets: list[Settings],
+    grid: list[tuple[str, list[str]]],
+    strategies: tuple[str, ...],
+    first: int,
+    last: int,
     payload: dict[str, Any],
-) -> tuple[list[RunResult], str]:  # fmt: skip
+) -> tuple[list[RunResult], str]:
     import numpy as np
 
     from tui_trader.core.backtest_metrics import rank
@@ -287,11 +368,11 @@ def _sweep(
 
     in_last = last
     if args.split is not None:
-        split = int(np.searchsorted(market.days, np.datetime64(args.split, "D")))
+        split = int(np.searchsorted(days, np.datetime64(args.split, "D")))
         if not first < split <= last:
             raise _usage(
                 f"--split {args.split.isoformat()} must leave trading days on both sides "
-                f"(the range is {market.days[first]} to {market.days[last]})"
+                f"(the range is {days[first]} to {days[last]})"
             )
         in_last = split - 1
     keys = [k for k, _ in grid]
@@ -334,9 +415,12 @@ def _period(run: RunResult) -> dict[str, Any]:
 
 
 def _run_tasks(
-    args: argparse.Namespace, bars: Any, token: str, tasks: Sequence[Any],
+    args: argparse.Namespace,
+    bars: Any,
+    token: str,
+    tasks: Sequence[Any],
     progress: Callable[[int, int], None] | None,
-) -> list[RunResult]:  # fmt: skip
+) -> list[RunResult]:
     from tui_trader.engine.sweep import run_dask, run_local
 
     if args.dask is None:
@@ -344,9 +428,7 @@ def _run_tasks(
     try:
         import distributed  # noqa: F401
     except ImportError:
-        raise _usage(
-            "--dask needs the cluster extra: pip install 'tui-trader[cluster]'"
-        ) from None
+        raise _usage("--dask needs the cluster extra: pip install 'tui-trader[cluster]'") from None
     try:
         return run_dask(args.dask, bars, token, tasks, progress)
     except (OSError, TimeoutError) as exc:

@@ -203,7 +203,9 @@ def with_overrides(settings: Settings, overrides: Mapping[str, str], source: str
     for name, raw in overrides.items():
         section, sep, key = name.partition(".")
         if not sep or not section or not key or "." in key:
-            raise ConfigError(f"{source}: {name!r} must look like section.key (e.g. risk.max_positions)")
+            raise ConfigError(
+                f"{source}: {name!r} must look like section.key (e.g. risk.max_positions)"
+            )
         value = _env_value(section, key, raw)
         data.setdefault(section, {})
         if isinstance(data[section], dict):

@@ -135,9 +135,7 @@ def load(frame: pd.DataFrame) -> tuple[list[date], dict[str, Series]]:
     out: dict[str, Series] = {}
     for sym, g in f.sort_values(["symbol", "date"]).groupby("symbol", sort=True):
         rows = [
-            r
-            for r in g.itertuples(index=False)
-            if _valid(r.open, r.high, r.low, r.close, r.volume)
+            r for r in g.itertuples(index=False) if _valid(r.open, r.high, r.low, r.close, r.volume)
         ]
         s = Series(
             dates=[r.date for r in rows],
@@ -162,7 +160,9 @@ def _fires(s: Series, t: int, name: str, st: Settings) -> bool:
     c, a, r = s.c[t], s.atr[t], s.rsi[t]
     x = st.strategy
     if name == "HIGH_BASE":
-        return a > 0 and (s.hhv[t] - c) / a <= x.high_base_max_atr_ratio and r >= x.high_base_min_rsi
+        return (
+            a > 0 and (s.hhv[t] - c) / a <= x.high_base_max_atr_ratio and r >= x.high_base_min_rsi
+        )
     if name == "LOW_BASE":
         return a > 0 and (c - s.llv[t]) / a <= x.low_base_min_atr_ratio and r <= x.low_base_max_rsi
     if t < 200 or t < 1:
@@ -180,9 +180,20 @@ def _sigma(s: Series, t: int, st: Settings) -> float:
     return NAN if math.isnan(raw) else min(max(raw * st.backtest.iv_multiplier, 0.05), 3.0)
 
 
-def _quote(spot: float, k: float, dte: int, sig: float, call: bool, st: Settings) -> tuple[float, float, float]:
-    mid = float(bs_price(spot, k, max(dte, 0) / 365.0, st.pricing.risk_free_rate,
-                         st.pricing.dividend_yield, sig, call))  # fmt: skip
+def _quote(
+    spot: float, k: float, dte: int, sig: float, call: bool, st: Settings
+) -> tuple[float, float, float]:
+    mid = float(
+        bs_price(
+            spot,
+            k,
+            max(dte, 0) / 365.0,
+            st.pricing.risk_free_rate,
+            st.pricing.dividend_yield,
+            sig,
+            call,
+        )
+    )
     h = max(st.backtest.min_half_spread, st.backtest.half_spread_pct * mid)
     return mid, max(0.0, mid - h), mid + h
 
@@ -218,12 +229,25 @@ def choose(day: date, spot: float, sig: float, long: bool, st: Settings) -> Spre
                 dte.append((e - day).days)
     if not exp:
         return None
-    g = bs_greeks(spot, np.array(strike), np.maximum(np.array(dte), 0) / 365.0,
-                  st.pricing.risk_free_rate, st.pricing.dividend_yield, sig, np.array(call))  # fmt: skip
+    g = bs_greeks(
+        spot,
+        np.array(strike),
+        np.maximum(np.array(dte), 0) / 365.0,
+        st.pricing.risk_free_rate,
+        st.pricing.dividend_yield,
+        sig,
+        np.array(call),
+    )
     h = np.maximum(st.backtest.min_half_spread, st.backtest.half_spread_pct * g.price)
-    chain = OptionChain(expiry=exp, strike=strike, is_call=np.array(call),
-                        bid=np.maximum(0.0, g.price - h), ask=g.price + h, delta=g.delta,
-                        iv=np.full(len(exp), sig))  # fmt: skip
+    chain = OptionChain(
+        expiry=exp,
+        strike=strike,
+        is_call=np.array(call),
+        bid=np.maximum(0.0, g.price - h),
+        ask=g.price + h,
+        delta=g.delta,
+        iv=np.full(len(exp), sig),
+    )
     sel = select_spreads(chain, spot, "LONG" if long else "SHORT", day, st.selection, st.pricing)
     if len(sel) == 0:
         return None
@@ -234,11 +258,25 @@ def choose(day: date, spot: float, sig: float, long: bool, st: Settings) -> Spre
         and sel.pop[i] == sel.pop[0]
         and sel.cost[i] == sel.cost[0]
     ]
-    i = min(best, key=lambda i: (sel.expiry[i], abs(sel.long_strike[i] - spot), sel.width[i],
-                                 sel.long_strike[i]))  # fmt: skip
-    return Spread(sel.expiry[i].item(), bool(sel.is_call[i]), float(sel.long_strike[i]),
-                  float(sel.short_strike[i]), float(sel.debit[i]), float(sel.width[i]),
-                  float(sel.reward_risk[i]), float(sel.pop[i]))  # fmt: skip
+    i = min(
+        best,
+        key=lambda i: (
+            sel.expiry[i],
+            abs(sel.long_strike[i] - spot),
+            sel.width[i],
+            sel.long_strike[i],
+        ),
+    )
+    return Spread(
+        sel.expiry[i].item(),
+        bool(sel.is_call[i]),
+        float(sel.long_strike[i]),
+        float(sel.short_strike[i]),
+        float(sel.debit[i]),
+        float(sel.width[i]),
+        float(sel.reward_risk[i]),
+        float(sel.pop[i]),
+    )
 
 
 @dataclass
@@ -273,7 +311,9 @@ class RefTrade:
     exit_reason: str
 
 
-def _levels(long: bool, c: float, atr: float, hhv: float, llv: float, st: Settings) -> tuple[float, list[tuple[str, float]]]:
+def _levels(
+    long: bool, c: float, atr: float, hhv: float, llv: float, st: Settings
+) -> tuple[float, list[tuple[str, float]]]:
     e = st.exits
     sign = 1.0 if long else -1.0
     stop = c - sign * e.stop_loss_atr_mult * atr
@@ -288,7 +328,9 @@ def _levels(long: bool, c: float, atr: float, hhv: float, llv: float, st: Settin
     return stop, [(n, lv) for n, lv in cands if sign * (lv - c) > 0]
 
 
-def run(days: list[date], data: dict[str, Series], st: Settings, strategies: tuple[str, ...]) -> tuple[list[RefTrade], list[float]]:
+def run(
+    days: list[date], data: dict[str, Series], st: Settings, strategies: tuple[str, ...]
+) -> tuple[list[RefTrade], list[float]]:
     """One run over every day: its trades (in entry order) and its daily equity."""
     bt, risk, mult = st.backtest, st.risk, st.selection.multiplier
     comm = bt.commission_per_contract
@@ -303,11 +345,27 @@ def run(days: list[date], data: dict[str, Series], st: Settings, strategies: tup
         nonlocal realised
         pnl = (value - p.spread.debit) * mult * p.n - 4 * comm * p.n
         realised += pnl
-        trades.append((seq[id(p)], RefTrade(
-            p.symbol, p.strategy, "LONG" if p.long else "SHORT", p.entry.isoformat(),
-            d.isoformat(), p.spread.expiry.isoformat(), "C" if p.long else "P",
-            p.spread.k1, p.spread.k2, p.n, p.spread.debit, value, pnl, reason,
-        )))  # fmt: skip
+        trades.append(
+            (
+                seq[id(p)],
+                RefTrade(
+                    p.symbol,
+                    p.strategy,
+                    "LONG" if p.long else "SHORT",
+                    p.entry.isoformat(),
+                    d.isoformat(),
+                    p.spread.expiry.isoformat(),
+                    "C" if p.long else "P",
+                    p.spread.k1,
+                    p.spread.k2,
+                    p.n,
+                    p.spread.debit,
+                    value,
+                    pnl,
+                    reason,
+                ),
+            )
+        )
         book.remove(p)
 
     for di, d in enumerate(days):
@@ -366,9 +424,12 @@ def run(days: list[date], data: dict[str, Series], st: Settings, strategies: tup
                 break
             if any(p.symbol == sym for p in book):
                 continue
-            n = min(risk.max_contracts_per_trade,
-                    math.floor((bt.initial_equity + realised) * risk.risk_per_trade
-                               / (spread.debit * mult)))  # fmt: skip
+            n = min(
+                risk.max_contracts_per_trade,
+                math.floor(
+                    (bt.initial_equity + realised) * risk.risk_per_trade / (spread.debit * mult)
+                ),
+            )
             if n < 1:
                 continue
             s = data[sym]
@@ -377,8 +438,18 @@ def run(days: list[date], data: dict[str, Series], st: Settings, strategies: tup
             sig = _sigma(s, t, st)
             m1, b1, _ = _quote(s.c[t], spread.k1, dte, sig, long, st)
             m2, _, a2 = _quote(s.c[t], spread.k2, dte, sig, long, st)
-            p = Open(sym, strat, long, d, spread, n, stop, targets, m1 - m2,
-                     min(max(b1 - a2, 0.0), spread.width))  # fmt: skip
+            p = Open(
+                sym,
+                strat,
+                long,
+                d,
+                spread,
+                n,
+                stop,
+                targets,
+                m1 - m2,
+                min(max(b1 - a2, 0.0), spread.width),
+            )
             seq[id(p)] = entered
             entered += 1
             book.append(p)
@@ -391,7 +462,9 @@ def run(days: list[date], data: dict[str, Series], st: Settings, strategies: tup
     return [t for _, t in sorted(trades, key=lambda x: x[0])], equity
 
 
-def metrics(days: list[date], equity: list[float], trades: list[RefTrade]) -> dict[str, float | int | None]:
+def metrics(
+    days: list[date], equity: list[float], trades: list[RefTrade]
+) -> dict[str, float | int | None]:
     """SPEC 12's metrics, written from the formulas."""
     pnl = [t.pnl for t in trades]
     wins = [p for p in pnl if p > 0]
@@ -418,7 +491,12 @@ def metrics(days: list[date], equity: list[float], trades: list[RefTrade]) -> di
         "sharpe": sharpe,
         "cagr": (equity[-1] / equity[0]) ** (365.25 / span) - 1 if span > 0 else None,
         "avg_days_held": (
-            sum((date.fromisoformat(t.exit_date) - date.fromisoformat(t.entry_date)).days
-                for t in trades) / len(trades) if trades else None
-        ),  # fmt: skip
+            sum(
+                (date.fromisoformat(t.exit_date) - date.fromisoformat(t.entry_date)).days
+                for t in trades
+            )
+            / len(trades)
+            if trades
+            else None
+        ),
     }

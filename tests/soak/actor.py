@@ -4,7 +4,9 @@ dashboard's only door to trading) on a seeded schedule, until the auto-trader ex
 Every ``pause`` seconds it picks, by weight: an entry (preview a tradable symbol of the
 latest scan, select one of its best spreads, half the time move the limit some ticks below
 the natural price so the order rests and walks, transmit), a cancel of a working order, a
-close of an open spread (preview_close + transmit) or a rescan. Outcomes are tallied
+close of an open spread (preview_close + transmit) or a rescan. A transmit refused for a
+passing state (a DEGRADED session, a stale leg quote) is pressed again, up to
+:data:`RETRIES` times. Outcomes are tallied
 (``enter:ok``, ``enter:refused``, ...): refusals are normal answers (a gate, a stale quote,
 a dropped session); an exception is logged with its traceback, which the soak counts.
 """
@@ -27,6 +29,9 @@ if TYPE_CHECKING:
 
 WEIGHTS = {"enter": 6, "cancel": 2, "close": 2, "rescan": 1}
 CANCELLABLE = (IntentStatus.WORKING, IntentStatus.PARTIALLY_FILLED, IntentStatus.SENT)
+#: Refusals that pass by themselves, and how often transmit is pressed again for them.
+PASSING = ("DEGRADED", "stale")
+RETRIES = 3
 
 
 class ScriptedActor:
@@ -82,7 +87,19 @@ class ScriptedActor:
             return chosen
         if self.rng.random() < 0.5:  # rest below the natural price: the order walks
             await self.engine.adjust_limit(-self.rng.randint(1, 15))
-        return await self.engine.transmit()
+        return await self.transmit()
+
+    async def transmit(self) -> Outcome:
+        """Transmit, and press again (as a trader would) while the refusal is a passing
+        state: a DEGRADED session or a leg quote that has not ticked lately."""
+        outcome = await self.engine.transmit()
+        for _ in range(RETRIES):
+            if outcome.ok or not any(w in outcome.message for w in PASSING):
+                break
+            self._tally("transmit", "retried")
+            await asyncio.sleep(self.rng.uniform(0.3, 0.8))
+            outcome = await self.engine.transmit()
+        return outcome
 
     async def cancel_one(self) -> Outcome | None:
         working = [i for i in self.engine.store.get(Orders).intents if i.status in CANCELLABLE]
@@ -98,7 +115,7 @@ class ScriptedActor:
         shown = await self.engine.preview_close(spread.intent_id or "")
         if not shown.ok:
             return shown
-        return await self.engine.transmit()
+        return await self.transmit()
 
     async def quiesce(self) -> int:
         """Stop acting and cancel every working order; how many cancels were requested."""

@@ -28,7 +28,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     minutes = config.getoption("--minutes")
     if not 0 < minutes <= 24 * 60:
-        raise pytest.UsageError(f"--minutes must be between 0 and 1440, got {minutes:g}")
+        raise pytest.UsageError(f"--minutes must be above 0 and at most 1440, got {minutes:g}")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

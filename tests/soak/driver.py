@@ -29,7 +29,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.soak.control import Control, ControlError
@@ -45,7 +45,9 @@ READY_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 30.0
 #: In-flight kills: the gateway's request delay meanwhile, and how long to wait for an order.
 IN_FLIGHT_DELAY_MS = 400
-IN_FLIGHT_WAIT_S = 20.0
+IN_FLIGHT_WAIT_S = 15.0
+#: An engine is not killed before it has run this long (seconds).
+MIN_LIFE_S = 5.0
 
 CONFIG = """\
 # The soak's engine: the standalone gateway, loose limits so the actor keeps trading
@@ -108,6 +110,7 @@ class EngineRun:
     process: asyncio.subprocess.Process
     samples: RecordFile
     log: Path
+    started_at: float = field(default_factory=time.monotonic)
     killed_at: float | None = None
 
     def saw(self, kind: str) -> bool:
@@ -296,6 +299,9 @@ class Driver:
         self.say(f"  {at:7.1f} s  {cmd}")
         if cmd.startswith("kill"):
             self.faults[cmd.replace("kill", "kill -9", 1)] += 1
+            # a kill that falls due while a late one just restarted the engine waits until
+            # the new engine runs: killing a process still importing tests nothing
+            await asyncio.sleep(max(0.0, self.engine.started_at + MIN_LIFE_S - time.monotonic()))
             if cmd == "kill":
                 await self.kill_engine()
             else:

@@ -65,6 +65,15 @@ class RecordingEngine:
     async def kill_switch(self) -> Outcome:
         return await self._record("kill_switch")
 
+    async def clear_kill_switch(self) -> Outcome:
+        return await self._record("clear_kill_switch")
+
+    async def arm_auto(self, dry_run: bool) -> Outcome:
+        return await self._record("arm_auto", dry_run)
+
+    async def disarm_auto(self) -> Outcome:
+        return await self._record("disarm_auto")
+
 
 @pytest.fixture(scope="session")
 def demo() -> Demo:

@@ -30,6 +30,9 @@ from tui_trader.sim.market import Market
 from tui_trader.state.store import (
     Account,
     AccountMode,
+    AutoCandidateRow,
+    AutoExitRow,
+    Automation,
     Candidates,
     CandidateSet,
     ConnectionState,
@@ -336,3 +339,62 @@ def demo_slices(demo: Demo) -> list[object]:
         )
     )
     return slices
+
+
+def demo_automation(demo: Demo, mode: str = "ARMED") -> Automation:
+    """The auto-trader's day as the engine would publish it at :data:`APP_NOW`: candidates
+    in every state (their spreads, debits and sizes priced from the demo market like the
+    orders above; the sent ones are the demo's order intents) and three exit orders."""
+
+    def row(symbol: str, state: str, reason: str | None, minutes: int, *,
+            intent_n: int | None = None, rank: int = 0, chosen: bool = True,
+            strategy: str | None = None) -> AutoCandidateRow:  # fmt: skip
+        res = next(r for r, _ in demo.spreads if r.symbol == symbol)
+        direction = str(res.direction)
+        spec = price_spread(demo, symbol, rank).spec if chosen else None
+        created = APP_NOW - timedelta(minutes=55)
+        return AutoCandidateRow(
+            key=f"2026-11-20 {symbol} {direction}", symbol=symbol, direction=direction,
+            strategy=strategy or res.signals[0], state=state, reason=reason,
+            created_at=created, updated_at=APP_NOW - timedelta(minutes=minutes),
+            intent_id=f"tt-{intent_n:012x}" if intent_n is not None else None,
+            spread=(f"{spec.long_leg.expiry} {spec.long_leg.strike:g}/"
+                    f"{spec.short_leg.strike:g} {spec.long_leg.right}") if spec else None,
+            debit=spec.limit_price if spec else None,
+            quantity=spec.quantity if spec else None,
+        )  # fmt: skip
+
+    candidates = (
+        row("NVDA", "FILLED", None, 43, intent_n=1),
+        row("QQQ", "CANCELLED", "walk ended unfilled", 29, intent_n=2, rank=1),
+        row("SPY", "REJECTED", "201 insufficient margin", 29, intent_n=3),
+        row("MSFT", "SENT", None, 15, intent_n=5),
+        row("AAPL", "SELECTING", None, 0, chosen=False),
+        row("ADBE", "SKIPPED", "gate:MAX_DAILY_TRADES", 1),
+        row("AXP", "SKIPPED", "signal_gone", 1, chosen=False),
+        row("BA", "SKIPPED", "no_spread", 1, chosen=False),
+        row("CAT", "EXPIRED", "the entry window closed", 2, chosen=False),
+        row("COP", "DRY-RUN", None, 3),
+        row("COST", "QUEUED", None, 55, chosen=False),
+    )
+    exits = (
+        AutoExitRow("tt-0000000000a1", "HD", "TARGET_R", "FILLED", 1,
+                    APP_NOW - timedelta(minutes=20), "tt-0000000000b1"),
+        AutoExitRow("tt-0000000000a2", "DIS", "STOP", "REJECTED", 2,
+                    APP_NOW - timedelta(minutes=6), "tt-0000000000b2"),
+        AutoExitRow("tt-0000000000a3", "WMT", "TIME", "WORKING", 1,
+                    APP_NOW - timedelta(minutes=1), "tt-0000000000b3"),
+    )  # fmt: skip
+    return Automation(
+        mode=mode,
+        live=False,
+        entries_today=3,
+        max_daily_trades=demo.settings.risk.max_daily_trades,
+        open_spreads=2,
+        max_positions=demo.settings.risk.max_positions,
+        universe_size=len(demo.settings.universe.symbols),
+        window="opens in 15m",
+        candidates=candidates,
+        exits=exits,
+        updated_at=APP_NOW,
+    )

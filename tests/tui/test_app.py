@@ -163,13 +163,13 @@ async def test_footer_is_compact_at_80_columns_and_stays_on_every_screen(
 ) -> None:
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        for key in ("1", "2", "3", "4", "question_mark"):
+        for key in ("1", "2", "3", "4", "5", "question_mark"):
             await pilot.press(key)
             footer = app.screen.query_one(HealthFooter)
             assert footer.region.y == 22 and footer.region.height == 2  # the last two rows
             assert footer_text(app) == (
                 "PAPER  CONNECTED 2m  lines 37/90 ev2  queue 0  err 2104 3m\n"
-                "14:30:00 ET  opens in 15m  P&L +123.45  quotes 1.2s  auto OFF"
+                "14:30:00 ET  opens in 15m  P&L +123.45  auto OFF  quotes 1.2s"
             )
 
 

@@ -37,11 +37,15 @@ def test_every_binding_has_a_unique_id() -> None:
             "filter", "sort", "rescan", "quantity_up", "quantity_down", "limit_up", "limit_down",
             "what_if", "transmit", "back", "close_position", "cancel_order", "confirm_yes",
             "confirm_no", "confirm_cancel", "close_help"} <= ids  # fmt: skip
+    from tui_trader.tui.screens.arm import ArmScreen
+    from tui_trader.tui.screens.automation import AutomationScreen
     from tui_trader.tui.screens.log import LogScreen
 
+    assert {"automation", "arm_auto", "arm_yes", "arm_dry_run", "arm_no", "arm_cancel"} <= ids
     groups = [TraderApp.BINDINGS, ScannerScreen.BINDINGS, PreviewScreen.BINDINGS,
               PositionsScreen.BINDINGS, OrdersScreen.BINDINGS, LogScreen.BINDINGS,
-              ConfirmScreen.BINDINGS, HelpScreen.BINDINGS]  # fmt: skip
+              AutomationScreen.BINDINGS, ConfirmScreen.BINDINGS, ArmScreen.BINDINGS,
+              HelpScreen.BINDINGS]  # fmt: skip
     all_ids = [b.id for g in groups for b in g]  # type: ignore[union-attr]
     assert None not in all_ids and len(all_ids) == len(set(all_ids)) == len(ids)
 

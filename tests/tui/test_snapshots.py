@@ -1,4 +1,5 @@
-"""Snapshot tests: every screen at 120x40, scanner, preview and the footer at 80x24.
+"""Snapshot tests: every screen at 120x40, scanner, preview, automation and the footer at
+80x24.
 
 Deterministic: the store holds the seeded demo market's real scan and spreads
 (tests/tui/demo_store.py), the clock is fixed at 14:30 ET, animations are off, no input
@@ -13,12 +14,20 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 
 from tests.tui.conftest import AppFactory, RecordingEngine
-from tests.tui.demo_store import APP_NOW
+from tests.tui.demo_store import APP_NOW, Demo, demo_automation
 from tui_trader.core.risk import BreakerState, engage_kill_switch
-from tui_trader.state.store import Account, AccountMode, ConnectionState, Health, Store
+from tui_trader.state.store import (
+    Account,
+    AccountMode,
+    Automation,
+    ConnectionState,
+    Health,
+    Store,
+)
 from tui_trader.tui.screens.scanner import ScannerScreen
 
 WIDE = (120, 40)
@@ -108,3 +117,43 @@ def test_light_theme_orders_80x24(snap_compare: SnapCompare, make_app: AppFactor
 
 def test_ansi_theme_scanner_80x24(snap_compare: SnapCompare, make_app: AppFactory) -> None:
     assert snap_compare(make_app(theme="ansi"), terminal_size=NARROW, run_before=steps())
+
+
+def test_automation_120x40(
+    snap_compare: SnapCompare, make_app: AppFactory, demo: Demo, store: Store
+) -> None:
+    """Candidates in every state, three exit orders, the limits line (armed, paper)."""
+    store.set(Automation, demo_automation(demo))
+    assert snap_compare(make_app(store_=store), terminal_size=WIDE, run_before=steps("5"))
+
+
+def test_automation_80x24(
+    snap_compare: SnapCompare, make_app: AppFactory, demo: Demo, store: Store
+) -> None:
+    store.set(Automation, demo_automation(demo))
+    assert snap_compare(make_app(store_=store), terminal_size=NARROW, run_before=steps("5"))
+
+
+@pytest.mark.parametrize(
+    ("mode", "entries"), [("OFF", 0), ("ARMED", 1), ("DRY-RUN", 0), ("HALTED", 2)]
+)
+def test_footer_auto_mode_80x24(
+    snap_compare: SnapCompare, make_app: AppFactory, store: Store, mode: str, entries: int
+) -> None:
+    store.set(Automation, Automation(mode=mode, entries_today=entries, max_daily_trades=3))
+    assert snap_compare(make_app(store_=store), terminal_size=NARROW, run_before=steps("3"))
+
+
+def test_arm_confirmation_paper_80x24(snap_compare: SnapCompare, make_app: AppFactory) -> None:
+    app = make_app(engine=RecordingEngine())
+    assert snap_compare(app, terminal_size=NARROW, run_before=steps("a"))
+
+
+def test_arm_confirmation_live_120x40(
+    snap_compare: SnapCompare, make_app: AppFactory, slices: list[object]
+) -> None:
+    """LIVE: the red frame and the box where LIVE must be typed."""
+    store = Store(slices)
+    store.set(Account, replace(store.get(Account), mode=AccountMode.LIVE))
+    app = make_app(engine=RecordingEngine(), store_=store)
+    assert snap_compare(app, terminal_size=WIDE, run_before=steps("a"))

@@ -83,8 +83,9 @@ def bs(spot: float, strike: float, dte: int, sigma: float, call: bool, s: Settin
     return strike * math.exp(-r * t) * norm_cdf(-d2) - spot * math.exp(-q * t) * norm_cdf(-d1)
 
 
-def quote(spot: float, strike: float, dte: int, sigma: float, call: bool,
-          s: Settings) -> tuple[float, float, float]:  # fmt: skip
+def quote(
+    spot: float, strike: float, dte: int, sigma: float, call: bool, s: Settings
+) -> tuple[float, float, float]:
     """(mid, bid, ask) of a synthetic option (SPEC 12)."""
     mid = bs(spot, strike, dte, sigma, call, s)
     h = max(s.backtest.min_half_spread, s.backtest.half_spread_pct * mid)

@@ -3,12 +3,13 @@ underlying, sizing), SPEC 11's order of attempts, and a slot freed by today's ex
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 
 from tests.benchmarks.backtest_reference import choose
-from tests.unit.backtest_data import ENTRY, atr14, base_closes, bars, business_days, sigma_at
+from tests.unit.backtest_data import ENTRY, atr14, bars, base_closes, business_days, sigma_at
 from tui_trader.core.backtest import RunResult, RunSpec, run_backtest
 from tui_trader.core.backtest_market import prepare_market
 from tui_trader.core.settings import Settings
@@ -78,7 +79,7 @@ def test_one_open_spread_per_underlying() -> None:
     for t in run.trades:
         by_symbol.setdefault(t.symbol, []).append((t.entry_date, t.exit_date))
     for spans in by_symbol.values():  # the next entry never before the previous exit
-        for (_, out), (back, _) in zip(spans, spans[1:], strict=False):
+        for (_, out), (back, _) in itertools.pairwise(spans):
             assert back >= out
 
 
@@ -117,8 +118,10 @@ def test_todays_exit_frees_its_slot_for_todays_entries() -> None:
     days = business_days(ENTRY + 3)
     first, second = run.trades[:2]
     assert (first.symbol, first.exit_reason, first.exit_date) == (
-        "AAA", "STOP", days[ENTRY + 1].isoformat()
-    )  # fmt: skip
+        "AAA",
+        "STOP",
+        days[ENTRY + 1].isoformat(),
+    )
     assert (second.symbol, second.entry_date) == ("BBB", days[ENTRY + 1].isoformat())
 
 

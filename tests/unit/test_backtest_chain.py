@@ -43,7 +43,7 @@ def test_strike_steps() -> None:
     assert strike_step(spots).tolist() == [1.0, 1.0, 2.5, 2.5, 5.0, 5.0]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     spot=st.floats(1.2, 1_500.0),
     sigma=st.sampled_from([0.05, 0.12, 0.25, 0.6, 1.0, 2.2, 3.0]),
@@ -56,17 +56,25 @@ def test_strike_steps() -> None:
     min_dte=st.sampled_from([0, 7, 30]),
 )
 def test_the_pruned_chain_picks_what_spec_5_picks_on_the_full_chain(
-    spot: float, sigma: float, offset: int, long: bool, min_delta: float, max_delta: float,
-    apart: int, q: float, min_dte: int,
-) -> None:  # fmt: skip
+    spot: float,
+    sigma: float,
+    offset: int,
+    long: bool,
+    min_delta: float,
+    max_delta: float,
+    apart: int,
+    q: float,
+    min_dte: int,
+) -> None:
     s = Settings()
     s.selection.min_delta, s.selection.max_delta = min_delta, max_delta
     s.selection.max_strikes_apart = apart
     s.selection.min_dte = min_dte
     s.pricing.dividend_yield = q
     day = date(2024, 3, 4) + timedelta(days=offset)
-    got = best_spreads(np.array([_day(day)]), np.array([spot]), np.array([sigma]),
-                       np.array([long]), s)  # fmt: skip
+    got = best_spreads(
+        np.array([_day(day)]), np.array([spot]), np.array([sigma]), np.array([long]), s
+    )
     want = choose(day, spot, sigma, long, s)
     assert bool(got.found[0]) == (want is not None)
     if want is not None:
@@ -81,15 +89,33 @@ def _flat(expiry: list[str], long_k: list[float], width: list[float]) -> FlatSel
     i = np.arange(n, dtype=np.int64)
     z = np.zeros(n, dtype=np.int64)
     return FlatSelection(
-        counts=np.zeros((1, 7), dtype=np.int64), row_offsets=np.zeros(1, dtype=np.int64),
-        candidate_bounds=np.array([0, n]), kept_bounds=np.array([0, n]),
-        candidate_long_row=i, candidate_short_row=i, candidate_reason=np.zeros(n, np.int8),
-        group=z, expiry=np.array(expiry, dtype="datetime64[D]"), dte=z,
-        is_call=np.ones(n, dtype=bool), long_strike=np.array(long_k),
-        short_strike=np.array(long_k) + np.array(width), debit=f, mid_debit=f,
-        width=np.array(width), cost=f * 100, max_profit=f, reward_risk=f, breakeven=f,
-        pop=np.full(n, 0.3), net_delta=f, long_delta=f, long_row=i, short_row=i, candidate=i,
-    )  # fmt: skip
+        counts=np.zeros((1, 7), dtype=np.int64),
+        row_offsets=np.zeros(1, dtype=np.int64),
+        candidate_bounds=np.array([0, n]),
+        kept_bounds=np.array([0, n]),
+        candidate_long_row=i,
+        candidate_short_row=i,
+        candidate_reason=np.zeros(n, np.int8),
+        group=z,
+        expiry=np.array(expiry, dtype="datetime64[D]"),
+        dte=z,
+        is_call=np.ones(n, dtype=bool),
+        long_strike=np.array(long_k),
+        short_strike=np.array(long_k) + np.array(width),
+        debit=f,
+        mid_debit=f,
+        width=np.array(width),
+        cost=f * 100,
+        max_profit=f,
+        reward_risk=f,
+        breakeven=f,
+        pop=np.full(n, 0.3),
+        net_delta=f,
+        long_delta=f,
+        long_row=i,
+        short_row=i,
+        candidate=i,
+    )
 
 
 @pytest.mark.parametrize(
@@ -101,8 +127,9 @@ def _flat(expiry: list[str], long_k: list[float], width: list[float]) -> FlatSel
         (["2024-03-01", "2024-03-01"], [102.0, 98.0], [5.0, 5.0], 1),  # equally near: lower
     ],
 )
-def test_ties_in_spec_5s_ranking(expiry: list[str], long_k: list[float], width: list[float],
-                                  winner: int) -> None:  # fmt: skip
+def test_ties_in_spec_5s_ranking(
+    expiry: list[str], long_k: list[float], width: list[float], winner: int
+) -> None:
     got = _pick(_flat(expiry, long_k, width), np.array([100.0]), 1)
     assert got.long_strike[0] == long_k[winner] and got.width[0] == width[winner]
 
@@ -126,28 +153,38 @@ def test_top_only_is_the_head_of_the_full_ranking(seed: int, n_chains: int, long
         ask = bid + rng.choice([0.5, 1.0], k.shape)
         delta = np.where(calls, 0.4, -0.4)
         iv = rng.choice([0.2, 0.3], k.shape)
-        chain = OptionChain(expiry=e, strike=k, is_call=calls, bid=bid, ask=ask, delta=delta,
-                            iv=iv)  # fmt: skip
+        chain = OptionChain(expiry=e, strike=k, is_call=calls, bid=bid, ask=ask, delta=delta, iv=iv)
         chains.append(chain)
         cols.append(chain)
     columns = ChainColumns(
         sizes=np.array([len(c) for c in cols]),
-        **{n: np.concatenate([getattr(c, n) for c in cols])
-           for n in ("expiry", "strike", "is_call", "bid", "ask", "delta", "iv")},
-    )  # fmt: skip
-    top = select_spreads_flat(columns, np.full(n_chains, 100.0), np.full(n_chains, long),
-                              np.full(n_chains, np.datetime64(day, "D")), s.selection, s.pricing,
-                              top_only=True)  # fmt: skip
+        **{
+            n: np.concatenate([getattr(c, n) for c in cols])
+            for n in ("expiry", "strike", "is_call", "bid", "ask", "delta", "iv")
+        },
+    )
+    top = select_spreads_flat(
+        columns,
+        np.full(n_chains, 100.0),
+        np.full(n_chains, long),
+        np.full(n_chains, np.datetime64(day, "D")),
+        s.selection,
+        s.pricing,
+        top_only=True,
+    )
     for g, chain in enumerate(chains):
-        full = select_spreads(chain, 100.0, "LONG" if long else "SHORT", day, s.selection,
-                              s.pricing)  # fmt: skip
+        full = select_spreads(
+            chain, 100.0, "LONG" if long else "SHORT", day, s.selection, s.pricing
+        )
         lo, hi = top.kept_bounds[g], top.kept_bounds[g + 1]
         n_top = hi - lo
         if len(full) == 0:
             assert n_top == 0
             continue
-        lead = (full.reward_risk == full.reward_risk[0]) & (full.pop == full.pop[0]) & (
-            full.cost == full.cost[0]
+        lead = (
+            (full.reward_risk == full.reward_risk[0])
+            & (full.pop == full.pop[0])
+            & (full.cost == full.cost[0])
         )
         assert n_top == (len(full) if lead.all() else int(np.argmin(lead)))
         assert n_top >= 1
@@ -162,10 +199,14 @@ def test_price_and_delta_alone_equal_bs_greeks(seed: int) -> None:
     rng = np.random.default_rng(seed)
     n = 200
     args = (
-        rng.uniform(1, 500, n), rng.uniform(1, 500, n), rng.choice([0.0, 1e-4, 0.1, 1.0], n),
-        rng.choice([0.0, 0.04]), rng.choice([0.0, 0.02], n), rng.choice([0.0, 0.05, 0.4, 3.0], n),
+        rng.uniform(1, 500, n),
+        rng.uniform(1, 500, n),
+        rng.choice([0.0, 1e-4, 0.1, 1.0], n),
+        rng.choice([0.0, 0.04]),
+        rng.choice([0.0, 0.02], n),
+        rng.choice([0.0, 0.05, 0.4, 3.0], n),
         rng.random(n) < 0.5,
-    )  # fmt: skip
+    )
     g = bs_greeks(*args)
     price, delta = bs_price_delta(*args)
     np.testing.assert_array_equal(price, g.price)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.unit.backtest_data import ENTRY, base_closes, bars, frame
+from tests.unit.backtest_data import ENTRY, bars, base_closes, frame
 from tui_trader.core.backtest import day_range
 from tui_trader.core.backtest_market import (
     STRATEGIES,
@@ -50,21 +50,25 @@ def test_sigma_applies_the_multiplier_and_the_clip() -> None:
     assert m.sigma(1e-3)[0, ENTRY] == 0.05 and m.sigma(20.0)[0, ENTRY] == 3.0
 
 
-def _signals(series: dict[str, list[float | None]], strategies: tuple[str, ...],
-             s: Settings | None = None) -> list[tuple[str, int, int, str]]:  # fmt: skip
+def _signals(
+    series: dict[str, list[float | None]], strategies: tuple[str, ...], s: Settings | None = None
+) -> list[tuple[str, int, int, str]]:
     s = s or Settings()
     m = prepare_market(bars(series))
     sig = run_signals(m, s, strategies, 0, len(m.days) - 1, m.sigma(1.0))
-    return [(m.symbols[r], int(d), int(dr), STRATEGIES[k])
-            for r, d, dr, k in zip(sig.row, sig.day, sig.direction, sig.strategy, strict=True)]  # fmt: skip
+    return [
+        (m.symbols[r], int(d), int(dr), STRATEGIES[k])
+        for r, d, dr, k in zip(sig.row, sig.day, sig.direction, sig.strategy, strict=True)
+    ]
 
 
 def test_signals_are_eligible_have_a_volatility_and_name_their_first_strategy() -> None:
     got = _signals({"AAA": base_closes(1.0, ENTRY + 3)}, STRATEGIES)
     assert [(s, d, k) for s, d, _, k in got] == [
-        ("AAA", ENTRY, "HIGH_BASE"), ("AAA", ENTRY + 1, "HIGH_BASE"),
+        ("AAA", ENTRY, "HIGH_BASE"),
+        ("AAA", ENTRY + 1, "HIGH_BASE"),
         ("AAA", ENTRY + 2, "HIGH_BASE"),
-    ]  # fmt: skip
+    ]
     cheap = Settings()
     cheap.universe.min_price = 1_000.0  # nothing is eligible
     assert _signals({"AAA": base_closes(1.0, ENTRY + 3)}, STRATEGIES, cheap) == []
@@ -93,7 +97,7 @@ def test_an_unknown_strategy_is_refused() -> None:
 def test_day_range() -> None:
     m = prepare_market(bars({"AAA": base_closes()}))
     days = m.days
-    assert day_range(m, None, None) == (0, len(days) - 1)
-    assert day_range(m, days[3].item(), days[5].item()) == (3, 5)
+    assert day_range(m.days, None, None) == (0, len(days) - 1)
+    assert day_range(m.days, days[3].item(), days[5].item()) == (3, 5)
     with pytest.raises(ValueError, match="no trading day"):
-        day_range(m, days[5].item(), days[3].item())
+        day_range(m.days, days[5].item(), days[3].item())

@@ -28,8 +28,9 @@ class T:
     exit_date: str
 
 
-DAYS = np.array(["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05", "2024-01-08"],
-                dtype="datetime64[D]")  # fmt: skip
+DAYS = np.array(
+    ["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05", "2024-01-08"], dtype="datetime64[D]"
+)
 EQUITY = np.array([100_000.0, 101_000.0, 99_000.0, 102_000.0, 100_980.0])
 EXPOSED = np.array([False, True, True, True, False])
 TRADES = [
@@ -43,8 +44,12 @@ TRADES = [
 def test_metrics_of_a_known_curve() -> None:
     m = compute_metrics(DAYS, EQUITY, EXPOSED, TRADES)
     assert list(m) == list(METRICS)
-    rets = [101_000 / 100_000 - 1, 99_000 / 101_000 - 1, 102_000 / 99_000 - 1,
-            100_980 / 102_000 - 1]  # fmt: skip
+    rets = [
+        101_000 / 100_000 - 1,
+        99_000 / 101_000 - 1,
+        102_000 / 99_000 - 1,
+        100_980 / 102_000 - 1,
+    ]
     assert m["trades"] == 4
     assert m["win_rate"] == 0.5  # P&L > 0: the zero trade is no win
     assert m["avg_win"] == pytest.approx((1_500 + 180) / 2)
@@ -52,8 +57,9 @@ def test_metrics_of_a_known_curve() -> None:
     assert m["profit_factor"] == pytest.approx(1_680 / 700)
     assert m["net_profit"] == pytest.approx(980.0)
     assert m["max_drawdown"] == pytest.approx((101_000 - 99_000) / 101_000)
-    assert m["sharpe"] == pytest.approx(statistics.mean(rets) / statistics.stdev(rets)
-                                        * math.sqrt(252))  # fmt: skip
+    assert m["sharpe"] == pytest.approx(
+        statistics.mean(rets) / statistics.stdev(rets) * math.sqrt(252)
+    )
     assert m["cagr"] == pytest.approx((100_980 / 100_000) ** (365.25 / 6) - 1)
     assert m["exposure"] == pytest.approx(3 / 5)
     assert m["avg_days_held"] == pytest.approx((3 + 1 + 5 + 4) / 4)
@@ -79,8 +85,12 @@ def test_one_day_or_one_return_has_no_sharpe_or_cagr() -> None:
 
 
 def test_ranking_puts_the_best_first_undefined_last_and_keeps_ties() -> None:
-    runs = [{"sharpe": 0.5, "max_drawdown": 0.2}, {"sharpe": None, "max_drawdown": 0.1},
-            {"sharpe": 1.5, "max_drawdown": 0.3}, {"sharpe": 0.5, "max_drawdown": 0.05}]  # fmt: skip
+    runs = [
+        {"sharpe": 0.5, "max_drawdown": 0.2},
+        {"sharpe": None, "max_drawdown": 0.1},
+        {"sharpe": 1.5, "max_drawdown": 0.3},
+        {"sharpe": 0.5, "max_drawdown": 0.05},
+    ]
     assert rank(runs, "sharpe", lambda r: r) == [runs[2], runs[0], runs[3], runs[1]]
     assert rank(runs, "max_drawdown", lambda r: r) == [runs[3], runs[1], runs[0], runs[2]]
     with pytest.raises(ValueError, match="unknown metric"):

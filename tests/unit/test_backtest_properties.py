@@ -78,7 +78,10 @@ def open_marks(run: RunResult, market: Market, s: Settings) -> np.ndarray:
     for t in run.trades:
         row = market.bars.index(t.symbol)
         dates = market.bars.dates[row]
-        first, last = day_index[date.fromisoformat(t.entry_date)], day_index[date.fromisoformat(t.exit_date)]
+        first, last = (
+            day_index[date.fromisoformat(t.entry_date)],
+            day_index[date.fromisoformat(t.exit_date)],
+        )
         for k in range(first, last):
             col = int(np.searchsorted(dates, run.days[k], side="right")) - 1
             spot = float(market.bars.close[row, col])
@@ -91,9 +94,10 @@ def open_marks(run: RunResult, market: Market, s: Settings) -> np.ndarray:
     return out
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**32 - 1), n_sym=st.integers(2, 4), n_days=st.integers(40, 90),
-       c=config)  # fmt: skip
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1), n_sym=st.integers(2, 4), n_days=st.integers(40, 90), c=config
+)
 def test_properties_of_every_run(seed: int, n_sym: int, n_days: int, c: dict[str, object]) -> None:
     s = make_settings(c)
     market = prepare_market(Bars.from_frame(universe(seed, n_sym, n_days)))
@@ -115,7 +119,9 @@ def test_properties_of_every_run(seed: int, n_sym: int, n_days: int, c: dict[str
             assert 0.0 <= t.exit_value <= abs(t.short_strike - t.long_strike)
             assert 1 <= t.contracts <= s.risk.max_contracts_per_trade
             before_costs = t.pnl + 4 * s.backtest.commission_per_contract * t.contracts
-            assert np.sign(round(before_costs, 9)) == np.sign(round(t.exit_value - t.entry_debit, 12))
+            assert np.sign(round(before_costs, 9)) == np.sign(
+                round(t.exit_value - t.entry_debit, 12)
+            )
             if t.pnl > 0:
                 assert t.exit_value > t.entry_debit
         for d in days:  # never more open than max_positions, never two on one underlying

@@ -18,8 +18,8 @@ from tests.benchmarks.backtest_reference import choose
 from tests.unit.backtest_data import (
     ENTRY,
     atr14,
-    base_closes,
     bars,
+    base_closes,
     business_days,
     dte,
     quote,
@@ -38,9 +38,7 @@ def simulate(closes: list[float | None], settings: Settings) -> RunResult:
     return run
 
 
-def check_first_trade(
-    closes: list[float], settings: Settings, reason: str, exit_bar: int
-) -> Trade:
+def check_first_trade(closes: list[float], settings: Settings, reason: str, exit_bar: int) -> Trade:
     """The first trade opens on bar ENTRY and closes on ``exit_bar`` for ``reason``; its
     money is what SPEC 12's formulas give by hand."""
     run = simulate(list(closes), settings)
@@ -52,11 +50,12 @@ def check_first_trade(
     full = choose(entry_day, spot, sig, True, settings)
     assert full is not None
     assert (t.entry_date, t.direction, t.right, t.strategy) == (
-        entry_day.isoformat(), "LONG", "C", "HIGH_BASE"
-    )  # fmt: skip
-    assert (t.expiry, t.long_strike, t.short_strike) == (
-        full.expiry.isoformat(), full.k1, full.k2
-    )  # fmt: skip
+        entry_day.isoformat(),
+        "LONG",
+        "C",
+        "HIGH_BASE",
+    )
+    assert (t.expiry, t.long_strike, t.short_strike) == (full.expiry.isoformat(), full.k1, full.k2)
 
     d0 = dte(t.expiry, entry_day)
     mid1, _, ask1 = quote(spot, t.long_strike, d0, sig, True, settings)

@@ -36,7 +36,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -45,6 +44,15 @@ from tui_trader.core.auto import attempt_key
 from tui_trader.core.backtest_chain import BestSpreads, best_spreads, quotes
 from tui_trader.core.backtest_market import LONG, STRATEGIES, Market, Signals, run_signals
 from tui_trader.core.backtest_metrics import compute_metrics
+from tui_trader.core.backtest_results import (
+    ALL,
+    END,
+    RunResult,
+    RunSpec,
+    Trade,
+    iso_day,
+    standard_runs,
+)
 from tui_trader.core.exits import EntrySnapshot, check_exit, exit_levels
 from tui_trader.core.risk import size_contracts
 from tui_trader.core.settings import Settings
@@ -52,98 +60,8 @@ from tui_trader.core.settings import Settings
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
-ALL = "ALL"
-END = "END"
-#: Chains per best_spreads call: bounds the temporary arrays (~100 MB at 4,000).
-BATCH = 4_000
-
-
-def _iso(day: int) -> str:
-    return str(np.datetime64(int(day), "D"))
-
-
-@dataclass(frozen=True, slots=True)
-class Trade:
-    """One closed spread. Dates are ISO strings; money per share (``entry_debit``,
-    ``exit_value``) or in account currency (``pnl``); ``right`` C (LONG) or P (SHORT)."""
-
-    symbol: str
-    strategy: str
-    direction: str
-    entry_date: str
-    exit_date: str
-    expiry: str
-    right: str
-    long_strike: float
-    short_strike: float
-    contracts: int
-    entry_debit: float
-    exit_value: float
-    pnl: float
-    exit_reason: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "symbol": self.symbol,
-            "strategy": self.strategy,
-            "direction": self.direction,
-            "entry_date": self.entry_date,
-            "exit_date": self.exit_date,
-            "expiry": self.expiry,
-            "right": self.right,
-            "long_strike": self.long_strike,
-            "short_strike": self.short_strike,
-            "contracts": self.contracts,
-            "entry_debit": self.entry_debit,
-            "exit_value": self.exit_value,
-            "pnl": self.pnl,
-            "exit_reason": self.exit_reason,
-        }
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class RunResult:
-    """One run: its trades, its equity on every day of the range, its metrics.
-
-    ``exposed[k]``: day k's equity point includes an open spread. ``open_value[k]``: the
-    open spreads' part of day k's equity (marks less entry commissions), so
-    ``equity = initial + realised + open_value`` day by day."""
-
-    name: str
-    days: NDArray[np.datetime64]
-    equity: FloatArray
-    realised: FloatArray
-    open_value: FloatArray
-    exposed: NDArray[np.bool_]
-    trades: list[Trade]
-    metrics: dict[str, float | int | None]
-
-    def to_dict(self, detail: bool = True) -> dict[str, Any]:
-        """JSON-ready; ``detail`` adds the trades and the equity curve."""
-        out: dict[str, Any] = {"name": self.name, "metrics": dict(self.metrics)}
-        if detail:
-            out["trades"] = [t.to_dict() for t in self.trades]
-            out["equity"] = [
-                {"date": str(d), "equity": float(e)}
-                for d, e in zip(self.days, self.equity, strict=True)
-            ]
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class RunSpec:
-    """A run to simulate: its name and the strategies that may fire in it."""
-
-    name: str
-    strategies: tuple[str, ...]
-
-
-def standard_runs(strategies: Sequence[str] = STRATEGIES) -> list[RunSpec]:
-    """SPEC 12's report: the strategies together (``ALL``), then each alone; one
-    strategy is only its own run."""
-    chosen = tuple(s for s in STRATEGIES if s in strategies)
-    singles = [RunSpec(s, (s,)) for s in chosen]
-    return singles if len(chosen) == 1 else [RunSpec(ALL, chosen), *singles]
+#: Chains per best_spreads call: bounds the temporary arrays (~30 MB at 2,000).
+BATCH = 2_000
 
 
 @dataclass(slots=True)
@@ -194,7 +112,7 @@ class Backtest:
     _date_num: IntArray = field(init=False, repr=False)
     _last_col: list[int] = field(init=False, repr=False)
     _pairs: _Pairs | None = field(default=None, init=False, repr=False)
-    _paths: dict[int, _Path] = field(default_factory=dict, init=False, repr=False)
+    _paths: dict[int, _Path] = field(default_factory=dict, init=False, repr=False)  # by code
     _signals: dict[tuple[str, ...], Signals] = field(default_factory=dict, init=False, repr=False)
     _prepared: set[tuple[str, ...]] = field(default_factory=set, init=False, repr=False)
 
@@ -220,8 +138,10 @@ class Backtest:
         new.first_day, new.last_day = self.first_day, self.last_day
         new._close, new._date_num, new._last_col = self._close, self._date_num, self._last_col
         same_vol = settings.backtest.iv_multiplier == self.settings.backtest.iv_multiplier
-        new._sigma = self._sigma if same_vol else np.ascontiguousarray(
-            self.market.sigma(settings.backtest.iv_multiplier)
+        new._sigma = (
+            self._sigma
+            if same_vol
+            else np.ascontiguousarray(self.market.sigma(settings.backtest.iv_multiplier))
         )
         same_signals = _signal_key(settings) == _signal_key(self.settings)
         same_spreads = _spread_key(settings) == _spread_key(self.settings)
@@ -267,10 +187,12 @@ class Backtest:
             both = np.concatenate((old.codes, codes))
             order = np.argsort(both)
             codes = both[order]
-            spreads = BestSpreads(*(
-                np.concatenate((getattr(old.spreads, n), getattr(spreads, n)))[order]
-                for n in BestSpreads.__slots__
-            ))  # fmt: skip
+            spreads = BestSpreads(
+                *(
+                    np.concatenate((getattr(old.spreads, n), getattr(spreads, n)))[order]
+                    for n in BestSpreads.__slots__
+                )
+            )
         self._pairs = _Pairs(codes=codes, spreads=spreads)
 
     def _choose(self, codes: IntArray) -> BestSpreads:
@@ -291,10 +213,13 @@ class Backtest:
     # -- a spread's life ------------------------------------------------------------------
 
     def _path(self, pair: int, row: int, col: int, long: bool) -> _Path:
-        cached = self._paths.get(pair)
+        """The life of the spread chosen for pair ``pair`` (an index into the pairs, which
+        shifts when later runs add pairs: the cache is keyed by the pair's code)."""
+        assert self._pairs is not None
+        code = int(self._pairs.codes[pair])
+        cached = self._paths.get(code)
         if cached is not None:
             return cached
-        assert self._pairs is not None
         sp = self._pairs.spreads
         mkt, ex = self.market, self.settings.exits
         expiry = int(sp.expiry[pair])
@@ -311,9 +236,14 @@ class Backtest:
         strikes[:n], strikes[n:] = sp.long_strike[pair], sp.short_strike[pair]
         sigma = self._sigma[row, cs]
         mid, bid, ask = quotes(
-            np.concatenate((close, close)), strikes, np.concatenate((dte, dte)),
-            np.concatenate((sigma, sigma)), long, self.settings.pricing, self.settings.backtest,
-        )  # fmt: skip
+            np.concatenate((close, close)),
+            strikes,
+            np.concatenate((dte, dte)),
+            np.concatenate((sigma, sigma)),
+            long,
+            self.settings.pricing,
+            self.settings.backtest,
+        )
         marks = mid[:n] - mid[n:]
         values = np.clip(bid[:n] - ask[n:], 0.0, sp.width[pair])
         snapshot = EntrySnapshot(
@@ -325,7 +255,9 @@ class Backtest:
         )
         levels = exit_levels(snapshot, ex)
         exit_k, reason = n - 1, END
-        for k, (price, left) in enumerate(zip(close[1:].tolist(), dte[1:].tolist()), 1):
+        for k, (price, left) in enumerate(
+            zip(close[1:].tolist(), dte[1:].tolist(), strict=True), 1
+        ):
             decision = check_exit(levels, price, left, ex)
             if decision is not None:
                 exit_k, reason = k, decision.reason.value
@@ -339,7 +271,7 @@ class Backtest:
             span = np.arange(first, exit_day)
             filled = marks[np.searchsorted(days, span, side="right") - 1]
         path = _Path(first, exit_day, reason, float(values[exit_k]), filled.tolist())
-        self._paths[pair] = path
+        self._paths[code] = path
         return path
 
     # -- the book ---------------------------------------------------------------------------
@@ -390,8 +322,9 @@ class Backtest:
                 realised += close(p, day, p.path.reason, p.path.exit_value)
             lo, hi = bounds[k], bounds[k + 1]
             if hi > lo and len(book) < risk.max_positions and risk.max_daily_trades > 0:
-                order = sorted(range(lo, hi),
-                               key=lambda c: attempt_key(rr[c], pop[c], symbols[rows[c]]))  # fmt: skip
+                order = sorted(
+                    range(lo, hi), key=lambda c: attempt_key(rr[c], pop[c], symbols[rows[c]])
+                )
                 entries = 0
                 for c in order:  # (2) entries, SPEC 11's order, SPEC 12's gates
                     if len(book) >= risk.max_positions or entries >= risk.max_daily_trades:
@@ -427,11 +360,13 @@ class Backtest:
         trades = [t for _, t in sorted(closed, key=lambda x: x[0])]
         run_days = self.market.days[self.first_day : self.last_day + 1]
         metrics = compute_metrics(run_days, equity, exposed, trades)
-        return RunResult(spec.name, run_days, equity, realised_curve, open_curve, exposed,
-                         trades, metrics)  # fmt: skip
+        return RunResult(
+            spec.name, run_days, equity, realised_curve, open_curve, exposed, trades, metrics
+        )
 
-    def _trade(self, p: _Position, day: int, reason: str, value: float, pnl: float,
-               symbols: list[str]) -> Trade:  # fmt: skip
+    def _trade(
+        self, p: _Position, day: int, reason: str, value: float, pnl: float, symbols: list[str]
+    ) -> Trade:
         assert self._pairs is not None
         sp, pair = self._pairs.spreads, p.pair
         code = int(self._pairs.codes[pair])
@@ -440,9 +375,9 @@ class Backtest:
             symbol=symbols[p.row],
             strategy=STRATEGIES[p.strategy],
             direction="LONG" if long else "SHORT",
-            entry_date=_iso(int(self.market.days[p.path.entry_day].astype(np.int64))),
-            exit_date=_iso(int(self.market.days[day].astype(np.int64))),
-            expiry=_iso(int(sp.expiry[pair])),
+            entry_date=iso_day(int(self.market.days[p.path.entry_day].astype(np.int64))),
+            exit_date=iso_day(int(self.market.days[day].astype(np.int64))),
+            expiry=iso_day(int(sp.expiry[pair])),
             right="C" if long else "P",
             long_strike=float(sp.long_strike[pair]),
             short_strike=float(sp.short_strike[pair]),
@@ -463,10 +398,12 @@ def _spread_key(s: Settings) -> tuple[object, ...]:
     return (s.selection, s.pricing, b.iv_multiplier, b.min_half_spread, b.half_spread_pct)
 
 
-def day_range(market: Market, start: date | None, end: date | None) -> tuple[int, int]:
-    """Indices of the first and last of ``market.days`` in [start, end] (None: open);
+def day_range(
+    days: NDArray[np.datetime64], start: date | None, end: date | None
+) -> tuple[int, int]:
+    """Indices of the first and last of ``days`` (Market.days, or
+    :func:`~tui_trader.core.backtest_market.all_days`) in [start, end] (None: open);
     ValueError when no day lies there."""
-    days = market.days
     lo = 0 if start is None else int(np.searchsorted(days, np.datetime64(start, "D")))
     hi = days.shape[0] - 1
     if end is not None:
@@ -490,3 +427,16 @@ def run_backtest(
     bt = Backtest(market, settings, first_day, last_day)
     bt.prepare(specs)
     return [bt.run(spec) for spec in specs]
+
+
+__all__ = [
+    "ALL",
+    "END",
+    "Backtest",
+    "RunResult",
+    "RunSpec",
+    "Trade",
+    "day_range",
+    "run_backtest",
+    "standard_runs",
+]

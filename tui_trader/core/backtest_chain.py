@@ -78,8 +78,7 @@ def quotes(
     """(mid, bid, ask) of synthetic options: BS at sigma, T = max(DTE, 0) / 365 (intrinsic
     value at T = 0), quoted ``h`` either side (module doc). No rounding."""
     t = np.maximum(dte, 0) / DAYS_PER_YEAR
-    mid = bs_price(spot, strike, t, pricing.risk_free_rate, pricing.dividend_yield, sigma,
-                   is_call)  # fmt: skip
+    mid = bs_price(spot, strike, t, pricing.risk_free_rate, pricing.dividend_yield, sigma, is_call)
     return (mid, *_bid_ask(mid, bt))
 
 
@@ -167,9 +166,15 @@ def best_spreads(
     strike = k * step[e_of_row]
     r_spot, r_sigma, r_call = e_spot[e_of_row], e_sigma[e_of_row], e_call[e_of_row]
     r_dte = e_dte[e_of_row]
-    price, delta = bs_price_delta(r_spot, strike, np.maximum(r_dte, 0) / DAYS_PER_YEAR,
-                                  pricing.risk_free_rate, pricing.dividend_yield, r_sigma,
-                                  r_call)  # fmt: skip
+    price, delta = bs_price_delta(
+        r_spot,
+        strike,
+        np.maximum(r_dte, 0) / DAYS_PER_YEAR,
+        pricing.risk_free_rate,
+        pricing.dividend_yield,
+        r_sigma,
+        r_call,
+    )
     bid, ask = _bid_ask(price, bt)
     sizes = np.bincount(owner[e_of_row], minlength=n).astype(np.int64)
     columns = ChainColumns(

@@ -22,7 +22,7 @@ Decisions (the README carries them):
   to the first strategy of SPEC 4's table that fired for its direction. Eligibility is
   SPEC 3 at that bar with the market cap unknown.
 - **A date range** (``--from``/``--to``) limits the days simulated; indicators and
-  volatility still use every earlier bar (warm-up), and no bar after the range is read.
+  volatility still use every earlier bar (warm-up), and no bar after the range is used.
 """
 
 from __future__ import annotations

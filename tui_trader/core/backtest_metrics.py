@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -127,10 +127,7 @@ def compute_metrics(
     }
 
 
-T = TypeVar("T")
-
-
-def rank(items: Sequence[T], metric: str, value: Callable[[T], Any]) -> list[T]:
+def rank[T](items: Sequence[T], metric: str, value: Callable[[T], Any]) -> list[T]:
     """``items`` best first by ``metric`` (``value(item)`` gives the item's metrics dict);
     undefined values last, ties in their given order."""
     if metric not in METRICS:

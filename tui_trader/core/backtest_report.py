@@ -48,8 +48,9 @@ def _metric_header() -> str:
     return " ".join(f"{title:>{w}}" for _, title, w in _COLUMNS)
 
 
-def equity_chart(days: NDArray[np.datetime64], equity: NDArray[np.float64], width: int = 64,
-                 height: int = 10) -> list[str]:  # fmt: skip
+def equity_chart(
+    days: NDArray[np.datetime64], equity: NDArray[np.float64], width: int = 64, height: int = 10
+) -> list[str]:
     """A text chart of the equity curve: one column per stretch of days (its last value),
     the highest and lowest equity on the axis, the first and last date below."""
     n = int(equity.shape[0])

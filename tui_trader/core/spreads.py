@@ -3,7 +3,9 @@
 Every candidate pair of a chain is evaluated with numpy arrays; no Python object exists per
 pair until a caller asks for :meth:`SpreadSelection.to_dict`. Many chains (one per
 underlying) can be evaluated in one pass with :func:`select_spreads_batch`, which is what a
-scanner with many signals should call.
+scanner with many signals should call; :func:`select_spreads_flat` takes the chains as
+shared columns, each with its own day, for callers with many thousands of small chains
+(the back-test), and can keep only each chain's head of the ranking (``top_only``).
 
 Decisions the SPEC leaves open (the README should carry the same list):
 
@@ -46,7 +48,6 @@ Decisions the SPEC leaves open (the README should carry the same list):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -634,8 +635,10 @@ def select_spreads_flat(
     )  # fmt: skip
     k_rr = reward_risk[kept]
     k_cost = cost[kept]
-    order = _top_of_group(k_group, k_rr, pop, k_cost) if top_only else (
-        np.lexsort((k_cost, -pop, -k_rr, k_group))
+    order = (
+        _top_of_group(k_group, k_rr, pop, k_cost)
+        if top_only
+        else (np.lexsort((k_cost, -pop, -k_rr, k_group)))
     )
     kept = kept[order]
     k_lr, k_sr, k_group, k_call = k_lr[order], k_sr[order], k_group[order], k_call[order]

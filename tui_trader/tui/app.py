@@ -33,6 +33,11 @@ Decisions:
   each ask first (``y`` only). So does clearing the kill switch (``ctrl+u``, not a
   priority key, so a text box keeps it): the question says what it re-enables and what
   stays as it is; with nothing engaged the key only says so.
+- **Arming the auto-trader asks** (``a``, :mod:`tui_trader.tui.screens.arm`): the question
+  states the account mode, the ``[risk]`` limits and the universe, and offers arm or dry
+  run; a LIVE (or not yet known) account arms only with ``LIVE`` typed. While it is armed
+  (ARMED, DRY-RUN or HALTED) the same key asks to disarm. The state is in every footer and
+  the day's candidates and exits on the Automation screen (``5``).
 - Keys are the defaults of the dashboard issue; ``[ui] keys`` remaps them by binding id
   (:mod:`tui_trader.tui.keymap`), checked in :func:`create_app` (unknown id:
   :class:`~tui_trader.tui.keymap.KeymapError`).
@@ -55,13 +60,24 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.theme import BUILTIN_THEMES, Theme
 
+from tui_trader.core.auto import AutoMode
 from tui_trader.core.models import IntentStatus, OrderIntent
 from tui_trader.core.risk import BreakerState, BreakerStatus
 from tui_trader.core.settings import Settings
 from tui_trader.engine.actions import EngineActions, Outcome
-from tui_trader.state.store import Change, ConnectionState, Health, Orders, Store
+from tui_trader.state.store import (
+    Account,
+    Automation,
+    Change,
+    ConnectionState,
+    Health,
+    Orders,
+    Store,
+)
 from tui_trader.tui.gcpacing import GcPacer
 from tui_trader.tui.keymap import binding_ids, effective_bindings, validate_keymap
+from tui_trader.tui.screens.arm import LIVE_WORD, ArmAnswer, ArmScreen, arm_question
+from tui_trader.tui.screens.automation import AutomationScreen
 from tui_trader.tui.screens.base import TraderScreen
 from tui_trader.tui.screens.confirm import ConfirmScreen, clear_kill_switch_question, order_text
 from tui_trader.tui.screens.help import HelpScreen
@@ -96,6 +112,7 @@ class TraderApp(App[None]):
         "positions": PositionsScreen,
         "orders": OrdersScreen,
         "log": LogScreen,
+        "automation": AutomationScreen,
     }
     DEFAULT_MODE = "scanner"
     # Screen.-narrow hides the payoff plot; Textual annotates this "ClassVar[...] | None".
@@ -105,6 +122,7 @@ class TraderApp(App[None]):
         Binding("2", "goto('positions')", "Positions", id="positions"),
         Binding("3", "goto('orders')", "Orders", id="orders"),
         Binding("4", "goto('log')", "Log", id="log"),
+        Binding("5", "goto('automation')", "Automation", id="automation"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "request_quit", "Quit (asks when orders are working)", id="quit"),
         Binding("ctrl+q", "request_quit", "Quit", show=False, priority=True, id="quit_ctrl"),
@@ -120,6 +138,12 @@ class TraderApp(App[None]):
             "clear_kill_switch",
             "Clear the kill switch: allow new entries",
             id="clear_kill_switch",
+        ),
+        Binding(
+            "a",
+            "arm_auto",
+            "Auto-trader: arm (asks, states mode and limits) or disarm",
+            id="arm_auto",
         ),
     ]
 
@@ -430,6 +454,49 @@ class TraderApp(App[None]):
         if yes:
             self.call_engine("clear the kill switch", lambda e: e.clear_kill_switch())
 
+    def action_arm_auto(self) -> None:
+        """Arm the auto-trader after :class:`ArmScreen`, or, while it is armed in any form,
+        ask to disarm it."""
+        if self.engine is None:
+            self.call_engine("arm the auto-trader", lambda e: e.arm_auto(False))
+            return
+        automation = self.store.get(Automation)
+        if automation.mode != AutoMode.OFF:
+            self.push_screen(
+                ConfirmScreen(
+                    "Disarm the auto-trader",
+                    f"Turn the auto-trader off (now {automation.mode})? It sends no new "
+                    "entries and no automatic exits.",
+                    "Working orders stay working at IB and open spreads stay open.",
+                ),
+                self._disarm_answer,
+            )
+            return
+        question = arm_question(
+            self.store.get(Account),
+            automation,
+            self.settings.risk,
+            automation.universe_size or len(self.settings.universe.symbols),
+            key=self.key_display("arm_auto") or "a",
+        )
+        self.push_screen(ArmScreen(question), self._arm_answer)
+
+    def _arm_answer(self, answer: ArmAnswer | None) -> None:
+        if answer is ArmAnswer.ARM:
+            self.call_engine("arm the auto-trader", lambda e: e.arm_auto(False))
+        elif answer is ArmAnswer.DRY_RUN:
+            self.call_engine("arm the auto-trader (dry run)", lambda e: e.arm_auto(True))
+        elif answer is ArmAnswer.REFUSED:
+            self.notify(
+                f"Not armed: arming against a live account needs {LIVE_WORD} typed exactly.",
+                title="Auto-trader",
+                severity="warning",
+            )
+
+    def _disarm_answer(self, yes: bool | None) -> None:
+        if yes:
+            self.call_engine("disarm the auto-trader", lambda e: e.disarm_auto())
+
     # -- command palette ---------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
@@ -506,7 +573,9 @@ def known_binding_ids() -> set[str]:
             PositionsScreen.BINDINGS,
             OrdersScreen.BINDINGS,
             LogScreen.BINDINGS,
+            AutomationScreen.BINDINGS,
             ConfirmScreen.BINDINGS,
+            ArmScreen.BINDINGS,
             HelpScreen.BINDINGS,
         ]
     )

@@ -2,9 +2,9 @@
 
 ``tui-trader`` connects to the configured TWS / IB Gateway; ``tui-trader --demo`` starts
 the simulated gateway in-process (fixed seed, market clock from 14:30 ET of the last trading
-day, or ``--start``, at ``--speed``) and connects to it, with no configuration at all. Both go through
-:func:`tui_trader.engine.runtime.running_engine`, the same path as the headless engine and
-the tests.
+day, or ``--start``, at ``--speed``) and connects to it, with no configuration at all. Both
+go through :func:`tui_trader.engine.runtime.running_engine`, the same path as the headless
+engine and the tests.
 
 Decisions:
 

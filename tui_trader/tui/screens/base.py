@@ -21,7 +21,7 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 
 from tui_trader.core.risk import BreakerState
-from tui_trader.state.store import Account, Health
+from tui_trader.state.store import Account, Automation, Health
 from tui_trader.tui.widgets.cells import Palette
 from tui_trader.tui.widgets.footer import HealthFooter
 from tui_trader.tui.widgets.title import TitleBar
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from tui_trader.tui.app import TraderApp
 
 #: The slices the health footer shows.
-FOOTER_SLICES: frozenset[type[Any]] = frozenset({Health, Account, BreakerState})
+FOOTER_SLICES: frozenset[type[Any]] = frozenset({Health, Account, BreakerState, Automation})
 
 
 class TraderScreen(Screen[None]):
@@ -117,6 +117,7 @@ class TraderScreen(Screen[None]):
             now or trader.now(),
             trader.settings.timing,
             starting=trader.starting,
+            automation=store.get(Automation),
         )
 
     def redraw(self) -> None:

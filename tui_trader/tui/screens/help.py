@@ -12,6 +12,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from tui_trader.tui.keymap import effective_bindings
+from tui_trader.tui.screens.arm import ArmScreen
 from tui_trader.tui.screens.base import TraderScreen
 from tui_trader.tui.screens.confirm import ConfirmScreen
 from tui_trader.tui.screens.log import LogScreen
@@ -62,6 +63,7 @@ class HelpScreen(TraderScreen):
             ("Orders", rows(OrdersScreen.BINDINGS)),
             ("Log", rows(LogScreen.BINDINGS)),
             ("Confirmation dialogs", rows(ConfirmScreen.BINDINGS)),
+            ("Arming the auto-trader", rows(ArmScreen.BINDINGS)),
             ("Help", rows(HelpScreen.BINDINGS)),
         ]
 

@@ -5,8 +5,10 @@ theme's ``$live`` colour), connection state and since when, market-data lines in
 against the limit with evictions, the request queue with THROTTLED, and the last IB error
 code with its age. Line 2 is time and trading state: the New York clock, the entry window
 (from ``core.calendar.window_status``), the day P&L, the circuit breakers when they halt
-entries (or a paper/live mismatch that refuses trading), the oldest quote's age and the
-auto-trader (OFF until automation lands).
+entries (or a paper/live mismatch that refuses trading), the auto-trader's state (SPEC 11,
+from the ``Automation`` slice: ``auto OFF``, ``auto ARMED 1/3`` and ``auto DRY-RUN 0/3``
+with today's entries against ``max_daily_trades``, ``auto HALTED`` in the alarm colour)
+and the oldest quote's age.
 
 Before the engine is attached (``starting``: the dashboard draws its first frame first) the
 connection reads STARTING, and without a clock (``now`` None: the engine's clock, the
@@ -16,7 +18,13 @@ placeholders of the same width rather than a wall-clock time that would jump.
 :func:`footer_parts` is pure (store values and ``now`` in, texts and classes out) so the
 wording is tested without an app; :class:`HealthFooter` only puts the parts on screen.
 The most important parts come first on each line, so a narrow terminal clips the least
-important ones.
+important ones. Width budget at 80 columns (compact wording), line 2: clock 11, window up
+to 14 ("opens in 2d22h"), P&L up to 14, breaker up to 13 ("MODE MISMATCH"), auto up to 16
+("auto DRY-RUN 0/3"), quotes up to 12, plus a 2-column gap after each and 1 of padding:
+93 at worst, 70 in the usual armed case. So the auto-trader comes *before* the quote age:
+whether the dashboard trades by itself outranks how old the oldest quote is (the stale-quote
+risk gate guards that one anyway), and when everything is at its widest the quote age is
+what the terminal clips, never the auto state.
 """
 
 from __future__ import annotations
@@ -32,10 +40,11 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Label
 
+from tui_trader.core.auto import AutoMode
 from tui_trader.core.calendar import ET, WindowState, format_duration, window_status
 from tui_trader.core.markers import usable_number
 from tui_trader.core.risk import BreakerState, BreakerStatus
-from tui_trader.state.store import Account, AccountMode, ConnectionState, Health
+from tui_trader.state.store import Account, AccountMode, Automation, ConnectionState, Health
 from tui_trader.tui.widgets.cells import age, number, since
 
 if TYPE_CHECKING:
@@ -43,7 +52,7 @@ if TYPE_CHECKING:
 
 #: Part ids of each line, in display order.
 LINE1 = ("mode", "conn", "lines", "queue", "error")
-LINE2 = ("clock", "window", "pnl", "breaker", "quotes", "auto")
+LINE2 = ("clock", "window", "pnl", "breaker", "auto", "quotes")
 #: Below this many columns the footer uses :func:`footer_parts`' compact wording.
 COMPACT_BELOW = 100
 #: The clock part before the clock is known (as wide as "14:30:00 ET": nothing shifts).
@@ -71,7 +80,8 @@ class Part:
 _FARM_BROKEN = frozenset({2103, 2105, 2157})
 
 
-def _window(now: datetime, timing: TimingSettings, compact: bool) -> Part:
+def window_part(now: datetime, timing: TimingSettings, compact: bool) -> Part:
+    """The entry window (SPEC 7) at ``now``, as the footer and the Automation screen say it."""
     try:
         status = window_status(now, timing)
     except ValueError:  # a naive clock or a date outside the calendar: say so, never crash
@@ -91,6 +101,25 @@ def _window(now: datetime, timing: TimingSettings, compact: bool) -> Part:
             return Part("WEEKEND" if compact else f"WEEKEND, opens in {opens}", "-muted")
 
 
+def auto_part(automation: Automation) -> Part:
+    """The auto-trader's state: ``auto OFF`` (muted), ``auto ARMED 1/3`` (entries today of
+    ``max_daily_trades``; green), ``auto DRY-RUN 0/3`` (plain: it runs and sends nothing),
+    ``auto HALTED`` (red: armed, but a breaker or the kill switch stops entries). A mode
+    this dashboard does not know is shown as it is, in amber, never hidden."""
+    used = f"{automation.entries_today}/{automation.max_daily_trades}"
+    match automation.mode:
+        case AutoMode.OFF:
+            return Part("auto OFF", "-muted")
+        case AutoMode.ARMED:
+            return Part(f"auto ARMED {used}", "-ok")
+        case AutoMode.DRY_RUN:
+            return Part(f"auto DRY-RUN {used}")
+        case AutoMode.HALTED:
+            return Part("auto HALTED", "-bad")
+        case other:
+            return Part(f"auto {other}", "-warn")
+
+
 def footer_parts(
     health: Health,
     account: Account,
@@ -100,12 +129,14 @@ def footer_parts(
     *,
     compact: bool = False,
     starting: bool = False,
+    automation: Automation | None = None,
 ) -> dict[str, Part]:
     """Every footer part by id (:data:`LINE1` + :data:`LINE2`), for the given state.
 
     ``compact`` (terminals narrower than :data:`COMPACT_BELOW` columns) says the same in
     fewer characters: durations instead of clock times, no "window"/"day" prefixes.
     ``now`` None: no clock yet; ``starting``: the engine is not attached yet (module doc).
+    ``automation`` None: the auto-trader's default state (OFF).
     """
     parts: dict[str, Part] = {}
     if account.mode is AccountMode.LIVE:
@@ -158,7 +189,7 @@ def footer_parts(
     else:
         clock = f"{now.astimezone(ET):%H:%M:%S} ET" if now.tzinfo else "--:--"
         parts["clock"] = Part(clock)
-        parts["window"] = _window(now, timing, compact)
+        parts["window"] = window_part(now, timing, compact)
 
     quote_age = health.oldest_quote_age_s
     if quote_age is None or not usable_number(quote_age):
@@ -167,7 +198,7 @@ def footer_parts(
         text = f"quotes {quote_age:.1f}s" if quote_age < 60 else f"quotes {age(quote_age)}"
         parts["quotes"] = Part(text)
 
-    parts["auto"] = Part("auto OFF", "-muted")
+    parts["auto"] = auto_part(automation or Automation())
 
     mode_problem = getattr(account, "mode_problem", None)
     if isinstance(mode_problem, str) and mode_problem:
@@ -189,6 +220,19 @@ def footer_parts(
         css = "-up" if pnl > 0 else "-down" if pnl < 0 else ""
         parts["pnl"] = Part(f"{label} {number(pnl, sign=True)}", css)
     return parts
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    """What the footer last showed (re-rendered on a resize)."""
+
+    health: Health
+    account: Account
+    breakers: BreakerState
+    now: datetime | None
+    timing: TimingSettings
+    starting: bool
+    automation: Automation | None
 
 
 class HealthFooter(Widget):
@@ -231,9 +275,7 @@ class HealthFooter(Widget):
     def __init__(self) -> None:
         super().__init__(id="health-footer")
         self.parts: dict[str, Part] = {}
-        self._state: (
-            tuple[Health, Account, BreakerState, datetime | None, TimingSettings, bool] | None
-        ) = None
+        self._state: _State | None = None
 
     def compose(self) -> ComposeResult:
         for line, ids in (("footer-line1", LINE1), ("footer-line2", LINE2)):
@@ -250,10 +292,11 @@ class HealthFooter(Widget):
         timing: TimingSettings,
         *,
         starting: bool = False,
+        automation: Automation | None = None,
     ) -> None:
         """Render the given state, compact when the footer is narrow; remembered so a
         resize can re-render it."""
-        self._state = (health, account, breakers, now, timing, starting)
+        self._state = _State(health, account, breakers, now, timing, starting, automation)
         width = self.size.width or self.app.size.width
         self.show(
             footer_parts(
@@ -264,13 +307,22 @@ class HealthFooter(Widget):
                 timing,
                 compact=width < COMPACT_BELOW,
                 starting=starting,
+                automation=automation,
             )
         )
 
     def on_resize(self) -> None:
-        if self._state is not None:
-            health, account, breakers, now, timing, starting = self._state
-            self.show_state(health, account, breakers, now, timing, starting=starting)
+        s = self._state
+        if s is not None:
+            self.show_state(
+                s.health,
+                s.account,
+                s.breakers,
+                s.now,
+                s.timing,
+                starting=s.starting,
+                automation=s.automation,
+            )
 
     def show(self, parts: Mapping[str, Part]) -> None:
         """Update only the labels whose text or class changed.
