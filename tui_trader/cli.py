@@ -9,11 +9,14 @@ Subcommands (every one accepts ``--config FILE``):
 - ``config``   -- ``--show`` prints the effective configuration as TOML (alone: its help);
 - ``gateway``  -- runs the simulated IB gateway as its own process, until SIGTERM (exit 0);
   ``--speed X`` / ``--start "YYYY-MM-DD HH:MM"`` replay market days (closed hours skipped);
-- ``run --headless [--demo] [--metrics-port P] [--seed N]`` -- the engine without the
-  dashboard, logging to stdout, until SIGINT/SIGTERM (exit 0); ``--metrics-port`` serves
-  Prometheus metrics on 127.0.0.1.
+- ``run --headless [--demo] [--auto [--dry-run]] [--metrics-port P] [--seed N]`` -- the
+  engine without the dashboard, logging to stdout, until SIGINT/SIGTERM (exit 0);
+  ``--auto`` arms the auto-trader; ``--metrics-port`` serves Prometheus metrics on
+  127.0.0.1.
 - ``kill-switch status|engage|clear [--journal FILE]`` -- the persisted kill switch, while
   no engine runs (see :func:`cmd_kill_switch`).
+- ``journal [--day YYYY-MM-DD] [--json] [--journal FILE]`` -- one New York trading day's
+  candidates, orders, exits and events, read-only (see :mod:`tui_trader.journal_report`).
 
 Exit codes: 0 success, 1 the dashboard's engine failed to start for an unexpected reason
 (one sentence on stderr naming the log file, which has the traceback), 2 bad input or
@@ -240,6 +243,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="P",
         help="serve Prometheus metrics on http://127.0.0.1:P/metrics",
     )
+    run.add_argument(
+        "--auto",
+        action="store_true",
+        help="arm the auto-trader (SPEC 11) at start; the state is kept across restarts",
+    )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with --auto: every step runs, nothing is transmitted (journaled as DRY-RUN)",
+    )
 
     kill = sub.add_parser(
         "kill-switch", parents=[common],
@@ -251,6 +264,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="status: print it; engage: the next engine starts HALTED; clear: allow entries",
     )
     kill.add_argument(
+        "--journal",
+        type=Path,
+        metavar="FILE",
+        help="the engine's journal (default: the one tui-trader uses)",
+    )
+
+    journal = sub.add_parser(
+        "journal", parents=[common],
+        help="what happened on one trading day, read from the journal (never written)",
+    )  # fmt: skip
+    journal.add_argument(
+        "--day",
+        type=_parse_date,
+        metavar="YYYY-MM-DD",
+        help="the New York trading day (default: today in New York)",
+    )
+    journal.add_argument("--json", action="store_true", help="print one JSON object")
+    journal.add_argument(
         "--journal",
         type=Path,
         metavar="FILE",
@@ -378,8 +409,11 @@ def _replay_start(text: str | None) -> datetime | None:
     asked = datetime.strptime(text.strip(), "%Y-%m-%d %H:%M").replace(tzinfo=ET)
     if start != asked:
         opens = f"{start.astimezone(ET):%Y-%m-%d %H:%M}"
-        print(f"tui-trader: {text.strip()} ET is outside regular trading hours: the simulated "
-              f"market starts at the next session's open, {opens} ET.", file=sys.stderr)  # fmt: skip
+        print(
+            f"tui-trader: {text.strip()} ET is outside regular trading hours: the simulated "
+            f"market starts at the next session's open, {opens} ET.",
+            file=sys.stderr,
+        )
     return start
 
 
@@ -465,6 +499,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     demo = bool(getattr(args, "demo", False))
     speed, start = _demo_clock(args, demo)
+    if args.dry_run and not args.auto:
+        raise UsageError("--dry-run goes with --auto (it is how the auto-trader runs)")
+    if args.auto:
+        auto = settings.auto.model_copy(update={"enabled": True, "dry_run": args.dry_run})
+        settings = settings.model_copy(update={"auto": auto})
     configure_logging(sys.stdout)
     try:
         return asyncio.run(
@@ -639,6 +678,21 @@ def cmd_kill_switch(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"cannot open the journal {path}: {reason}") from None
 
 
+def cmd_journal(args: argparse.Namespace, settings: Settings) -> int:
+    """``journal [--day D] [--json] [--journal FILE]``: :mod:`tui_trader.journal_report`
+    (read-only: safe beside a running engine)."""
+    from datetime import UTC
+
+    from tui_trader.journal_report import JournalReportError
+    from tui_trader.journal_report import cmd_journal as report
+
+    try:
+        sys.stdout.write(report(args.journal, args.day, args.json, datetime.now(UTC)))
+    except JournalReportError as exc:
+        raise UsageError(str(exc)) from None
+    return EXIT_OK
+
+
 def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     from tui_trader.backtest_cli import cmd_backtest as run_backtest_command
 
@@ -654,6 +708,7 @@ COMMANDS = {
     "run": cmd_run,
     "demo-scan": cmd_demo_scan,
     "kill-switch": cmd_kill_switch,
+    "journal": cmd_journal,
     None: cmd_app,
 }
 

@@ -101,14 +101,20 @@ async def test_pacing_waits_instead_of_violating(
     make_gateway: MakeGateway, connect: Connect, fake_time: FakeMonotonic, journal: Journal
 ) -> None:
     symbols = ("AAPL", "SPY", "MSFT", "QQQ", "IWM")
-    limits = GatewayLimits(historical=HistoricalPacing(max_requests=3, window=600.0))
+    # IB paces only small bars; both sides here pace every bar size (a stricter login,
+    # e.g. IB's "soft limit"), so daily bars exercise the loader's waiting
+    limits = GatewayLimits(
+        historical=HistoricalPacing(max_requests=3, window=600.0, small_bars_only=False)
+    )
     gateway = await make_gateway(symbols=symbols, limits=limits)
     spy = HistoricalSpy(gateway)
     ib = await connect(4, gateway)
     errors: list[int] = []
     ib.errorEvent += lambda req_id, code, msg, contract: errors.append(code)
     sleep = FakeSleep(fake_time)
-    pacer: HistoricalPacer[Any] = HistoricalPacer(max_per_window=3, window_s=600.0)
+    pacer: HistoricalPacer[Any] = HistoricalPacer(
+        max_per_window=3, window_s=600.0, small_bars_only=False
+    )
     bars, problems = await load_daily_bars(
         ib, symbols, journal, pacer, today=TODAY, monotonic=fake_time, sleep=sleep
     )
@@ -123,7 +129,10 @@ async def test_pacing_waits_instead_of_violating(
 async def test_pacing_violation_from_ib_is_retried(
     make_gateway: MakeGateway, connect: Connect, fake_time: FakeMonotonic, journal: Journal
 ) -> None:
-    limits = GatewayLimits(historical=HistoricalPacing(max_requests=2, window=600.0))
+    # the gateway paces daily bars too (IB's default does not): a way to get error 162
+    limits = GatewayLimits(
+        historical=HistoricalPacing(max_requests=2, window=600.0, small_bars_only=False)
+    )
     gateway = await make_gateway(limits=limits)
     ib = await connect(5, gateway)
     # someone else on the login used the window: our pacer does not know about it
@@ -147,7 +156,61 @@ async def test_pacing_violation_from_ib_is_retried(
     assert errors == [162]  # IB's pacing violation, answered by waiting and asking again
     assert problems == {}
     assert bars.symbols == ["AAPL"]
-    assert waits == [15.0]  # the identical-request gap before the retry
+    assert waits == [15.0]  # the back-off before the retry (PACING_RETRY_S)
+
+
+async def test_pacing_retries_back_off_longer_each_time(
+    make_gateway: MakeGateway, connect: Connect, fake_time: FakeMonotonic, journal: Journal
+) -> None:
+    limits = GatewayLimits(
+        historical=HistoricalPacing(max_requests=1, window=600.0, small_bars_only=False)
+    )
+    gateway = await make_gateway(limits=limits)
+    ib = await connect(5, gateway)
+    other = await connect(6, gateway)
+    spy_stock = Stock("SPY", "SMART", "USD")
+    await other.qualifyContractsAsync(spy_stock)
+    await other.reqHistoricalDataAsync(spy_stock, "", "5 D", "1 day", "TRADES", True)
+    sleep = FakeSleep(fake_time)  # the gateway's window outlasts every back-off
+    errors: list[int] = []
+    ib.errorEvent += lambda req_id, code, msg, contract: errors.append(code)
+    bars, problems = await load_daily_bars(
+        ib, ["AAPL"], journal, HistoricalPacer(), today=TODAY, monotonic=fake_time,
+        sleep=sleep, max_pacing_retries=3,
+    )  # fmt: skip
+    assert errors == [162] * 4  # the first answer and three retries
+    assert sleep.waits == [15.0, 30.0, 60.0]
+    assert bars.symbols == [] and "pacing" in problems["AAPL"]
+
+
+async def test_a_day_reload_of_60_symbols_never_waits(
+    make_gateway: MakeGateway, connect: Connect, fake_time: FakeMonotonic, journal: Journal
+) -> None:
+    """IB paces only bars of 30 s or less: 60 daily requests, then the same 60 again at
+    once (the replayed market crossed into a new day), go out without any wait and IB's
+    default limits (the gateway's) refuse none of them."""
+    symbols = [f"U{i:03d}" for i in range(60)]
+    gateway = await make_gateway(symbols=symbols)
+    spy = HistoricalSpy(gateway)
+    ib = await connect(7, gateway)
+    errors: list[int] = []
+    ib.errorEvent += lambda req_id, code, msg, contract: errors.append(code)
+    sleep = FakeSleep(fake_time)
+    pacer: HistoricalPacer[Any] = HistoricalPacer()
+    day1, problems1 = await load_daily_bars(
+        ib, symbols, journal, pacer, today=TODAY, monotonic=fake_time, sleep=sleep
+    )
+    day2, problems2 = await load_daily_bars(
+        ib, symbols, journal, pacer, today=date(2026, 11, 19), monotonic=fake_time, sleep=sleep
+    )
+    assert problems1 == problems2 == {}
+    assert len(day1.symbols) == len(day2.symbols) == 60
+    assert spy.count == 120  # the stale cache was refetched in full
+    assert sleep.waits == []  # no pacing wait at all
+    assert 162 not in errors
+    assert fake_time.now == 1000.0  # not a second of (fake) time passed
+    assert pacer.queue_depth == 0 and pacer.open_count == 0
+    assert pacer.sent_in_window(fake_time()) == 0  # the small-bar budget is untouched
 
 
 def _bars(last_day: date) -> Bars:

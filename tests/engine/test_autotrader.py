@@ -164,6 +164,8 @@ async def test_a_frozen_quote_is_a_reason_never_an_order(
         return await real(spec)
 
     engine.orders.what_if = slow_what_if  # type: ignore[method-assign]
+    for symbol in AUTO_SYMBOLS:
+        engine_gateway.freeze(symbol)  # the feed stops: no tick refreshes the legs
     engine.refresh()
     await until(lambda: settled(engine), timeout=60, what="the cycle")
     reasons = {c.reason for c in engine.store.get(Automation).candidates}
@@ -222,3 +224,17 @@ async def test_exits_are_sent_once_for_spreads_we_opened_even_when_halted(
     assert engine.store.get(Preview).spec is None  # the desk, not the preview, sent it
     assert engine.store.get(BreakerState).status is BreakerStatus.HALTED  # exits went out
     assert engine.store.get(Automation).mode == "HALTED"
+
+
+async def test_metrics_follow_the_auto_trader(
+    make_engine: MakeEngine, engine_gateway: SimGateway, fake_time: FakeMonotonic
+) -> None:
+    engine = await make_engine(settings=auto_settings(engine_gateway.port))
+    text = engine.metrics.render().decode()
+    assert "tui_trader_auto_state 1.0" in text  # armed
+    assert 'tui_trader_auto_candidates{state="QUEUED"} 5.0' in text
+    await to_window(engine, engine_gateway, fake_time)
+    await until(lambda: settled(engine), timeout=60, what="the cycle")
+    text = engine.metrics.render().decode()
+    assert 'tui_trader_auto_orders_total{kind="entry"} 3.0' in text
+    assert 'tui_trader_auto_candidates{state="QUEUED"} 0.0' in text

@@ -3,15 +3,17 @@ count what is new, and the loopback HTTP exposition."""
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 
 import pytest
 
+from tui_trader.core.auto import AutoMode, CandidateState
 from tui_trader.core.models import IntentStatus, OrderIntent, SpreadLeg, SpreadOrderSpec
 from tui_trader.engine.metrics import METRIC_NAMES, EngineMetrics
-from tui_trader.state.store import Health
+from tui_trader.state.store import AutoCandidateRow, Automation, Health
 
 T0 = datetime(2026, 11, 18, 19, 30, tzinfo=UTC)
 
@@ -131,3 +133,93 @@ def test_only_metrics_is_served_other_paths_are_404(path: str) -> None:
             assert "tui_trader_connected 0.0" in r.read().decode()
     finally:
         m.stop()
+
+
+def scrape(m: EngineMetrics) -> dict[str, float]:
+    """Every sample of a real HTTP scrape of ``/metrics``, by its line's name and labels."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{m.port}/metrics", timeout=2) as r:
+        text = r.read().decode()
+    return {
+        row.rsplit(" ", 1)[0]: float(row.rsplit(" ", 1)[1])
+        for row in text.splitlines()
+        if row and not row.startswith("#")
+    }
+
+
+def candidate(symbol: str, state: CandidateState) -> AutoCandidateRow:
+    return AutoCandidateRow(
+        key=f"2026-11-18 {symbol} LONG", symbol=symbol, direction="LONG", strategy="breakout",
+        state=state.value, reason=None, created_at=T0, updated_at=T0,
+    )  # fmt: skip
+
+
+def test_auto_trader_state_candidates_and_orders_over_http() -> None:
+    m = EngineMetrics()
+    m.serve(0)
+    try:
+        first = scrape(m)  # before anything happened: every series present at 0
+        assert first["tui_trader_auto_state"] == 0.0
+        for state in CandidateState:
+            assert first[f'tui_trader_auto_candidates{{state="{state.value}"}}'] == 0.0
+        assert first['tui_trader_auto_orders_total{kind="entry"}'] == 0.0
+        assert first['tui_trader_auto_orders_total{kind="exit"}'] == 0.0
+
+        rows = (
+            candidate("AAPL", CandidateState.SENT),
+            candidate("MSFT", CandidateState.QUEUED),
+            candidate("SPY", CandidateState.QUEUED),
+            candidate("TLT", CandidateState.DRY_RUN),
+        )
+        m.observe_auto(Automation(mode=AutoMode.ARMED.value, candidates=rows))
+        m.count_auto_order("entry")
+        m.count_auto_order("entry")
+        m.count_auto_order("exit")
+        got = scrape(m)
+        assert got["tui_trader_auto_state"] == 1.0
+        assert got['tui_trader_auto_candidates{state="QUEUED"}'] == 2.0
+        assert got['tui_trader_auto_candidates{state="SENT"}'] == 1.0
+        assert got['tui_trader_auto_candidates{state="DRY-RUN"}'] == 1.0
+        assert got['tui_trader_auto_candidates{state="FILLED"}'] == 0.0
+        assert got['tui_trader_auto_orders_total{kind="entry"}'] == 2.0
+        assert got['tui_trader_auto_orders_total{kind="exit"}'] == 1.0
+
+        # the SENT one filled, the queued ones expired: the states they left go back to 0
+        rows = (
+            candidate("AAPL", CandidateState.FILLED),
+            candidate("MSFT", CandidateState.EXPIRED),
+            candidate("SPY", CandidateState.EXPIRED),
+            candidate("TLT", CandidateState.DRY_RUN),
+        )
+        for mode, number in ((AutoMode.DRY_RUN, 2.0), (AutoMode.HALTED, 3.0),
+                             (AutoMode.OFF, 0.0)):  # fmt: skip
+            m.observe_auto(Automation(mode=mode.value, candidates=rows))
+            assert scrape(m)["tui_trader_auto_state"] == number
+        got = scrape(m)
+        assert got['tui_trader_auto_candidates{state="QUEUED"}'] == 0.0
+        assert got['tui_trader_auto_candidates{state="SENT"}'] == 0.0
+        assert got['tui_trader_auto_candidates{state="FILLED"}'] == 1.0
+        assert got['tui_trader_auto_candidates{state="EXPIRED"}'] == 2.0
+        m.observe_auto(Automation())  # a new day: no candidates
+        assert sum(v for k, v in scrape(m).items() if "auto_candidates" in k) == 0.0
+    finally:
+        m.stop()
+
+
+def test_an_unknown_auto_mode_or_order_kind_is_refused_and_changes_nothing() -> None:
+    m = EngineMetrics()
+    m.observe_auto(Automation(mode="ARMED", candidates=(candidate("AAPL", CandidateState.SENT),)))
+    with pytest.raises(ValueError):
+        m.observe_auto(Automation(mode="PAUSED"))
+    with pytest.raises(ValueError):
+        m.observe_auto(Automation(mode="OFF", candidates=(candidate("X", CandidateState.SENT),
+                                                          replace_state("WAITING"))))  # fmt: skip
+    with pytest.raises(ValueError):
+        m.count_auto_order("close")
+    assert value(m, "tui_trader_auto_state") == 1.0
+    assert value(m, 'tui_trader_auto_candidates{state="SENT"}') == 1.0
+    assert value(m, 'tui_trader_auto_orders_total{kind="entry"}') == 0.0
+    assert 'kind="close"' not in m.render().decode()
+
+
+def replace_state(state: str) -> AutoCandidateRow:
+    return dataclasses.replace(candidate("Y", CandidateState.QUEUED), state=state)

@@ -1,13 +1,18 @@
-"""Bar selection, aggregation and pacing behind reqHistoricalData; trading-hours strings."""
+"""Bar selection, aggregation and IB's pacing (small bars only, as IB) behind
+reqHistoricalData; trading-hours strings."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ib_insync import Stock
 
+from tests.sim.conftest import Connect, FakeMonotonic
+from tui_trader.sim.gateway import SimGateway
 from tui_trader.sim.historical import (
     HistoricalPacing,
     HistoricalRequestError,
@@ -92,27 +97,29 @@ def test_selected_bars_are_a_contiguous_tail_ending_at_the_end(n: int, unit: str
     assert got and got[-1].day == END
 
 
-def test_pacing_identical_rate_and_open_limits() -> None:
+def test_pacing_identical_rate_and_open_limits_for_small_bars() -> None:
     now = [0.0]
     tracker = PacingTracker(HistoricalPacing(), lambda: now[0])
-    assert tracker.admit(("AAPL", "1 Y"), "1 day") is None
+    assert tracker.admit(("AAPL", "1800 S"), "30 secs") is None
     tracker.done()
-    violation = tracker.admit(("AAPL", "1 Y"), "1 day")
+    violation = tracker.admit(("AAPL", "1800 S"), "30 secs")
     assert violation is not None and "identical" in violation
     now[0] += 15.0
-    assert tracker.admit(("AAPL", "1 Y"), "1 day") is None
+    assert tracker.admit(("AAPL", "1800 S"), "30 secs") is None
     tracker.done()
 
     # 60 in 10 minutes (2 already)
     for k in range(58):
-        assert tracker.admit(("X", str(k)), "1 day") is None
+        assert tracker.admit(("X", str(k)), "5 secs") is None
         tracker.done()
-    violation = tracker.admit(("X", "one more"), "1 day")
+    violation = tracker.admit(("X", "one more"), "1 secs")
     assert violation is not None and "60 requests in 10 minutes" in violation
+    assert tracker.admit(("X", "one more"), "1 min") is None  # over 30 s: not paced
+    tracker.done()
     now[0] += 600.0
-    assert tracker.admit(("X", "one more"), "1 day") is None
+    assert tracker.admit(("X", "one more"), "1 secs") is None
 
-    # more than 50 open at once (answers delayed)
+    # more than 50 open at once (answers delayed), whatever the bar size
     busy = PacingTracker(HistoricalPacing(), lambda: now[0])
     for k in range(50):
         assert busy.admit(("Y", str(k)), "1 day") is None
@@ -122,13 +129,74 @@ def test_pacing_identical_rate_and_open_limits() -> None:
     assert busy.admit(("Y", "51"), "1 day") is None
 
 
-def test_small_bars_only_pacing_is_ibs_leniency_for_daily_bars() -> None:
-    tracker = PacingTracker(HistoricalPacing(small_bars_only=True), lambda: 0.0)
+def test_daily_bars_are_not_paced_by_default_as_at_ib() -> None:
+    tracker = PacingTracker(HistoricalPacing(), lambda: 0.0)
     for _ in range(100):
-        assert tracker.admit(("AAPL", "1 Y"), "1 day") is None
+        assert tracker.admit(("AAPL", "2 Y"), "1 day") is None  # identical, 100 at once
         tracker.done()
-    assert tracker.admit(("AAPL", "1 D"), "30 secs") is None
+    for size in ("1 week", "1 month", "1W", "1M", "1 hour", "1 min", "2 mins"):
+        assert tracker.admit(("AAPL", "2 Y", size), size) is None
+        tracker.done()
+    assert tracker.admit(("AAPL", "1 D"), "30 secs") is None  # the budget is intact
+    tracker.done()
     assert tracker.admit(("AAPL", "1 D"), "30 secs") is not None
+
+
+def test_pacing_every_bar_size_when_asked() -> None:
+    now = [0.0]
+    tracker = PacingTracker(HistoricalPacing(small_bars_only=False), lambda: now[0])
+    assert tracker.admit(("AAPL", "1 Y"), "1 day") is None
+    tracker.done()
+    violation = tracker.admit(("AAPL", "1 Y"), "1 day")
+    assert violation is not None and "identical" in violation
+    for k in range(59):
+        assert tracker.admit(("X", str(k)), "1 day") is None
+        tracker.done()
+    violation = tracker.admit(("X", "one more"), "1 week")
+    assert violation is not None and "60 requests in 10 minutes" in violation
+
+
+def test_six_small_requests_for_one_contract_within_two_seconds() -> None:
+    now = [0.0]
+    tracker = PacingTracker(HistoricalPacing(), lambda: now[0])
+    series = ("265598", "SMART", "TRADES")
+    for n in range(5):
+        now[0] = 0.4 * n  # t = 0.0 .. 1.6
+        assert tracker.admit(("AAPL", f"{60 + n} S"), "1 secs", series) is None
+        tracker.done()
+    violation = tracker.admit(("AAPL", "99 S"), "1 secs", series)
+    assert violation is not None and "6 or more requests for the same contract" in violation
+    other = ("265598", "SMART", "MIDPOINT")  # another tick type: its own count
+    assert tracker.admit(("AAPL", "99 S", "MID"), "1 secs", other) is None
+    tracker.done()
+    assert tracker.admit(("AAPL", "99 S", "D"), "1 day", series) is None  # not small
+    tracker.done()
+    now[0] = 2.0  # the t=0 request left the two seconds
+    assert tracker.admit(("AAPL", "99 S"), "1 secs", series) is None
+
+
+async def test_gateway_refuses_no_daily_request_and_paces_small_ones(
+    gateway: SimGateway, connect: Connect, fake_time: FakeMonotonic
+) -> None:
+    """Over the socket with the default (IB's) limits: 70 daily requests for one stock in
+    the same instant, 5 of them identical, are all served; small bars still get error
+    162 after 60 in ten minutes."""
+    ib = await connect()
+    errors: list[tuple[int, str]] = []
+    ib.errorEvent += lambda req_id, code, msg, contract: errors.append((code, msg))
+    stock = Stock("AAPL", "SMART", "USD")
+    await ib.qualifyContractsAsync(stock)
+    durations = [f"{n} D" for n in range(1, 66)] + ["5 D"] * 5
+    got = await asyncio.gather(
+        *(ib.reqHistoricalDataAsync(stock, "", d, "1 day", "TRADES", True) for d in durations)
+    )
+    assert [len(b) for b in got] == [int(d.split()[0]) for d in durations]
+    assert errors == []
+    for n in range(61):  # the simulator serves no small bars (321), but IB's rules count them
+        await ib.reqHistoricalDataAsync(stock, "", f"{60 + n} S", "30 secs", "TRADES", True)
+        fake_time.advance(0.5)  # stay clear of the six-in-two-seconds rule
+    assert [c for c, _ in errors] == [321] * 60 + [162]
+    assert "60 requests in 10 minutes" in errors[-1][1]
 
 
 def test_trading_hours_follow_the_exchange_calendar() -> None:

@@ -89,3 +89,18 @@ def test_a_closed_start_moves_to_the_next_open_and_says_so(
         "market starts at the next session's open, 2026-11-23 09:30 ET.\n"
     )
     assert _replay_start(None) is None
+
+
+def test_dry_run_without_auto_is_refused() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "tui_trader.cli", "run", "--headless", "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "--dry-run goes with --auto" in done.stderr
+    assert "Traceback" not in done.stderr

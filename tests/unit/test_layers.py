@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "demo": 3,
     "tui": 4,
     "cli": 5,
+    "journal_report": 5,
     "backtest_cli": 5,
     "__main__": 5,
 }

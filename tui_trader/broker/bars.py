@@ -20,14 +20,19 @@ Decisions:
   ``journal.write_error``. Throwing fetched bars away would only refetch them into IB's
   pacing limits (a ten-minute wait) and fail again.
 - **Pacing**: every request goes through the caller's
-  :class:`~tui_trader.broker.pacing.HistoricalPacer` (at most 50 open, no identical request
-  within 15 s, at most 60 in 10 minutes), one per login, so pass the session's
-  (``Session.pacer``). Its queue is the visible "request queue depth". Waits come from the
-  pacer; ``sleep`` and ``monotonic`` are injected so tests move time instead of waiting. An
-  error 162 that still says "pacing violation" (another client of the same login used the
-  budget) re-queues the symbol, at most ``max_pacing_retries`` times. One loader at a
-  time should drive the pacer's queue (a request of another caller that reaches the head is
-  put back, already counted as sent: safe, only slower).
+  :class:`~tui_trader.broker.pacing.HistoricalPacer`, one per login, so pass the session's
+  (``Session.pacer``). IB's 15 s / six-in-2 s / 60-in-10-minutes rules are for bars of
+  30 s or less, so daily bars are held only by the 50-open limit and ib_insync's message
+  throttle: 500 symbols load in seconds, and a day change reloads the universe without a
+  ten-minute wait. No request repeats within a load (symbols are deduplicated, each key is
+  one conId); a day reload repeats them, which IB allows for daily bars. Its queue is the
+  visible "request queue depth". Waits come from the pacer; ``sleep`` and ``monotonic`` are
+  injected so tests move time instead of waiting. An error 162 that still says "pacing
+  violation" (another client of the same login used the budget, or IB's soft limit on
+  large amounts of data) re-queues the symbol after a back-off of 15 s, doubled for each
+  further retry, at most ``max_pacing_retries`` times. One loader at a time should drive
+  the pacer's queue (a request of another caller that reaches the head is put back,
+  already counted as sent: safe, only slower).
 - The problems map is ``{symbol: sentence}``; bars IB sent that are invalid (SPEC 1) are not
   problems of the load: ``Bars.from_frame`` drops and reports them in ``Bars.dropped``.
 """
@@ -47,7 +52,7 @@ from ib_insync import IB, Contract, Stock
 from loguru import logger
 
 from tui_trader.broker.marketdata import clean_price
-from tui_trader.broker.pacing import HistoricalPacer
+from tui_trader.broker.pacing import HistoricalKey, HistoricalPacer
 from tui_trader.core.bars import BAR_COLUMNS, Bars
 from tui_trader.state.journal import BarRow, Journal, JournalError
 
@@ -55,12 +60,14 @@ DEFAULT_DURATION = "2 Y"
 BAR_SIZE = "1 day"
 WHAT_TO_SHOW = "TRADES"
 QUALIFY_BATCH = 50
+#: Back-off before the first retry of a request IB paced anyway; doubled for each further one.
+PACING_RETRY_S = 15.0
 
 _ERR_NO_SECURITY = 200
 _ERR_HISTORICAL = 162
 
-#: What identifies one historical request for IB's "identical request" rule.
-BarKey = tuple[int, str, str, str, str, bool]
+#: What identifies one historical request for IB's pacing rules.
+BarKey = HistoricalKey
 
 Sleep = Callable[[float], Awaitable[object]]
 
@@ -212,7 +219,7 @@ async def _fetch(
     contracts = await _qualify(ib, symbols, errors, problems)
     by_key: dict[BarKey, str] = {}
     for sym, c in contracts.items():
-        key: BarKey = (c.conId, "", duration, BAR_SIZE, WHAT_TO_SHOW, True)
+        key = BarKey(c.conId, "", duration, BAR_SIZE, WHAT_TO_SHOW, True)
         by_key[key] = sym
         pacer.enqueue(key)
     out: dict[str, list[BarRow]] = {}
@@ -253,7 +260,11 @@ async def _fetch(
         if err is not None and err[0] == _ERR_HISTORICAL and "pacing" in err[1].lower():
             retries[sym] = retries.get(sym, 0) + 1
             if retries[sym] <= max_pacing_retries:
-                logger.warning("{}: IB paced the historical request; queued again", sym)
+                back_off = PACING_RETRY_S * 2 ** (retries[sym] - 1)
+                logger.warning(
+                    "{}: IB paced the historical request; asking again in {:.0f} s", sym, back_off
+                )
+                pacer.hold(key, monotonic() + back_off)
                 pacer.enqueue(key)
                 return
         if not bars:

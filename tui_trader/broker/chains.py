@@ -21,7 +21,9 @@ Which contracts are fetched (SPEC 5), and why:
   expiry does not list fails qualification and is left out.
 - **Quotes** stream through :class:`~tui_trader.broker.marketdata.MarketData` under the pin
   ``preview:<symbol>`` so the chain cannot be evicted while it is read. A row is complete
-  once its ticker has both sides (a "no value" marker counts as an answer) and model greeks.
+  once its line has ticked since it was requested and its ticker has both sides (a "no
+  value" marker counts as an answer) and model greeks: ib_insync hands a contract asked
+  for again its old Ticker, and the old numbers in it are no quote.
   When lines are short (our own requests wait in the queue), complete rows are snapshotted
   and released at once so the waiting ones get lines: the chain is a snapshot either way.
   After ``timeout_s`` the chain is built with what arrived; a missing value is NaN, which
@@ -233,9 +235,8 @@ def _snapshot(row: _Row, t: Ticker | None) -> None:
         row.theta = clean_number(g.theta)
 
 
-async def fetch_chain(
+async def qualify_chain(
     ib: IB,
-    marketdata: MarketData,
     symbol: str,
     direction: Direction,
     spot: float,
@@ -244,11 +245,10 @@ async def fetch_chain(
     *,
     strikes_around: int = DEFAULT_STRIKES_AROUND,
     underlying_con_id: int = 0,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-    release: bool = True,
-) -> OptionChain:
-    """The chain for ``symbol`` and ``direction`` with live quotes and model greeks
-    (module doc). Raises :class:`ChainError` when there is nothing to fetch."""
+) -> list[Contract]:
+    """The chain's option contracts, qualified (module doc: which ones). The slow half of a
+    chain (about 32 requests at IB's pacing); :func:`quote_chain` is the other half. Raises
+    :class:`ChainError` when there is nothing to fetch."""
     plan = await plan_chain(
         ib,
         symbol,
@@ -287,6 +287,18 @@ async def fetch_chain(
         len(qualified),
         len(wanted),
     )
+    return qualified
+
+
+async def quote_chain(
+    marketdata: MarketData,
+    symbol: str,
+    qualified: Sequence[Contract],
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    release: bool = True,
+) -> OptionChain:
+    """Live quotes and model greeks for ``qualified`` contracts (module doc), as a chain."""
     pin = preview_pin(symbol)
     rows = {c.conId: _Row(c) for c in qualified}
     for c in qualified:
@@ -300,7 +312,7 @@ async def fetch_chain(
                 if row.done:
                     continue
                 t = marketdata.ticker(con_id)
-                if con_id in marketdata.unknown or _complete(t):
+                if con_id in marketdata.unknown or (marketdata.has_ticked(con_id) and _complete(t)):
                     _snapshot(row, t)
                     row.done = True
                     if release and marketdata.budget.queued:
@@ -312,7 +324,7 @@ async def fetch_chain(
                 break
             await _next_tick(marketdata, remaining)
         for con_id, row in rows.items():
-            if not row.done:
+            if not row.done and marketdata.has_ticked(con_id):  # old numbers are no quote
                 _snapshot(row, marketdata.ticker(con_id))
     finally:
         if release:
@@ -322,6 +334,30 @@ async def fetch_chain(
     if missing:
         logger.warning("{} chain: {} of {} rows timed out", symbol, missing, len(rows))
     return _build(list(rows.values()))
+
+
+async def fetch_chain(
+    ib: IB,
+    marketdata: MarketData,
+    symbol: str,
+    direction: Direction,
+    spot: float,
+    selection: SelectionSettings,
+    asof: date,
+    *,
+    strikes_around: int = DEFAULT_STRIKES_AROUND,
+    underlying_con_id: int = 0,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    release: bool = True,
+) -> OptionChain:
+    """The chain for ``symbol`` and ``direction`` with live quotes and model greeks
+    (module doc): :func:`qualify_chain` then :func:`quote_chain`. Raises
+    :class:`ChainError` when there is nothing to fetch."""
+    qualified = await qualify_chain(
+        ib, symbol, direction, spot, selection, asof,
+        strikes_around=strikes_around, underlying_con_id=underlying_con_id,
+    )  # fmt: skip
+    return await quote_chain(marketdata, symbol, qualified, timeout_s=timeout_s, release=release)
 
 
 def _release_one(marketdata: MarketData, con_id: int, pin: str) -> None:

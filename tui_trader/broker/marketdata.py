@@ -223,6 +223,12 @@ class MarketData:
     def contract(self, con_id: int) -> Contract | None:
         return self._contracts.get(con_id)
 
+    def has_ticked(self, con_id: int) -> bool:
+        """Whether the line ticked since it was last requested: only then are its
+        ticker's numbers a quote (ib_insync hands a re-requested contract its old Ticker,
+        old numbers included)."""
+        return con_id in self._fresh
+
     def quote(self, con_id: int) -> Quote:
         """The sanitised quote of a line that has ticked since it was last requested; all
         NaN otherwise (after a drop, and after a re-request until the first tick, the ticker

@@ -36,15 +36,17 @@ Writes the Automation slice; reads everything else.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from ib_insync import Contract
 from loguru import logger
 
-from tui_trader.broker.chains import ChainError, fetch_chain, release_chain
+from tui_trader.broker.chains import ChainError, qualify_chain, quote_chain, release_chain
 from tui_trader.broker.marketdata import MarketData
 from tui_trader.broker.orders import OrderManager
 from tui_trader.broker.session import Session
@@ -52,6 +54,7 @@ from tui_trader.core.auto import (
     LIMIT_REACHED,
     AutoMode,
     Candidate,
+    CandidateKey,
     CandidateState,
     Direction,
     Ranked,
@@ -97,6 +100,15 @@ from tui_trader.state.store import (
 STATE_KEY = "auto/state"
 EXIT_KEY = "auto/exit/"
 S = CandidateState
+
+
+@dataclass(slots=True)
+class _Prep:
+    """A queued candidate's chain, qualified before the window, and its best spread's
+    (reward/risk, POP) on the quotes of that moment (None: no spread then)."""
+
+    contracts: list[Contract]
+    rank: tuple[float | None, float | None]
 
 
 @dataclass(slots=True)
@@ -160,6 +172,8 @@ class AutoTrader:
         self._cycling = False
         self._exiting = False
         self._window_was_open = False
+        self._prep: dict[CandidateKey, _Prep] = {}
+        self._preparing: asyncio.Event | None = None
 
     # ------------------------------------------------------------------ mode
 
@@ -257,6 +271,7 @@ class AutoTrader:
                 self._events(EventLevel.INFO, "auto", f"{c.key}: QUEUED ({c.strategy})")
         self.publish()
         self.kick(fresh=True)
+        self.prepare_soon()
 
     def kick(self, *, fresh: bool = False) -> None:
         """Start an entry cycle when one may run now and none is running; ``fresh``: the
@@ -293,7 +308,8 @@ class AutoTrader:
         """One pass over the waiting candidates inside the window (module doc)."""
         if not self._session.is_connected:
             return
-        selected: list[_Selected] = []
+        await self._prep_done()
+        ranked: list[Ranked] = []
         for c in self._waiting():
             if self.mode not in (AutoMode.ARMED, AutoMode.DRY_RUN):
                 return  # halted or disarmed meanwhile: the rest stay queued
@@ -302,37 +318,63 @@ class AutoTrader:
             if not still_signals(self._universe.scan_row(c.key.symbol), c.key.direction):
                 self._move(c, S.SKIPPED, "signal_gone")
                 continue
-            got = await self._select(self._move(c, S.SELECTING))
-            if got is not None:
-                selected.append(got)
-        ranked = attempt_order(
-            [
-                Ranked(s.candidate, float(s.selection.reward_risk[0]), float(s.selection.pop[0]))
-                for s in selected
-            ]
-        )
-        by_key = {s.candidate.key: s for s in selected}
-        try:
-            for r in ranked:
-                await self._attempt(by_key[r.candidate.key])
-        finally:
-            for s in selected:
-                self._release(s)
+            prep = self._prep.get(c.key)
+            c = self._move(c, S.SELECTING)
+            ranked.append(Ranked(c, *(prep.rank if prep is not None else (None, None))))
+        for r in attempt_order(ranked):
+            c = r.candidate
+            book = book_of(self._store, self._today())
+            # a dry run counts its would-be orders, so it shows what the limits would allow
+            dry = sum(1 for x in self._journal.candidates(self._today()) if x.state is S.DRY_RUN)
+            if (
+                slots_left(book.entries_today + dry, book.open_spreads + dry, self._settings.risk)
+                <= 0
+            ):
+                self._move(c, S.SKIPPED, LIMIT_REACHED)
+                continue
+            if self.mode not in (AutoMode.ARMED, AutoMode.DRY_RUN):
+                self._move(c, S.QUEUED)
+                continue
+            selected = await self._select(c)
+            if selected is None:
+                continue
+            try:
+                await self._attempt(selected)
+            finally:
+                self._release(selected)
+
+    def _slots(self) -> int:
+        """Entries today's limits still allow; a dry run counts its would-be orders, so it
+        shows what the limits would allow."""
+        book = book_of(self._store, self._today())
+        dry = sum(1 for x in self._journal.candidates(self._today()) if x.state is S.DRY_RUN)
+        return slots_left(book.entries_today + dry, book.open_spreads + dry, self._settings.risk)
+
+    async def _chain(self, c: Candidate, spot: float) -> list[Contract]:
+        """The candidate's qualified option contracts: prepared while it was queued, else
+        asked of IB now."""
+        prep = self._prep.get(c.key)
+        if prep is not None:
+            return prep.contracts
+        stock = await self._universe.stock(c.key.symbol)
+        return await qualify_chain(
+            self._session.ib, c.key.symbol, c.key.direction, spot, self._settings.selection,
+            self._today(), underlying_con_id=stock.conId if stock is not None else 0,
+        )  # fmt: skip
 
     async def _select(self, c: Candidate) -> _Selected | None:
-        """Fresh chain and SPEC 5's spreads; None (and SKIPPED) when there is none."""
+        """A fresh chain (live quotes) and SPEC 5's spreads; None (and SKIPPED, or QUEUED
+        again after a drop) when there is none."""
         symbol, direction = c.key.symbol, c.key.direction
         spot = self._universe.spot(symbol)
-        stock = await self._universe.stock(symbol)
-        if spot is None or not math.isfinite(spot) or spot <= 0 or stock is None:
+        if spot is None or not math.isfinite(spot) or spot <= 0:
             self._move(c, S.SKIPPED, "no_spread (no underlying price)")
             return None
         try:
-            chain = await fetch_chain(
-                self._session.ib, self._md, symbol, direction, spot, self._settings.selection,
-                self._today(), underlying_con_id=stock.conId, timeout_s=self._chain_timeout_s,
-                release=False,
-            )  # fmt: skip
+            contracts = await self._chain(c, spot)
+            chain = await quote_chain(
+                self._md, symbol, contracts, timeout_s=self._chain_timeout_s, release=False
+            )
         except ChainError as exc:
             self._move(c, S.SKIPPED, f"no_spread ({exc})")
             return None
@@ -354,6 +396,67 @@ class AutoTrader:
                 self._md.subscribe(contract, pin=pin)
         release_chain(self._md, chain, symbol)  # the best spread's legs stay, pinned
         return _Selected(c, chain, sel, pin)
+
+    # ------------------------------------------------------------------ preparation
+
+    def prepare_soon(self) -> None:
+        """Before the window: qualify each queued candidate's chain and rank it on the
+        quotes of the moment, one at a time, so that when the window opens the order of
+        attempts is known and each attempt needs only fresh quotes (module doc)."""
+        if self._preparing is not None or self.mode not in (AutoMode.ARMED, AutoMode.DRY_RUN):
+            return
+        if not self._session.is_connected:
+            return
+        if window_status(self._clock(), self._settings.timing).is_open:
+            return
+        if all(c.key in self._prep for c in self._waiting()):
+            return
+        self._preparing = asyncio.Event()
+        self._spawn(self._prepare(self._preparing), "auto-prepare")
+
+    async def _prep_done(self) -> None:
+        if self._preparing is not None:
+            await self._preparing.wait()
+
+    async def _prepare(self, done: asyncio.Event) -> None:
+        try:
+            for c in self._waiting():
+                if c.key in self._prep:
+                    continue
+                if window_status(self._clock(), self._settings.timing).is_open:
+                    return  # the cycle takes over: the rest is fetched at its turn
+                if not self._session.is_connected or not self._armed:
+                    return
+                await self._prepare_one(c)
+        except Exception:
+            logger.exception("preparing the auto-trader's chains failed")
+        finally:
+            self._preparing = None
+            done.set()
+
+    async def _prepare_one(self, c: Candidate) -> None:
+        symbol = c.key.symbol
+        spot = self._universe.spot(symbol)
+        if spot is None or not math.isfinite(spot) or spot <= 0:
+            return
+        try:
+            stock = await self._universe.stock(symbol)
+            contracts = await qualify_chain(
+                self._session.ib, symbol, c.key.direction, spot, self._settings.selection,
+                self._today(), underlying_con_id=stock.conId if stock is not None else 0,
+            )  # fmt: skip
+            chain = await quote_chain(
+                self._md, symbol, contracts, timeout_s=self._chain_timeout_s, release=True
+            )
+        except (ChainError, ConnectionError, TimeoutError) as exc:
+            logger.info("{}: chain not prepared ({})", c.key, exc)
+            return
+        sel = select_spreads(
+            chain, spot, c.key.direction, self._today(), self._settings.selection,
+            self._settings.pricing,
+        )  # fmt: skip
+        rank = (float(sel.reward_risk[0]), float(sel.pop[0])) if len(sel) else (None, None)
+        self._prep[c.key] = _Prep(contracts, rank)
 
     def _release(self, s: _Selected) -> None:
         """Give the best spread's lines back (an order's legs stay pinned as the order's)."""
@@ -387,16 +490,6 @@ class AutoTrader:
     async def _attempt(self, s: _Selected) -> None:
         """Plan, what-if, plan again, send (or DRY-RUN) one candidate (module doc)."""
         c = s.candidate
-        book = book_of(self._store, self._today())
-        # a dry run counts its would-be orders, so it shows what the limits would allow
-        dry = sum(1 for x in self._journal.candidates(self._today()) if x.state is S.DRY_RUN)
-        used = book.entries_today + dry, book.open_spreads + dry
-        if slots_left(*used, self._settings.risk) <= 0:
-            self._move(c, S.SKIPPED, LIMIT_REACHED)
-            return
-        if self.mode not in (AutoMode.ARMED, AutoMode.DRY_RUN):
-            self._move(c, S.QUEUED)
-            return
         req = self._request(s)
         first = self._plan(req, None)
         if isinstance(first, Refusal):

@@ -75,7 +75,15 @@ from tui_trader.engine.preview_desk import PreviewDesk
 from tui_trader.engine.scanner import LiveScanner, ScanTiming
 from tui_trader.engine.universe import Universe
 from tui_trader.state.journal import Journal
-from tui_trader.state.store import Account, Change, Health, Orders, Positions, Store
+from tui_trader.state.store import (
+    Account,
+    Automation,
+    Change,
+    Health,
+    Orders,
+    Positions,
+    Store,
+)
 
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[object]]
@@ -232,6 +240,7 @@ class Engine:
             clock=clock,
             today=self.today,
             spawn=self._spawn,
+            on_order=self.metrics.count_auto_order,
             chain_timeout_s=chain_timeout_s,
         )
         self._unsubscribe: list[Callable[[], None]] = []
@@ -315,6 +324,9 @@ class Engine:
             self._raw.subscribe(Positions, self._on_raw_positions),
             self._raw.subscribe(Account, self._on_raw_account),
             self.store.subscribe(BreakerState, lambda change: self.auto.publish()),
+            self.store.subscribe(
+                Automation, lambda change: self.metrics.observe_auto(change.value)
+            ),
         ]
         self.ib.errorEvent += self._on_ib_error
         self.ib.execDetailsEvent += self._on_exec

@@ -27,6 +27,13 @@ Decisions:
   message by code, informational 21xx notices included (filter in the query).
 - ``tui_trader_fills_total`` counts leg executions of our orders (deduplicated by exec id,
   so a re-sync after a reconnect does not count a fill twice).
+- The auto-trader (SPEC 11): ``tui_trader_auto_state`` is a gauge of its mode (0 OFF,
+  1 ARMED, 2 DRY-RUN, 3 HALTED: the footer's word as a number an alert can compare);
+  ``tui_trader_auto_candidates{state}`` today's candidates per state, every state of
+  :class:`~tui_trader.core.auto.CandidateState` present (0 when none, so "no SENT" is a
+  value, not a missing series); ``tui_trader_auto_orders_total{kind}`` the orders it sent,
+  ``kind`` ``entry`` or ``exit`` (both from the start at 0). A mode or kind outside these is
+  a programming error and raises: a wrong number on a dashboard is worse.
 - Served on 127.0.0.1 by default: the metrics say what is traded, which is nobody's
   business outside this machine unless the user binds it elsewhere on purpose.
 - **Only ``/metrics``.** ``start_http_server`` answers every path with the metrics, so a
@@ -48,8 +55,9 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import ThreadingWSGIServer, make_wsgi_app
 
+from tui_trader.core.auto import AutoMode, CandidateState
 from tui_trader.core.models import IntentStatus, OrderIntent
-from tui_trader.state.store import Health
+from tui_trader.state.store import Automation, Health
 
 #: The stable metric names (the exposition's base names).
 METRIC_NAMES: tuple[str, ...] = (
@@ -64,7 +72,20 @@ METRIC_NAMES: tuple[str, ...] = (
     "tui_trader_orders_total",
     "tui_trader_fills_total",
     "tui_trader_scan_seconds",
+    "tui_trader_auto_state",
+    "tui_trader_auto_candidates",
+    "tui_trader_auto_orders_total",
 )
+
+#: ``tui_trader_auto_state``'s value of each auto-trader mode (module doc).
+AUTO_STATE_VALUES: dict[AutoMode, int] = {
+    AutoMode.OFF: 0,
+    AutoMode.ARMED: 1,
+    AutoMode.DRY_RUN: 2,
+    AutoMode.HALTED: 3,
+}
+#: ``tui_trader_auto_orders_total``'s ``kind`` labels.
+AUTO_ORDER_KINDS: tuple[str, ...] = ("entry", "exit")
 
 DEFAULT_ADDR = "127.0.0.1"
 METRICS_PATH = "/metrics"
@@ -158,8 +179,24 @@ class EngineMetrics:
             "tui_trader_scan_symbols_per_second", "Symbols per second of the last scan",
             registry=r,
         )  # fmt: skip
+        self.auto_state = Gauge(
+            "tui_trader_auto_state",
+            "The auto-trader's mode: 0 off, 1 armed, 2 dry-run, 3 halted", registry=r,
+        )  # fmt: skip
+        self.auto_candidates = Gauge(
+            "tui_trader_auto_candidates", "Today's auto-trader candidates by state", ["state"],
+            registry=r,
+        )  # fmt: skip
+        self.auto_orders = Counter(
+            "tui_trader_auto_orders_total", "Orders the auto-trader sent, by kind", ["kind"],
+            registry=r,
+        )  # fmt: skip
         for status in IntentStatus:
             self.orders.labels(status=status.value)
+        for state in CandidateState:
+            self.auto_candidates.labels(state=state.value)
+        for kind in AUTO_ORDER_KINDS:
+            self.auto_orders.labels(kind=kind)
         self._evictions_seen = 0
         self._reconnects_seen = 0
         self._statuses: dict[str, IntentStatus] = {}
@@ -214,6 +251,23 @@ class EngineMetrics:
         self.scan_seconds.set(seconds)
         self.scans.inc()
         self.scan_symbols_per_s.set(symbols / seconds if seconds > 0 else 0.0)
+
+    def observe_auto(self, automation: Automation) -> None:
+        """The auto-trader slice: its mode and today's candidates per state (every state
+        set, so a state that emptied goes back to 0)."""
+        mode = AutoMode(automation.mode)  # ValueError for a mode we do not know (module doc)
+        counts = {state: 0 for state in CandidateState}
+        for row in automation.candidates:
+            counts[CandidateState(row.state)] += 1
+        self.auto_state.set(AUTO_STATE_VALUES[mode])
+        for state, n in counts.items():
+            self.auto_candidates.labels(state=state.value).set(n)
+
+    def count_auto_order(self, kind: str) -> None:
+        """One order the auto-trader sent: ``kind`` ``entry`` or ``exit``."""
+        if kind not in AUTO_ORDER_KINDS:
+            raise ValueError(f"auto-trader order kind must be entry or exit, got {kind!r}")
+        self.auto_orders.labels(kind=kind).inc()
 
     # -- exposition -------------------------------------------------------------------------
 

@@ -556,7 +556,10 @@ class SimGateway:
             r.what_to_show,
             str(r.use_rth),
         )
-        return self._pacing.admit(key, r.bar_size)
+        # IB's same-contract rule: contract, exchange and tick type
+        series = (str(c.con_id), c.symbol.upper(), c.sec_type, c.exchange.upper(),
+                  r.what_to_show.upper())  # fmt: skip
+        return self._pacing.admit(key, r.bar_size, series)
 
     def _handle(self, s: ClientSession, req: p.Request) -> None:
         if s.phase == "closed":

@@ -5,13 +5,18 @@ IB's duration units, as they behave for daily bars: ``N D`` is the last N sessio
 up to whole sessions. Bar sizes ``1 day``, ``1 week`` and ``1 month`` are served (weeks
 and months aggregated from the sessions, dated by their first session, as IB does).
 
-Pacing (error 162): an identical request within 15 s, more than 60 requests in 10
-minutes, or more than 50 requests open at once. IB applies the first two only to bars of
-30 seconds or less; the simulator applies them to every bar size by default
-(``HistoricalPacing.small_bars_only`` restores IB's leniency), so a client's own pacing
-is exercised with the daily bars the simulator serves. The windows run on a monotonic
-source (real seconds, injectable), not on the simulated clock, because IB paces by wall
-time whatever the market does.
+Pacing (error 162), as IB states it: more than 50 requests open at once, whatever the bar
+size; and for bars of 30 seconds or less only, an identical request within 15 s, six or
+more requests for the same contract, exchange and tick type within 2 s, or more than 60
+requests in 10 minutes. Larger bars (all the simulator serves) neither break nor use up
+the small-bar rules, so a client that loads a universe of daily bars meets no pacing but
+the open-request cap and the message rate, as with IB. ``HistoricalPacing(
+small_bars_only=False)`` applies the small-bar rules to every bar size: a stricter login
+(IB keeps a "soft limit" on large amounts of data), so tests can exercise a client's own
+pacing with daily bars. Small-bar requests are counted before their bar size is checked,
+so they pace as at IB even though the simulator answers them with error 321. The windows
+run on a monotonic source (real seconds, injectable), not on the simulated clock, because
+IB paces by wall time whatever the market does.
 """
 
 from __future__ import annotations
@@ -130,15 +135,33 @@ def to_wire(bars: Sequence[DailyBar], what_to_show: str) -> list[WireBar]:
     return out
 
 
+_BAR_SIZE = re.compile(r"^\s*(\d+)\s*([a-z]+)\s*$", re.IGNORECASE)
+_UNIT_S = {"sec": 1, "secs": 1, "min": 60, "mins": 60, "hour": 3600, "hours": 3600,
+           "day": 86400, "days": 86400, "d": 86400, "week": 604800, "weeks": 604800,
+           "w": 604800, "month": 2592000, "months": 2592000, "m": 2592000}  # fmt: skip
+SMALL_BAR_MAX_S = 30
+
+
+def is_small_bar(bar_size: str) -> bool:
+    """Bars of 30 s or less, the ones IB's pacing rules are about; a size that cannot be
+    read counts as small (the strictest case)."""
+    m = _BAR_SIZE.match(bar_size)
+    unit = _UNIT_S.get(m.group(2).lower()) if m is not None else None
+    return m is None or unit is None or int(m.group(1)) * unit <= SMALL_BAR_MAX_S
+
+
 @dataclass(frozen=True, slots=True)
 class HistoricalPacing:
-    """IB's historical-data pacing limits (see module doc)."""
+    """IB's historical-data pacing limits (see module doc). ``burst_max`` requests for one
+    contract, exchange and tick type are allowed in ``burst_window``; one more breaks it."""
 
     identical_window: float = 15.0
     max_requests: int = 60
     window: float = 600.0
     max_open: int = 50
-    small_bars_only: bool = False
+    burst_max: int = 5
+    burst_window: float = 2.0
+    small_bars_only: bool = True
 
 
 PACING_TEXT = (
@@ -155,16 +178,21 @@ class PacingTracker:
     monotonic: Callable[[], float]
     _times: deque[float] = field(default_factory=deque)
     _last_identical: dict[tuple[str, ...], float] = field(default_factory=dict)
+    _series: dict[tuple[str, ...], deque[float]] = field(default_factory=dict)
     open: int = 0
 
-    def admit(self, key: tuple[str, ...], bar_size: str) -> str | None:
-        """Record a new request; the violation text if IB would refuse it, else None."""
+    def admit(
+        self, key: tuple[str, ...], bar_size: str, series: tuple[str, ...] | None = None
+    ) -> str | None:
+        """Record a new request; the violation text if IB would refuse it, else None.
+        ``key`` identifies the request (equal keys are identical requests); ``series`` is
+        its contract, exchange and tick type (None: the same-contract rule is not checked).
+        """
         now = self.monotonic()
         lim = self.limits
         if self.open >= lim.max_open:
             return f"{PACING_TEXT} (more than {lim.max_open} open requests)"
-        small = bar_size.split()[-1].lower().startswith(("sec", "secs")) if bar_size else False
-        if lim.small_bars_only and not small:
+        if lim.small_bars_only and not is_small_bar(bar_size):
             self.open += 1
             return None
         while self._times and now - self._times[0] >= lim.window:
@@ -172,6 +200,15 @@ class PacingTracker:
         last = self._last_identical.get(key)
         if last is not None and now - last < lim.identical_window:
             return f"{PACING_TEXT} (identical request within {lim.identical_window:g} s)"
+        recent = self._series.get(series) if series is not None else None
+        if recent is not None:
+            while recent and now - recent[0] >= lim.burst_window:
+                recent.popleft()
+            if len(recent) >= lim.burst_max:
+                return (
+                    f"{PACING_TEXT} ({lim.burst_max + 1} or more requests for the same "
+                    f"contract, exchange and tick type within {lim.burst_window:g} s)"
+                )
         if len(self._times) >= lim.max_requests:
             return (
                 f"{PACING_TEXT} (more than {lim.max_requests} requests in "
@@ -179,9 +216,14 @@ class PacingTracker:
             )
         self._times.append(now)
         self._last_identical[key] = now
+        if series is not None:
+            self._series.setdefault(series, deque()).append(now)
         if len(self._last_identical) > 4 * lim.max_requests:
             cutoff = now - lim.identical_window
             self._last_identical = {k: t for k, t in self._last_identical.items() if t >= cutoff}
+            self._series = {
+                k: q for k, q in self._series.items() if q and now - q[-1] < lim.burst_window
+            }
         self.open += 1
         return None
 
