@@ -334,11 +334,23 @@ async def test_stale_quotes_degrade_during_the_session(
     await until(lambda: md.last_tick(aapl.conId) is not None, what="first tick")
     assert session.refresh_health() is ConnectionState.CONNECTED
 
-    gateway.freeze("AAPL")
+    spy = next(c for c in await stocks(session) if c.symbol == "SPY")
+    md.subscribe(spy)
+    await until(lambda: md.last_tick(spy.conId) is not None, what="SPY's first tick")
+    gateway.freeze("AAPL")  # one quiet line while another ticks: the feed is alive
+    fake_time.advance(6.0)
+    gateway.set_price("SPY", 600.0)
+    await gateway.pump(2)
+    await until(
+        lambda: md.quote_age_s(spy.conId, clock_of(fake_time)()) == 0.0, what="SPY ticks"
+    )
+    assert session.refresh_health() is ConnectionState.CONNECTED
+    assert store.get(Health).oldest_quote_age_s == 6.0  # the footer still shows the oldest
+
+    gateway.freeze("SPY")  # now nothing ticks: the feed is silent
     fake_time.advance(6.0)
     await gateway.pump(2)
     assert session.refresh_health() is ConnectionState.DEGRADED
-    assert store.get(Health).oldest_quote_age_s == 6.0
 
     gateway.unfreeze("AAPL")
     fake_time.advance(1.0)

@@ -238,3 +238,17 @@ async def test_metrics_follow_the_auto_trader(
     text = engine.metrics.render().decode()
     assert 'tui_trader_auto_orders_total{kind="entry"} 3.0' in text
     assert 'tui_trader_auto_candidates{state="QUEUED"} 0.0' in text
+
+
+async def test_arming_queues_the_current_scans_signals_at_once(
+    make_engine: MakeEngine, engine_gateway: SimGateway
+) -> None:
+    engine = await make_engine(settings=engine_settings(engine_gateway.port,
+                                                        universe={"symbols": list(AUTO_SYMBOLS)}))  # fmt: skip
+    assert engine.store.get(Automation).mode == "OFF"
+    assert engine.journal.candidates() == []  # off: nothing is queued
+    assert (await engine.arm_auto(False)).ok
+    assert states(engine) == dict.fromkeys(AUTO_SYMBOLS, "QUEUED")
+    assert (await engine.disarm_auto()).ok
+    assert engine.store.get(Automation).mode == "OFF"
+    assert engine.journal.get_kv("auto/state") == {"armed": False, "dry_run": False}

@@ -9,7 +9,9 @@ after every event, highest first:
 - socket down: RECONNECTING while the session retries, else DOWN;
 - socket up but something is wrong: DEGRADED. That is IB<->TWS connectivity lost (1100),
   the TWS<->server link broken (2110), a data farm broken (2103/2105/2157, remembered by
-  farm name until its "OK" notice), or stale quotes during regular hours;
+  farm name until its "OK" notice), or a silent feed during regular hours (no streaming
+  line ticked within ``stale_quote_s``: one quiet line -- a far strike, a halted name --
+  does not make the session DEGRADED; its legs' ages are checked per order);
 - otherwise CONNECTED;
 - any state but CONNECTED while ``now`` is inside one of IB's restart windows is shown as
   MAINTENANCE instead: expected, not alarming. The window is judged at each event's

@@ -270,6 +270,18 @@ class MarketData:
             oldest = age if oldest is None or age > oldest else oldest
         return oldest
 
+    def freshest_quote_age_s(self, now: datetime) -> float | None:
+        """The youngest age among active lines (a line that never ticked counts from when
+        it was requested): how long the whole feed has been silent. None: no line."""
+        freshest: float | None = None
+        for k in self.budget.active_keys():
+            t = self._last_tick.get(k) or self._requested_at.get(k)
+            if t is None:
+                continue
+            age = (now - t).total_seconds()
+            freshest = age if freshest is None or age < freshest else freshest
+        return freshest
+
     @property
     def unknown(self) -> dict[int, UnknownContract]:
         """Contracts IB does not know (error 200), by conId."""

@@ -654,8 +654,10 @@ class Session:
         """Re-derive the state now: restart windows, error-100 holds, quote staleness."""
         now = self._clock()
         if self.marketdata is not None and self._connected:
+            # the feed is dead when nothing ticks; one quiet line (a far strike, a halted
+            # name) is the order's problem, judged per leg at the gates and at sending
             self.tracker.on_quote_ages(
-                self.marketdata.oldest_quote_age_s(now),
+                self.marketdata.freshest_quote_age_s(now),
                 self._stale_s,
                 self._market_open(now),
                 now,

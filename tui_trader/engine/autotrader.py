@@ -208,6 +208,9 @@ class AutoTrader:
         self._save_mode()
         what = "DRY-RUN (nothing is transmitted)" if dry_run else self._mode_word()
         self._events(EventLevel.WARNING, "auto", f"Auto-trader armed: {what}.")
+        report = self._universe.scanner.report
+        if report is not None:
+            self.on_scan(report)  # the signals of the scan on screen, not the next one's
         self.publish()
         self.kick()
         return Outcome(True, f"Auto-trader armed: {what}.")
