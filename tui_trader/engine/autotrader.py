@@ -317,6 +317,8 @@ class AutoTrader:
             if self.mode not in (AutoMode.ARMED, AutoMode.DRY_RUN):
                 return  # halted or disarmed meanwhile: the rest stay queued
             if c.state is S.SKIPPED:
+                if self._slots() <= 0:
+                    continue  # still no slot: it stays limit_reached, no churn in the Log
                 c = self._move(c, S.QUEUED)
             if not still_signals(self._universe.scan_row(c.key.symbol), c.key.direction):
                 self._move(c, S.SKIPPED, "signal_gone")

@@ -73,12 +73,15 @@ class ConfirmScreen(ModalScreen[bool]):
         background: $background 60%;
     }
     ConfirmScreen > Vertical {
-        width: auto;
-        max-width: 90%;
+        width: 88;
+        max-width: 95%;
         height: auto;
         padding: 1 2;
         border: thick $warning;
         background: $surface;
+    }
+    ConfirmScreen Label {
+        width: 100%;
     }
     ConfirmScreen #confirm-title {
         text-style: bold;
