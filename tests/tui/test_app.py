@@ -265,3 +265,18 @@ async def test_store_changes_from_a_task_started_before_the_app_reach_the_screen
                 break
         assert "RECONNECTING since 14:30:00" in footer_text(app)
         assert messages(app) == ["CONNECTED -> RECONNECTING"]
+
+
+def test_screens_do_not_import_the_app_module() -> None:
+    """Screens type against tui.host.TraderHost: the app imports every screen, so a screen
+    importing the app (even for typing) is an import circle."""
+    import ast
+    from pathlib import Path
+
+    import tui_trader.tui.screens as screens
+
+    for path in Path(screens.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                assert node.module != "tui_trader.tui.app", path.name

@@ -257,3 +257,13 @@ def test_the_clis_names_are_cores() -> None:
     from tui_trader.core.backtest_metrics import METRICS
 
     assert (STRATEGY_NAMES, METRIC_NAMES) == (STRATEGIES, METRICS)
+
+
+def test_the_clis_copies_of_the_names_match_the_core() -> None:
+    """backtest_cli repeats the strategy and metric names so --help loads no numpy: they
+    must stay the core's."""
+    from tui_trader import backtest_cli
+    from tui_trader.core import backtest_metrics, strategies
+
+    assert backtest_cli.METRIC_NAMES == backtest_metrics.METRICS
+    assert backtest_cli.STRATEGY_NAMES == tuple(strategies.STRATEGY_DIRECTIONS)

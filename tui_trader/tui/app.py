@@ -75,6 +75,7 @@ from tui_trader.state.store import (
     Store,
 )
 from tui_trader.tui.gcpacing import GcPacer
+from tui_trader.tui.host import TraderHost
 from tui_trader.tui.keymap import binding_ids, effective_bindings, validate_keymap
 from tui_trader.tui.screens.arm import LIVE_WORD, ArmAnswer, ArmScreen, arm_question
 from tui_trader.tui.screens.automation import AutomationScreen
@@ -579,3 +580,9 @@ def known_binding_ids() -> set[str]:
             HelpScreen.BINDINGS,
         ]
     )
+
+
+def as_host(app: TraderApp) -> TraderHost:
+    """The app as its screens see it (type-checked: :class:`TraderApp` implements the whole
+    :class:`~tui_trader.tui.host.TraderHost` protocol)."""
+    return app

@@ -27,7 +27,7 @@ from tui_trader.tui.widgets.footer import HealthFooter
 from tui_trader.tui.widgets.title import TitleBar
 
 if TYPE_CHECKING:
-    from tui_trader.tui.app import TraderApp
+    from tui_trader.tui.host import TraderHost
 
 #: The slices the health footer shows.
 FOOTER_SLICES: frozenset[type[Any]] = frozenset({Health, Account, BreakerState, Automation})
@@ -46,8 +46,10 @@ class TraderScreen(Screen[None]):
         self._palette: Palette | None = None
 
     @property
-    def trader(self) -> TraderApp:
-        return cast("TraderApp", self.app)
+    def trader(self) -> TraderHost:
+        """The hosting app through the small interface screens use (no import of the app
+        module: it imports every screen)."""
+        return cast("TraderHost", self.app)
 
     @property
     def palette(self) -> Palette:
