@@ -13,6 +13,7 @@ import pytest
 from tests.engine.conftest import MakeEngine, engine_settings
 from tests.sim.conftest import FakeMonotonic, MakeGateway, until
 from tui_trader.core.auto import CandidateState
+from tui_trader.core.pricing import PriceRefusal, limit_price, natural_quotes
 from tui_trader.core.risk import BreakerState, BreakerStatus
 from tui_trader.core.settings import Settings
 from tui_trader.engine.engine import Engine
@@ -97,7 +98,7 @@ async def test_queued_before_the_window_sent_when_it_opens_until_the_daily_limit
     assert not any(c.state == "QUEUED" for c in auto.candidates)  # the queue is empty
 
 
-async def test_live_orders_start_at_the_price_improvement_limit(
+async def test_live_orders_are_refused_on_a_paper_account(
     make_engine: MakeEngine, engine_gateway: SimGateway, fake_time: FakeMonotonic
 ) -> None:
     settings = auto_settings(
@@ -107,10 +108,33 @@ async def test_live_orders_start_at_the_price_improvement_limit(
     await to_window(engine, engine_gateway, fake_time)
     await until(lambda: settled(engine), timeout=60, what="the cycle")
     cands = engine.store.get(Automation).candidates
-    assert [c.state for c in cands].count("SENT") == 0  # a paper account refuses live
+    assert [c.state for c in cands].count("SENT") == 0
     (first, *_) = [c for c in cands if c.state == "SKIPPED" and c.reason != "limit_reached"]
     assert "paper account" in (first.reason or "")
     assert engine_gateway.exchange.open_orders() == []
+
+
+async def test_live_orders_start_at_the_price_improvement_limit(
+    make_gateway: MakeGateway, make_engine: MakeEngine, fake_time: FakeMonotonic
+) -> None:
+    live_gw = await make_gateway(symbols=AUTO_SYMBOLS, start=MORNING, account="U7654321")
+    settings = auto_settings(live_gw.port, execution={"mode": "live"})
+    engine = await make_engine(settings=settings)
+    await to_window(engine, live_gw, fake_time)
+    await until(lambda: settled(engine), timeout=60, what="the cycle")
+    sent = [i for i in engine.journal.intents() if i.spec.action == "BUY"]
+    assert len(sent) == 3
+    md = engine.marketdata
+    live = settings.execution
+    for it in sent:
+        (lo, sh) = (md.quote(it.spec.long_leg.con_id), md.quote(it.spec.short_leg.con_id))
+        nat = natural_quotes(lo.bid, lo.ask, sh.bid, sh.ask)
+        assert not isinstance(nat, PriceRefusal)
+        want = limit_price("BUY", nat.bid, nat.ask, live, max_debit=5.0)
+        assert not isinstance(want, PriceRefusal)
+        # natural bid + 40 % of the natural spread, on the tick: below the natural ask
+        assert it.spec.limit_price == want.limit and want.limit is not None
+        assert nat.bid < want.limit < nat.ask
 
 
 async def test_dry_run_sends_nothing_and_journals_what_it_would_send(
@@ -243,8 +267,8 @@ async def test_metrics_follow_the_auto_trader(
 async def test_arming_queues_the_current_scans_signals_at_once(
     make_engine: MakeEngine, engine_gateway: SimGateway
 ) -> None:
-    engine = await make_engine(settings=engine_settings(engine_gateway.port,
-                                                        universe={"symbols": list(AUTO_SYMBOLS)}))  # fmt: skip
+    settings = engine_settings(engine_gateway.port, universe={"symbols": list(AUTO_SYMBOLS)})
+    engine = await make_engine(settings=settings)
     assert engine.store.get(Automation).mode == "OFF"
     assert engine.journal.candidates() == []  # off: nothing is queued
     assert (await engine.arm_auto(False)).ok

@@ -1200,12 +1200,19 @@ async def start_gateway(
     tick_interval: float | None = 0.1,
     limits: GatewayLimits | None = None,
     skip_closed: bool = False,
+    account: str | None = None,
 ) -> SimGateway:
     """Build a clock, market and exchange and start a gateway on them (port 0: free port).
-    ``skip_closed``: nights, weekends and holidays pass in an instant (SimClock)."""
+    ``skip_closed``: nights, weekends and holidays pass in an instant (SimClock);
+    ``account``: the account id it reports (default a paper one, ``DU123456``; a live id
+    such as ``U1234567`` lets live-mode paths run against it)."""
     clock = SimClock(start or default_demo_start(), speed, monotonic, skip_closed=skip_closed)
     market = Market(clock, seed, symbols)
-    exchange = Exchange(market, state_path=state)
+    exchange = (
+        Exchange(market, state_path=state)
+        if account is None
+        else Exchange(market, state_path=state, account=account)
+    )
     gateway = SimGateway(
         market, exchange, tick_interval=tick_interval, limits=limits, monotonic=monotonic
     )
