@@ -276,3 +276,21 @@ async def test_arming_queues_the_current_scans_signals_at_once(
     assert (await engine.disarm_auto()).ok
     assert engine.store.get(Automation).mode == "OFF"
     assert engine.journal.get_kv("auto/state") == {"armed": False, "dry_run": False}
+
+
+async def test_a_rejected_entry_is_rejected_with_ibs_reason_and_never_resent(
+    make_engine: MakeEngine, engine_gateway: SimGateway, fake_time: FakeMonotonic
+) -> None:
+    settings = auto_settings(engine_gateway.port, risk={"max_daily_trades": 1})
+    engine = await make_engine(settings=settings)
+    engine_gateway.reject_next("Insufficient margin for this order")
+    await to_window(engine, engine_gateway, fake_time)
+    await until(lambda: settled(engine), timeout=60, what="the cycle")
+    await until(lambda: "REJECTED" in states(engine).values(), timeout=10, what="the rejection")
+    (rejected,) = [c for c in engine.store.get(Automation).candidates if c.state == "REJECTED"]
+    assert "Insufficient margin" in (rejected.reason or "")
+    # the next scan in the window: the rejected key is not tried again
+    engine.scanner.scan_now()
+    await until(lambda: settled(engine), timeout=30, what="the second cycle")
+    opened = [i for i in engine.journal.intents() if i.spec.underlying == rejected.symbol]
+    assert len(opened) == 1
