@@ -200,8 +200,7 @@ async def test_nothing_is_sent_with_a_stale_quote(
     with pytest.raises(OrderRefused, match="stale") as err:
         await om.transmit(marketable(chain), gate=PASS, context=STALE)
     assert err.value.reason == (
-        "A leg quote is stale (ages 0.1 s, 7.5 s; they must be younger than 5 s): nothing "
-        "was sent."
+        "A leg quote is stale (ages 0.1 s, 7.5 s; they must be younger than 5 s): nothing was sent."
     )
     assert journal.intents() == [] and no_orders(gateway)
     (event,) = store.get(EventLog).items

@@ -341,9 +341,7 @@ async def test_stale_quotes_degrade_during_the_session(
     fake_time.advance(6.0)
     gateway.set_price("SPY", 600.0)
     await gateway.pump(2)
-    await until(
-        lambda: md.quote_age_s(spy.conId, clock_of(fake_time)()) == 0.0, what="SPY ticks"
-    )
+    await until(lambda: md.quote_age_s(spy.conId, clock_of(fake_time)()) == 0.0, what="SPY ticks")
     assert session.refresh_health() is ConnectionState.CONNECTED
     assert store.get(Health).oldest_quote_age_s == 6.0  # the footer still shows the oldest
 

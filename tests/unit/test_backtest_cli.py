@@ -266,4 +266,4 @@ def test_the_clis_copies_of_the_names_match_the_core() -> None:
     from tui_trader.core import backtest_metrics, strategies
 
     assert backtest_cli.METRIC_NAMES == backtest_metrics.METRICS
-    assert backtest_cli.STRATEGY_NAMES == tuple(strategies.STRATEGY_DIRECTIONS)
+    assert tuple(strategies.STRATEGY_DIRECTIONS) == backtest_cli.STRATEGY_NAMES
