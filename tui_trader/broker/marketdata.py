@@ -443,6 +443,19 @@ class MarketData:
     def _on_disconnected(self) -> None:
         self._lost_all()
 
+    def _cancel_live(self) -> None:
+        """Before re-requesting after 1101, cancel every line we asked for: IB dropped the
+        ones it had, but a request still on its way (in ib_insync's paced send queue, or on
+        the wire) would open a line after the drop that the re-request then doubles, under
+        a reqId nobody could cancel any more. A cancel goes out behind its own request, so
+        it closes exactly that line; for the dropped ones IB answers a harmless 300."""
+        if not self._ib.isConnected():
+            return
+        for key in list(self._live):
+            contract = self._contracts.get(key)
+            if contract is not None:
+                self._ib.cancelMktData(contract)
+
     def _lost_all(self) -> None:
         """IB holds none of our lines any more (a closed connection, 1101): every active
         line is to be requested again by :meth:`restore_all`."""
@@ -452,6 +465,7 @@ class MarketData:
 
     def _on_error(self, req_id: int, code: int, message: str, contract: Any) -> None:
         if code == _DATA_LOST and req_id == -1:
+            self._cancel_live()
             self._lost_all()
             return
         key = self._req_ids.get(req_id)

@@ -544,6 +544,15 @@ class Session:
                     getattr(hook.fn, "__qualname__", repr(hook.fn)),
                     self._hook_timeout,
                 )
+            except ConnectionError as exc:  # the link dropped meanwhile: the next connect
+                # runs every hook again, so this is a notice, not a failure
+                logger.warning(
+                    "ready hook {} stopped: the connection dropped ({}); it runs again on "
+                    "the next connect",
+                    getattr(hook.fn, "__qualname__", repr(hook.fn)),
+                    exc,
+                )
+                return
             except Exception:
                 logger.exception(
                     "ready hook {} failed", getattr(hook.fn, "__qualname__", repr(hook.fn))
