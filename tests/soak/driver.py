@@ -63,6 +63,11 @@ max_positions = 30
 max_daily_trades = 10000
 max_rejections = 10000
 max_daily_loss = 1000000.0
+
+# The auto-trader armed in paper beside the scripted actor: it queues the signals, trades
+# the entry window and sends exits, through the same order desk the actor uses.
+[auto]
+enabled = true
 """
 
 

@@ -13,12 +13,10 @@ on the same event loop:
 - the :class:`tests.soak.sampler.Sampler`: loop lag, readiness, RSS, and the line count
   compared with the gateway's at settled moments, as JSON lines in ``--samples``.
 
-**The auto-trader swap.** Until the auto-trader exists the scripted actor trades. Soaking
-``run --headless --auto`` instead is a one-line change: the ``actor = ScriptedActor(...)``
-line in :func:`main` becomes the engine's auto-trader armed in paper (what ``--auto``
-arms), which only has to offer the same three members (:class:`Actor`): ``run()``,
-``quiesce()`` (stop entering, cancel working orders) and ``tallies``. The driver, the
-sampler and every check stay as they are.
+**The auto-trader** is armed in paper by the driver's config (``[auto] enabled``, what
+``run --headless --auto`` sets), so it queues, trades the entry window and sends exits
+beside the scripted actor, through the same order desk; the actor keeps the load up
+outside the window. The driver, the sampler and every check are the same for both.
 
 Signals: SIGUSR1 quiesces the actor (the driver's end phase), SIGTERM stops cleanly (a
 ``final`` record first). The log (loguru, as ``run --headless`` configures it) goes to
