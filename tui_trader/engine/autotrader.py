@@ -13,11 +13,15 @@ with no key pressed, through exactly the same path as a key press.
   (``no_spread`` with the rejection counts), orders the attempts (reward/risk, POP,
   symbol), and for as many as today's limits allow plans the entry with
   :func:`tui_trader.core.entry.plan_entry` from live leg quotes, asks IB's what-if for
-  that exact order, plans again with the answer, and hands it to the order desk (SENT)
+  that exact order, gates that order again with the answer as things stand then
+  (:func:`~tui_trader.core.entry.entry_gate`, as the preview desk does: a tick during the
+  what-if never re-prices it), and hands it to the order desk (SENT)
   -- or SKIPPED ``gate:<CODE>`` / ``refused:<why>`` / ``limit_reached`` (kept for the
   next scan in the window). Dry-run journals the would-be order as DRY-RUN. Queued
   candidates still waiting when the window closes are EXPIRED.
-- **Restart safety**: a candidate found SELECTING at start was interrupted; if an opening
+- **Restart safety**: a candidate is SELECTING only while it is tried (journaled at its
+  turn, before its chain is asked for), so a kill leaves the rest of the queue QUEUED, to
+  be tried after the restart. One found SELECTING at start was interrupted; if an opening
   order for its symbol was journaled since it was selected it becomes SENT with that
   order, otherwise SKIPPED ``interrupted``: never tried twice. SENT candidates follow
   their order to FILLED, CANCELLED or REJECTED; an order whose outcome is unknown stays
@@ -39,7 +43,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -71,6 +75,7 @@ from tui_trader.core.entry import (
     EntryRequest,
     Refusal,
     WhatIf,
+    entry_gate,
     plan_close,
     plan_entry,
 )
@@ -324,22 +329,21 @@ class AutoTrader:
                 self._move(c, S.SKIPPED, "signal_gone")
                 continue
             prep = self._prep.get(c.key)
-            c = self._move(c, S.SELECTING)
             ranked.append(Ranked(c, *(prep.rank if prep is not None else (None, None))))
         for r in attempt_order(ranked):
-            c = r.candidate
-            book = book_of(self._store, self._today())
-            # a dry run counts its would-be orders, so it shows what the limits would allow
-            dry = sum(1 for x in self._journal.candidates(self._today()) if x.state is S.DRY_RUN)
-            if (
-                slots_left(book.entries_today + dry, book.open_spreads + dry, self._settings.risk)
-                <= 0
-            ):
+            # the journal's own row: the window's close may have expired it meanwhile
+            c = next((x for x in self._journal.candidates(r.candidate.key.day)
+                      if x.key == r.candidate.key), r.candidate)  # fmt: skip
+            if c.state is not S.QUEUED:
+                continue
+            if self._slots() <= 0:
                 self._move(c, S.SKIPPED, LIMIT_REACHED)
                 continue
             if self.mode not in (AutoMode.ARMED, AutoMode.DRY_RUN):
-                self._move(c, S.QUEUED)
-                continue
+                continue  # halted or disarmed meanwhile: it stays queued
+            # SELECTING only at its turn, journaled before its chain is asked for: a kill
+            # gives up this one (``interrupted``), the rest of the queue stays queued
+            c = self._move(c, S.SELECTING)
             selected = await self._select(c)
             if selected is None:
                 continue
@@ -493,7 +497,7 @@ class AutoTrader:
         return plan_entry(req, book, self._account(), self._settings, what_if)
 
     async def _attempt(self, s: _Selected) -> None:
-        """Plan, what-if, plan again, send (or DRY-RUN) one candidate (module doc)."""
+        """Plan, what-if, gate again, send (or DRY-RUN) one candidate (module doc)."""
         c = s.candidate
         req = self._request(s)
         first = self._plan(req, None)
@@ -501,10 +505,13 @@ class AutoTrader:
             self._move(c, S.SKIPPED, f"refused: {first.message}")
             return
         answer = await self._orders.what_if(first.spec)
-        plan = self._plan(self._request(s), WhatIf(first.spec, answer.available_funds_after))
-        if isinstance(plan, Refusal):
-            self._move(c, S.SKIPPED, f"refused: {plan.message}")
-            return
+        # the order IB assessed, gated as things stand now (quote ages, book, breakers), as
+        # the preview desk sends it: re-planning would re-price it on the ticks that came
+        # during the what-if, and IB's answer would not be for it (WHATIF_PENDING)
+        what_if = WhatIf(first.spec, answer.available_funds_after)
+        book = book_of(self._store, self._today())
+        gate = entry_gate(first, self._request(s), book, self._account(), self._settings, what_if)
+        plan = replace(first, gate=gate)
         detail = self._detail(s, plan)
         if not plan.gate.ok:
             code = plan.gate.reason_code.value if plan.gate.reason_code else "REFUSED"
