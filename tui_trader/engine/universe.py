@@ -11,7 +11,9 @@
   :meth:`Universe.keep_streaming` brings them back while lines are free (never evicting
   for them: a chain being read needs its lines more than the scanner).
 - A contract IB did not qualify is asked again up to ``QUALIFY_TRIES`` times, a second
-  apart: error 100 (message rate) drops a request without the symbol being unknown.
+  apart: error 100 (message rate) drops a request without the symbol being unknown. A
+  batch cut short by a lost connection is asked again once connected (a warning, not an
+  error: the soak's drops showed it as a traceback and the symbols left unstreamed).
 """
 
 from __future__ import annotations
@@ -121,6 +123,10 @@ class Universe:
                     monotonic=self._monotonic,
                     sleep=self._sleep,
                 )
+            except ConnectionError as exc:
+                logger.warning("the connection dropped while loading bars ({}): loading again", exc)
+                await self._sleep(1.0)
+                continue
             except Exception as exc:
                 logger.exception("loading daily bars failed")
                 self._store.update(ScanResults, running=False, error=f"Loading bars failed: {exc}")
@@ -180,13 +186,7 @@ class Universe:
                 await self._sleep(QUALIFY_RETRY_S)
             for i in range(0, len(wanted), QUALIFY_BATCH):
                 chunk = wanted[i : i + QUALIFY_BATCH]
-                batch: list[Contract] = [Stock(s, "SMART", "USD") for s in chunk]
-                try:
-                    qualified = await self._ib.qualifyContractsAsync(*batch)
-                except Exception:
-                    logger.exception("qualifying the universe failed")
-                    continue
-                for q in qualified:
+                for q in await self._qualify(chunk):
                     if q is not None and q.conId > 0:
                         self.stocks[q.symbol] = q
         missing = [s for s in symbols if s not in self.stocks]
@@ -201,6 +201,25 @@ class Universe:
             if c is not None:
                 self._md.subscribe(c)
         self._on_streamed()
+
+    async def _qualify(self, chunk: list[str]) -> list[Contract | None]:
+        """One batch qualified; a connection lost meanwhile is waited out and the batch
+        asked again (module doc) -- a drop is not IB's verdict on a symbol."""
+        while True:
+            await self._session.wait_ready(None)
+            batch: list[Contract] = [Stock(s, "SMART", "USD") for s in chunk]
+            try:
+                return list(await self._ib.qualifyContractsAsync(*batch))
+            except ConnectionError as exc:
+                logger.warning(
+                    "the connection dropped while qualifying the universe ({}): "
+                    "asking again once connected",
+                    exc,
+                )
+                await self._sleep(QUALIFY_RETRY_S)
+            except Exception:
+                logger.exception("qualifying the universe failed")
+                return []
 
     def keep_streaming(self) -> None:
         """Re-request universe lines a chain evicted, while lines are free (module doc)."""

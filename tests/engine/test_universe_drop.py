@@ -1,0 +1,53 @@
+"""The universe's underlyings, qualified while the connection drops (soak finding): the
+batch cut short is asked again once connected -- a warning, never a traceback -- and every
+symbol streams."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from loguru import logger
+
+from tests.engine.conftest import ENGINE_SYMBOLS, MakeEngine
+from tests.sim.conftest import until
+from tui_trader.sim.gateway import SimGateway
+
+
+@pytest.mark.parametrize(
+    ("drop_at", "said"),
+    [
+        (1, "dropped while loading bars"),  # the bars loader's own first stock
+        (len(ENGINE_SYMBOLS) + 1, "dropped while qualifying the universe"),  # the lines'
+    ],
+)
+async def test_a_drop_while_qualifying_is_waited_out(
+    make_engine: MakeEngine, engine_gateway: SimGateway, drop_at: int, said: str
+) -> None:
+    gateway = engine_gateway
+    stock_asks: list[str] = []
+    original = gateway._req_contract_details
+
+    def drop_on_first_stock(s: Any, req: Any) -> None:
+        # the ``drop_at``-th stock asked for: the network goes before IB answers it
+        if req.contract.sec_type == "STK":
+            stock_asks.append(req.contract.symbol)
+            if len(stock_asks) == drop_at:
+                gateway.drop()
+                return
+        original(s, req)
+
+    gateway._req_contract_details = drop_on_first_stock  # type: ignore[method-assign]
+    records: list[str] = []
+    sink = logger.add(lambda m: records.append(m), level="WARNING", format="{level} {message}")
+    try:
+        engine = await make_engine()
+        await until(lambda: set(engine.universe.stocks) == set(ENGINE_SYMBOLS), 10.0)
+    finally:
+        logger.remove(sink)
+    assert len(stock_asks) > len(ENGINE_SYMBOLS)  # the batch was asked again
+    assert not [r for r in records if r.startswith("ERROR")], records
+    assert any(said in r for r in records), records
+    assert not any("did not qualify" in r for r in records)
+    for c in engine.universe.stocks.values():
+        assert engine.marketdata.ticker(c.conId) is not None, c.symbol
