@@ -54,7 +54,7 @@ from tui_trader.state.journal import (
     _tables,
 )
 
-#: The kv prefix of the auto-trader's exit records (``engine.autotrader.EXIT_KEY``; not
+#: The kv prefix of the auto-trader's exit records (``engine.auto_exits.EXIT_KEY``; not
 #: imported from there, which would pull the broker and ib_insync into this command; a
 #: test keeps the two equal).
 EXIT_KEY = "auto/exit/"

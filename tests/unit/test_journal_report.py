@@ -337,7 +337,7 @@ def test_it_reads_beside_an_engine_holding_the_lock_and_a_write(journal: Path) -
 
 
 def test_the_exit_key_is_the_auto_traders() -> None:
-    from tui_trader.engine.autotrader import EXIT_KEY as ENGINE_EXIT_KEY
+    from tui_trader.engine.auto_exits import EXIT_KEY as ENGINE_EXIT_KEY
     from tui_trader.journal_report import EXIT_KEY
 
     assert EXIT_KEY == ENGINE_EXIT_KEY

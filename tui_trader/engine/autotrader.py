@@ -26,12 +26,9 @@ with no key pressed, through exactly the same path as a key press.
   order, otherwise SKIPPED ``interrupted``: never tried twice. SENT candidates follow
   their order to FILLED, CANCELLED or REJECTED; an order whose outcome is unknown stays
   SENT and shows UNKNOWN on the Orders screen, never resent.
-- **Exits**: whenever the market is open and the auto-trader is not OFF, each spread the
-  journal says we opened whose SPEC 9 rule holds gets one closing order
-  (:func:`tui_trader.core.entry.plan_close`, SELL) through the same desk; never a second
-  one while one works; a rejected or cancelled exit is sent again on the next check, at
-  most ``[auto] exit_retries`` times, then an ERROR event (the HIGH alert of SPEC 13).
-  Exits go out while HALTED.
+- **Exits** (:mod:`tui_trader.engine.auto_exits`): whenever the market is open and the
+  auto-trader is not OFF -- HALTED included -- our spreads whose SPEC 9 rule holds get
+  one closing order at a time through the same desk, retried ``[auto] exit_retries`` times.
 - Breakers stop new entries at once; a SENT candidate is not cancelled by a breaker
   (only the kill switch cancels working orders).
 
@@ -60,7 +57,6 @@ from tui_trader.core.auto import (
     Candidate,
     CandidateKey,
     CandidateState,
-    Direction,
     Ranked,
     attempt_order,
     candidates_from_scan,
@@ -70,13 +66,11 @@ from tui_trader.core.auto import (
 from tui_trader.core.calendar import WindowState, market_open, window_status
 from tui_trader.core.entry import (
     AccountState,
-    CloseRequest,
     EntryPlan,
     EntryRequest,
     Refusal,
     WhatIf,
     entry_gate,
-    plan_close,
     plan_entry,
 )
 from tui_trader.core.models import ConnectionState, EventLevel, IntentStatus, OrderIntent
@@ -85,6 +79,7 @@ from tui_trader.core.scanner import ScanReport
 from tui_trader.core.settings import Settings
 from tui_trader.core.spreads import OptionChain, SpreadSelection, select_spreads
 from tui_trader.engine.actions import Outcome
+from tui_trader.engine.auto_exits import AutoExits
 from tui_trader.engine.desk import OrderDesk
 from tui_trader.engine.events import EventSink
 from tui_trader.engine.legs import LegReader, leg_quote
@@ -94,16 +89,12 @@ from tui_trader.state.journal import Journal
 from tui_trader.state.store import (
     Account,
     AutoCandidateRow,
-    AutoExitRow,
     Automation,
     Orders,
-    Positions,
-    SpreadPosition,
     Store,
 )
 
 STATE_KEY = "auto/state"
-EXIT_KEY = "auto/exit/"
 S = CandidateState
 
 
@@ -172,6 +163,10 @@ class AutoTrader:
         self._on_order = on_order
         self._chain_timeout_s = chain_timeout_s
         self._reader = LegReader(marketdata, desk.quote_age)
+        self._exit_orders = AutoExits(
+            settings, journal, store, desk, self._reader,
+            events=events, clock=clock, today=today, on_order=on_order,
+        )  # fmt: skip
         self._armed = False
         self._dry_run = False
         self._cycling = False
@@ -588,99 +583,13 @@ class AutoTrader:
             if c.key.day < today or (c.key.day == today and status.state is WindowState.CLOSED):
                 self._move(c, S.EXPIRED, "the entry window closed")
 
-    # ------------------------------------------------------------------ exits
-
     async def _exits(self) -> None:
         try:
-            for sp in self._store.get(Positions).spreads:
-                if sp.exit_reason is not None and sp.intent_id and not sp.external:
-                    await self._exit(sp)
-        except Exception:
-            logger.exception("the auto-trader's exits failed")
+            await self._exit_orders.run(dry_run=self._dry_run)
         finally:
             self._exiting = False
 
-    async def _exit(self, sp: SpreadPosition) -> None:
-        key = EXIT_KEY + str(sp.intent_id)
-        record: dict[str, Any] = self._journal.get_kv(key) or {
-            "symbol": sp.underlying, "rule": sp.exit_reason, "attempts": 0,
-            "intent_id": None, "state": "PENDING", "day": self._today().isoformat(),
-        }  # fmt: skip
-        last = self._journal.intent(record["intent_id"]) if record["intent_id"] else None
-        if last is not None and not last.is_terminal:
-            return  # one closing order at a time
-        if last is not None and last.status is IntentStatus.FILLED:
-            return
-        if record["state"] == "GAVE_UP":
-            return
-        limit = self._settings.auto.exit_retries
-        if record["attempts"] > limit:
-            record["state"] = "GAVE_UP"
-            self._journal.put_kv(key, record)
-            self._events(
-                EventLevel.ERROR,
-                "exit",
-                f"{sp.underlying}: the {sp.exit_reason} exit failed {record['attempts']} times; "
-                "close it yourself (c on Positions).",
-                sp.intent_id,
-            )
-            return
-        if len(sp.legs) != 2 or sp.direction not in ("LONG", "SHORT"):
-            return
-        lo, sh = sp.legs
-        long_leg = self._reader.leg(lo.con_id, "BUY", lo.expiry, lo.strike, lo.right)
-        short_leg = self._reader.leg(sh.con_id, "SELL", sh.expiry, sh.strike, sh.right)
-        direction: Direction = "LONG" if sp.direction == "LONG" else "SHORT"
-        plan = plan_close(
-            CloseRequest(sp.underlying, direction, leg_quote(long_leg), leg_quote(short_leg),
-                         held=sp.quantity),
-            self._settings,
-        )  # fmt: skip
-        if isinstance(plan, Refusal):  # no usable quote now: the next check tries again
-            logger.info("exit of {} waits: {}", sp.underlying, plan.message)
-            return
-        if self._dry_run:
-            if record["state"] != "DRY-RUN":
-                record["state"] = "DRY-RUN"
-                self._journal.put_kv(key, record)
-                self._events(
-                    EventLevel.INFO, "exit", f"dry-run: would send {plan.spec.describe()}",
-                    sp.intent_id,
-                )  # fmt: skip
-            return
-        out, intent = await self._desk.submit(plan.spec, None)
-        record["attempts"] += 1
-        record["rule"] = sp.exit_reason
-        record["updated_at"] = self._clock().isoformat()
-        if intent is not None:
-            record["intent_id"], record["state"] = intent.intent_id, "SENT"
-            self._on_order("exit")
-        else:
-            record["state"] = f"refused: {out.message}"
-        self._journal.put_kv(key, record)
-
     # ------------------------------------------------------------------ slice
-
-    def _exit_rows(self) -> tuple[AutoExitRow, ...]:
-        rows: list[AutoExitRow] = []
-        today = self._today().isoformat()
-        today_start = f"{today}T00:00:00+00:00"
-        for sp in self._store.get(Positions).spreads:
-            record = self._journal.get_kv(EXIT_KEY + str(sp.intent_id)) if sp.intent_id else None
-            if record is None or record.get("day") != today:
-                continue
-            it = self._journal.intent(record["intent_id"]) if record["intent_id"] else None
-            rows.append(
-                AutoExitRow(
-                    spread_key=str(sp.intent_id), symbol=record["symbol"],
-                    rule=str(record["rule"]),
-                    state=it.status.value if it is not None else str(record["state"]),
-                    attempts=int(record["attempts"]),
-                    updated_at=datetime.fromisoformat(record.get("updated_at") or today_start),
-                    intent_id=record["intent_id"],
-                )
-            )  # fmt: skip
-        return tuple(rows)
 
     def publish(self) -> None:
         """The Automation slice."""
@@ -709,7 +618,7 @@ class AutoTrader:
                 universe_size=len(self._settings.universe.symbols),
                 window=window_status(self._clock(), self._settings.timing).label,
                 candidates=rows,
-                exits=self._exit_rows(),
+                exits=self._exit_orders.rows(),
             ),
         )
 
