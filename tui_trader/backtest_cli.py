@@ -167,17 +167,21 @@ def split_values(text: str) -> list[str]:
     return out
 
 
-def _strategies(text: str | None) -> tuple[str, ...]:
+def _strategies(text: str | None, settings: Settings | None = None) -> tuple[str, ...]:
+    """SPEC 4's four, then the user strategies of ``settings`` (issue 15: the enabled ones
+    by default, any configured one by name), in config order."""
+    user = settings.strategies if settings is not None else None
+    names = (*STRATEGY_NAMES, *(user.user if user is not None else ()))
     if text is None:
-        return STRATEGY_NAMES
+        return (*STRATEGY_NAMES, *(user.enabled if user is not None else ()))
     wanted = [s.strip().upper() for s in text.split(",") if s.strip()]
-    unknown = [s for s in wanted if s not in STRATEGY_NAMES]
+    unknown = [s for s in wanted if s not in names]
     if unknown or not wanted:
         raise _usage(
             f"--strategies {text!r}: unknown strategy {', '.join(unknown) or '(none given)'}; "
-            f"choose from {', '.join(STRATEGY_NAMES)}"
+            f"choose from {', '.join(names)}"
         )
-    return tuple(s for s in STRATEGY_NAMES if s in wanted)
+    return tuple(s for s in names if s in wanted)
 
 
 class ProgressBar:
@@ -208,6 +212,10 @@ class ProgressBar:
 
 
 def _value(settings: Settings, name: str) -> Any:
+    from tui_trader.engine.user_strategies import is_strategy_key, override_value
+
+    if is_strategy_key(name):
+        return override_value(settings, name)
     section, _, key = name.partition(".")
     return getattr(settings, section).model_dump(mode="json")[key]
 
@@ -269,13 +277,17 @@ def _day_range(days: Any, args: argparse.Namespace) -> tuple[int, int]:
 
 def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     from tui_trader.cli import _print_json, _report_dropped
-    from tui_trader.config import with_overrides
     from tui_trader.core.backtest_market import all_days
     from tui_trader.datafiles.bars import read_bars_csv
+    from tui_trader.engine.user_strategies import (
+        StrategyLoadError,
+        apply_overrides,
+        backtest_strategies,
+    )
 
     started = time.perf_counter()
-    settings = with_overrides(settings, dict(_assignment(t, "--set") for t in args.set), "--set")
-    strategies = _strategies(args.strategies)
+    settings = apply_overrides(settings, dict(_assignment(t, "--set") for t in args.set), "--set")
+    strategies = _strategies(args.strategies, settings)
     grid: list[tuple[str, list[str]]] = []
     for text in args.grid:
         name, values = _assignment(text, "--grid")
@@ -288,11 +300,15 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     sweep = bool(grid) or args.split is not None
     from tui_trader.engine.sweep import grid_sets, release_memory
 
-    sets = [with_overrides(settings, params, "--grid") for params in grid_sets(grid)]
+    sets = [apply_overrides(settings, params, "--grid") for params in grid_sets(grid)]
 
     bars = read_bars_csv(args.bars)
     release_memory()  # the CSV parser's freed heap, before the back-test allocates its own
     _report_dropped(bars.dropped)
+    try:  # issue 15: imported, and checked for look-ahead, before they are trusted
+        user = backtest_strategies(sets, bars, strategies)
+    except StrategyLoadError as exc:
+        raise _usage(str(exc)) from None
     days = all_days(bars)
     first, last = _day_range(days, args)
     header = (
@@ -311,7 +327,7 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     if sweep:  # the workers prepare the market: this process need not hold it too
         runs, text = _sweep(args, days, bars, sets, grid, strategies, first, last, payload)
     else:
-        runs, text = _report(args, bars, settings, strategies, first, last, header, payload)
+        runs, text = _report(args, bars, settings, strategies, first, last, header, payload, user)
     elapsed = time.perf_counter() - started
     payload["elapsed_ms"] = elapsed * 1000.0
     if args.trades_csv is not None:
@@ -336,14 +352,19 @@ def _report(
     last: int,
     header: str,
     payload: dict[str, Any],
+    user: Sequence[Any] = (),
 ) -> tuple[list[RunResult], str]:
     from tui_trader.core.backtest import run_backtest, standard_runs
     from tui_trader.core.backtest_market import prepare_market
     from tui_trader.core.backtest_metrics import rank
     from tui_trader.core.backtest_report import format_report
+    from tui_trader.core.user_strategies import StrategyFailed
 
     market = prepare_market(bars)
-    runs = run_backtest(market, settings, first, last, standard_runs(strategies))
+    try:
+        runs = run_backtest(market, settings, first, last, standard_runs(strategies), user)
+    except StrategyFailed as exc:  # issue 15: a fault on a bar the check did not sample
+        raise _usage(f"the back-test stopped: {exc}") from None
     ranked = rank(runs, args.metric, lambda r: r.metrics)
     payload["runs"] = [_run_dict(r) for r in ranked]
     return ranked, format_report(ranked, header, args.metric)
@@ -376,7 +397,10 @@ def _sweep(
             )
         in_last = split - 1
     keys = [k for k, _ in grid]
-    tasks = [SetTask(k, s, first, in_last, strategies) for k, s in enumerate(sets)]
+    from tui_trader.engine.user_strategies import strategies_dir
+
+    user_dir = str(strategies_dir())
+    tasks = [SetTask(k, s, first, in_last, strategies, user_dir) for k, s in enumerate(sets)]
     token = bars_token(bars)
     progress = ProgressBar(sys.stderr)
     results = _run_tasks(args, bars, token, tasks, progress)
@@ -386,7 +410,7 @@ def _sweep(
     runs = [results[best]]
     oos = None
     if args.split is not None:
-        task = SetTask(len(tasks), sets[best], in_last + 1, last, strategies)
+        task = SetTask(len(tasks), sets[best], in_last + 1, last, strategies, user_dir)
         (oos,) = _run_tasks(args, bars, token, [task], None)
         runs.append(oos)
     payload["sweep"] = {

@@ -15,8 +15,11 @@ Subcommands (every one accepts ``--config FILE``):
   127.0.0.1.
 - ``kill-switch status|engage|clear [--journal FILE]`` -- the persisted kill switch, while
   no engine runs (see :func:`cmd_kill_switch`).
+- ``doctor [--json] [--journal FILE]`` -- a preflight of the IB connection and account,
+  a tick or a cross per check (exit 0 only when all pass; :mod:`tui_trader.engine.doctor`);
 - ``journal [--day YYYY-MM-DD] [--json] [--journal FILE]`` -- one New York trading day's
-  candidates, orders, exits and events, read-only (see :mod:`tui_trader.journal_report`).
+  candidates, orders, exits and events, read-only (see :mod:`tui_trader.journal_report`);
+  ``journal --history`` the closed trades of every day (:mod:`tui_trader.core.history`).
 
 Exit codes: 0 success, 1 the dashboard's engine failed to start for an unexpected reason
 (one sentence on stderr naming the log file, which has the traceback), 2 bad input or
@@ -31,7 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -143,6 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     demo_scan.add_argument("--seed", type=int, default=7, help="simulated market seed")
 
+    strategy = sub.add_parser("strategy", parents=[common], help="check a user strategy")
+    strategy_sub = strategy.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    check = strategy_sub.add_parser(
+        "check", parents=[common], help="refuse a strategy that looks ahead (issue 15)"
+    )
+    check.add_argument("name", metavar="NAME", help="a [strategies.NAME] table")
+    check.add_argument("--bars", type=Path, required=True, metavar="FILE",
+                       help="CSV of daily bars, as for scan")  # fmt: skip
+
     scan = sub.add_parser("scan", parents=[common], help="signals from a CSV of daily bars")
     scan.add_argument(
         "--bars",
@@ -212,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="P",
         help="loopback TCP port for fault-injection commands",
     )
+    _gateway_universe_args(gateway)
 
     run = sub.add_parser(
         "run", parents=[common], help="run the trading engine (headless: no dashboard)"
@@ -282,6 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     journal.add_argument("--json", action="store_true", help="print one JSON object")
     journal.add_argument(
+        "--history",
+        action="store_true",
+        help="closed trades of every day: entry, exit, P&L, the rule that closed them, "
+        "cumulative realised P&L",
+    )
+    journal.add_argument(
         "--journal",
         type=Path,
         metavar="FILE",
@@ -291,6 +310,22 @@ def build_parser() -> argparse.ArgumentParser:
     from tui_trader.backtest_cli import add_backtest_parser  # SPEC 12: its own module
 
     add_backtest_parser(sub, common)
+
+    alert_test = sub.add_parser(  # SPEC 13
+        "alert-test", parents=[common], help="send a test alert on each [alerts] channel"
+    )
+    alert_test.add_argument("--channel", metavar="NAME", help="only this channel")
+
+    doctor = sub.add_parser(  # issue 11: a preflight of the account
+        "doctor", parents=[common], help="check the IB connection and account before trading"
+    )
+    doctor.add_argument("--json", action="store_true", help="print the checks as a JSON list")
+    doctor.add_argument(
+        "--journal",
+        type=Path,
+        metavar="FILE",
+        help="the engine's journal (default: the one tui-trader uses)",
+    )
     return parser
 
 
@@ -304,8 +339,36 @@ def _port(text: str) -> int:
     return value
 
 
+#: Commands that apply SPEC 3's market-cap filter: a bad ``[universe] market_caps_file``
+#: is refused (exit 2, one sentence naming the file and line) before they start anything.
+USES_MARKET_CAPS = frozenset({None, "run", "scan"})
+#: Commands that send alerts: a URL apprise cannot parse is refused (exit 2) at start.
+USES_ALERTS = frozenset({None, "run", "alert-test"})
+#: Commands that run the enabled user strategies (issue 15): an import error is exit 2.
+USES_STRATEGIES = frozenset({None, "run"})
+
+
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(getattr(args, "config", None))
+    settings = load_settings(getattr(args, "config", None))
+    if args.command in USES_MARKET_CAPS:
+        from tui_trader.datafiles.market_caps import universe_market_caps
+
+        universe_market_caps(settings.universe)  # InputFileError: exit 2 (see main)
+    if args.command in USES_ALERTS and settings.alerts.urls:  # SPEC 13: refused at start
+        from tui_trader.alerts.channels import AlertConfigError, build_channels
+
+        try:
+            build_channels(settings.alerts)
+        except AlertConfigError as exc:
+            raise UsageError(str(exc)) from None
+    if args.command in USES_STRATEGIES and settings.strategies.enabled:  # issue 15
+        from tui_trader.engine.user_strategies import StrategyLoadError, load_strategies
+
+        try:
+            load_strategies(settings)
+        except StrategyLoadError as exc:
+            raise UsageError(str(exc)) from None
+    return settings
 
 
 def _print_json(payload: Any) -> None:
@@ -332,7 +395,10 @@ def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
 
     bars = read_bars_csv(args.bars, asof=args.asof)
     _report_dropped(bars.dropped)
-    report = scan(bars, settings.universe, settings.strategy)
+    from tui_trader.datafiles.market_caps import universe_market_caps
+
+    caps = universe_market_caps(settings.universe)
+    report = scan(bars, settings.universe, settings.strategy, caps)
     results = report.results if args.all else [r for r in report.results if r.signals]
     if args.json:
         payload = report.to_dict()
@@ -366,8 +432,71 @@ def cmd_spreads(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     """``config --show``; ``config`` alone shows its help (see :func:`main`)."""
+    if settings.alerts.urls:  # SPEC 13: secrets are never shown
+        from tui_trader.alerts.channels import masked_settings
+
+        settings = masked_settings(settings)
     sys.stdout.write(to_toml(settings))
     return EXIT_OK
+
+
+# --- gateway --universe / --max-lines / --snapshot-ms / --list-symbols (issue 12) -------
+
+
+def _count(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} is not between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _gateway_universe_args(gateway: argparse.ArgumentParser) -> None:
+    from tui_trader.sim.universe import MAX_UNIVERSE
+
+    gateway.add_argument(
+        "--universe",
+        type=_count(1, MAX_UNIVERSE),
+        default=60,
+        metavar="N",
+        help=f"carry N names: the 60 demo names, then generated ones (default 60, up to "
+        f"{MAX_UNIVERSE})",
+    )
+    gateway.add_argument(
+        "--max-lines",
+        type=_count(1, 10_000),
+        default=100,
+        metavar="N",
+        help="the account's market data lines: one more is refused with error 101 (default 100)",
+    )
+    gateway.add_argument(
+        "--snapshot-ms",
+        type=_count(0, 11_000),
+        default=0,
+        metavar="MS",
+        help="how long a snapshot holds a line before tickSnapshotEnd (default 0)",
+    )
+    gateway.add_argument(
+        "--list-symbols",
+        action="store_true",
+        help="print the --universe names, one a line (a [universe] symbols_file), and exit",
+    )
+
+
+def _gateway_universe(args: argparse.Namespace) -> dict[str, Any]:
+    """``serve``'s ``symbols`` and ``limits`` from the gateway's universe options."""
+    from tui_trader.sim.gateway import GatewayLimits
+    from tui_trader.sim.universe import universe_symbols
+
+    limits = GatewayLimits(
+        max_market_data_lines=args.max_lines, snapshot_s=args.snapshot_ms / 1000.0
+    )
+    return {"symbols": universe_symbols(args.universe), "limits": limits}
 
 
 def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
@@ -375,6 +504,11 @@ def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
 
     from tui_trader.sim.gateway import serve
 
+    if args.list_symbols:
+        from tui_trader.sim.universe import universe_symbols
+
+        sys.stdout.write("".join(f"{s}\n" for s in universe_symbols(args.universe)))
+        return EXIT_OK
     if not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port} is not a TCP port (1-65535)")
     if args.control_port is not None and not 0 < args.control_port < 65536:
@@ -388,6 +522,7 @@ def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
         control_port=args.control_port,
         start=_replay_start(args.start),
         skip_closed=True,
+        **_gateway_universe(args),
     )
     try:
         asyncio.run(_until_sigterm(gateway))
@@ -678,6 +813,30 @@ def cmd_kill_switch(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"cannot open the journal {path}: {reason}") from None
 
 
+def _journal_history(args: argparse.Namespace) -> int:
+    """``journal --history``: every closed trade in the journal (:mod:`tui_trader.core.history`),
+    read on the report's read-only connection."""
+    from tui_trader.core.calendar import ET
+    from tui_trader.core.history import closed_trades, history_json, history_lines
+    from tui_trader.journal_report import JournalReportError, open_read_only
+    from tui_trader.state.journal import default_journal_path, read_history
+
+    if args.day is not None:
+        raise UsageError("--history lists the closed trades of every day: leave out --day")
+    path: Path = args.journal if args.journal is not None else default_journal_path()
+    try:
+        with open_read_only(path) as conn:
+            history = closed_trades(*read_history(conn))
+    except JournalReportError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        out = {"journal": str(path), **history_json(history)}
+        sys.stdout.write(json.dumps(out, allow_nan=False, indent=2) + "\n")
+    else:
+        sys.stdout.write("\n".join([f"Journal: {path}", *history_lines(history, tz=ET)]) + "\n")
+    return EXIT_OK
+
+
 def cmd_journal(args: argparse.Namespace, settings: Settings) -> int:
     """``journal [--day D] [--json] [--journal FILE]``: :mod:`tui_trader.journal_report`
     (read-only: safe beside a running engine)."""
@@ -686,6 +845,8 @@ def cmd_journal(args: argparse.Namespace, settings: Settings) -> int:
     from tui_trader.journal_report import JournalReportError
     from tui_trader.journal_report import cmd_journal as report
 
+    if args.history:
+        return _journal_history(args)
     try:
         sys.stdout.write(report(args.journal, args.day, args.json, datetime.now(UTC)))
     except JournalReportError as exc:
@@ -699,9 +860,61 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     return run_backtest_command(args, settings)
 
 
+def cmd_strategy(args: argparse.Namespace, settings: Settings) -> int:
+    """``strategy check NAME --bars FILE``: exit 0 when no look-ahead, 1 when there is
+    (the first differing day and symbol), 2 for bad input."""
+    from tui_trader.datafiles.bars import read_bars_csv
+    from tui_trader.engine.user_strategies import StrategyLoadError, check_strategy
+
+    bars = read_bars_csv(args.bars)
+    _report_dropped(bars.dropped)
+    try:
+        passed, text = check_strategy(settings, args.name, bars)
+    except StrategyLoadError as exc:
+        raise UsageError(str(exc)) from None
+    print(text)
+    return EXIT_OK if passed else EXIT_FAILED
+
+
+def cmd_alert_test(args: argparse.Namespace, settings: Settings) -> int:
+    """``alert-test [--channel NAME]``: a line per channel; exit 0 when every one worked,
+    1 when one failed, 2 when no such channel is configured."""
+    from tui_trader.alerts.channels import AlertConfigError
+    from tui_trader.alerts.probe import send_test
+
+    try:
+        results = send_test(settings, datetime.now().astimezone(), args.channel)
+    except AlertConfigError as exc:
+        raise UsageError(str(exc)) from None
+    for result in results:
+        print(result.line())
+    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+
+
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    """``doctor [--json] [--journal FILE]``: one line per check (see
+    :mod:`tui_trader.engine.doctor`); exit 0 only when every check passes, else 1."""
+    import asyncio
+
+    from tui_trader.engine.doctor import run_doctor
+    from tui_trader.state.journal import default_journal_path
+
+    path: Path = args.journal if args.journal is not None else default_journal_path()
+    checks = asyncio.run(run_doctor(settings, path))
+    if args.json:
+        _print_json([c.as_json() for c in checks])
+    else:
+        for check in checks:
+            print(check.line())
+    return EXIT_OK if all(c.ok for c in checks) else EXIT_FAILED
+
+
 COMMANDS = {
+    "alert-test": cmd_alert_test,
+    "doctor": cmd_doctor,
     "backtest": cmd_backtest,
     "scan": cmd_scan,
+    "strategy": cmd_strategy,
     "spreads": cmd_spreads,
     "config": cmd_config,
     "gateway": cmd_gateway,

@@ -180,10 +180,35 @@ def load_settings(
         sources.append(f"{ENV_PREFIX}* environment")
     source = "config " + (" + ".join(sources) if sources else "defaults")
     try:
-        return Settings.model_validate(data, strict=True)
+        settings = Settings.model_validate(data, strict=True)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ConfigError(_describe(first, source)) from None
+    return _with_symbols_file(settings, data, source)
+
+
+def _with_symbols_file(settings: Settings, data: Mapping[str, Any], source: str) -> Settings:
+    """``[universe] symbols`` read from ``symbols_file`` when that is set (issue 12): a
+    bad file, or both keys given, is a :class:`ConfigError` (one sentence, exit 2)."""
+    from tui_trader.datafiles import InputFileError
+    from tui_trader.datafiles.symbols import read_symbols_file
+
+    configured = settings.universe.symbols_file.strip()
+    if not configured:
+        return settings
+    given = data.get("universe")
+    if isinstance(given, Mapping) and "symbols" in given:
+        raise ConfigError(
+            f"{source}: [universe] sets both symbols and symbols_file: keep one of them"
+        )
+    if configured == "-":
+        raise ConfigError(f"{source}: [universe] symbols_file must name a file, not '-'")
+    try:
+        symbols = read_symbols_file(configured)
+    except InputFileError as exc:
+        raise ConfigError(str(exc).removesuffix(".")) from None
+    universe = settings.universe.model_copy(update={"symbols": symbols})
+    return settings.model_copy(update={"universe": universe})
 
 
 def to_toml(settings: Settings) -> str:

@@ -36,6 +36,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,12 +68,28 @@ NOW = datetime(2026, 11, 18, 19, 30, tzinfo=UTC)
 # ------------------------------------------------------------------ 1. first frame
 
 
+def entry_point() -> Path:
+    """The ``tui-trader`` script beside this interpreter (the venv's own bin), not the one
+    on PATH: ``make bench`` runs ``.venv/bin/python`` without activating the venv, so PATH
+    has no ``tui-trader`` from a fresh clone (issue 13), or another install's."""
+    return Path(sys.executable).parent / "tui-trader"
+
+
+def test_the_benchmark_starts_the_venvs_own_entry_point(monkeypatch: Any) -> None:
+    """Issue 13: found with an empty PATH, as ``make bench`` from a fresh clone runs it."""
+    monkeypatch.setenv("PATH", "")
+    exe = entry_point()
+    assert exe.parent == Path(sys.executable).parent
+    assert exe.is_file() and os.access(exe, os.X_OK)
+
+
 @contextmanager
 def tmux_dashboard(tmp: Path) -> Iterator[tuple[str, float]]:
     """``tui-trader --demo`` in a detached 120x40 tmux pane: yields (socket, spawn time)."""
     tmux = shutil.which("tmux")
-    exe = shutil.which("tui-trader")
-    assert tmux and exe, "needs tmux and the tui-trader entry point"
+    exe = entry_point()
+    assert tmux, "needs tmux"
+    assert exe.is_file(), f"needs the tui-trader entry point at {exe} (make setup)"
     home = tmp / "home"
     home.mkdir(exist_ok=True)
     env = isolated_env(home)

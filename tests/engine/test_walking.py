@@ -116,7 +116,8 @@ async def at_ib(gw: SimGateway, iid: str, limit: float | None) -> None:
 
 
 async def place_below(engine: Engine, symbol: str, ticks: int) -> tuple[OrderIntent, Natural]:
-    """Preview ``symbol``, move the BUY limit ``ticks`` below the natural ask, transmit."""
+    """Preview ``symbol``, move the BUY limit ``ticks`` below the natural ask (held at the
+    natural bid at most), transmit."""
     assert (await engine.preview(symbol)).ok
     assert (await engine.adjust_limit(-ticks)).ok
     assert (await engine.refresh_what_if()).ok
@@ -145,7 +146,9 @@ async def test_a_buy_below_the_bid_walks_each_step_up_to_its_bound_then_cancels(
     intent, at_start = await place_below(engine, "MSFT", 150)
     iid, spec = intent.intent_id, intent.spec
     placed = dec(intent.working_limit)
-    assert placed < at_start.bid  # the reported order: below the natural bid
+    # The preview holds a limit inside the natural market (issue 13, defect 9): 150 ticks
+    # down stop at the natural bid, the lowest a BUY can start from and still walk up.
+    assert placed == at_start.bid
     cap = at_start.ask  # the worst debit the preview sized: max(limit, natural ask)
     info = walk_info(engine, iid)
     assert info is not None and (info.step, info.max_steps) == (0, MAX_STEPS)

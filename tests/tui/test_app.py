@@ -11,6 +11,7 @@ from tests.tui.demo_store import APP_NOW
 from tui_trader.core.models import IntentStatus
 from tui_trader.core.risk import BreakerState, engage_kill_switch
 from tui_trader.state.store import ConnectionState, Health, Orders, Store
+from tui_trader.tui.app import MAX_TOASTS
 from tui_trader.tui.screens.confirm import ConfirmScreen
 from tui_trader.tui.screens.help import HelpScreen
 from tui_trader.tui.screens.log import LogScreen
@@ -134,9 +135,11 @@ async def test_without_an_engine_every_action_says_trading_is_not_connected(
             await pilot.press(key)
         await pilot.pause()
         texts = messages(app)
-        assert len(texts) == 11
+        # issue 13 (a popup for every key): the same refusal replaces its predecessor and
+        # at most MAX_TOASTS are shown, the newest
+        assert len(texts) == MAX_TOASTS
         assert all(t.startswith("Cannot ") for t in texts)
-        assert "Cannot rescan: no engine is connected to this dashboard." in texts
+        assert "Cannot move the limit +1 tick: no engine is connected to this dashboard." in texts
         assert "Cannot transmit: no engine is connected to this dashboard." in texts
         assert all(n.title == "Trading is not connected" for n in app._notifications)
 
@@ -155,7 +158,8 @@ async def test_footer_shows_reconnecting_then_connected(make_app: AppFactory) ->
         await pilot.pause()
         assert "CONNECTED since 14:30:00" in footer_text(app)
         assert app.screen.query_one("#footer-conn").has_class("-ok")
-        assert messages(app) == ["CONNECTED -> RECONNECTING", "RECONNECTING -> CONNECTED"]
+        # issue 13: the newer connection notice replaces the older
+        assert messages(app) == ["RECONNECTING -> CONNECTED"]
 
 
 async def test_footer_is_compact_at_80_columns_and_stays_on_every_screen(
@@ -280,3 +284,23 @@ def test_screens_do_not_import_the_app_module() -> None:
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom):
                 assert node.module != "tui_trader.tui.app", path.name
+
+
+async def test_the_palette_has_one_quit_and_only_the_projects_themes(
+    make_app: AppFactory,
+) -> None:
+    """Issue 13 item 14: Textual's own "Theme" list (twenty non-project themes) and its
+    second, unasked "Quit" are gone; each project theme is one command."""
+    app = make_app(engine=RecordingEngine())
+    async with app.run_test(size=(120, 40)) as pilot:
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        assert [t for t in commands if t.startswith("Quit")] == [
+            "Quit (asks when orders are working)"
+        ]
+        assert "Theme" not in commands
+        themes = sorted(t for t in commands if t.startswith("Theme: "))
+        assert themes == ["Theme: ansi", "Theme: dark", "Theme: light"]
+        assert not any("textual" in t or "nord" in t or "gruvbox" in t for t in commands)
+        commands["Theme: ansi"].callback()
+        await pilot.pause()
+        assert app.theme == "ansi"

@@ -288,4 +288,5 @@ async def test_a_connection_drop_shows_reconnecting_then_connected_in_the_footer
         assert drawn[drawn.index("RECONNECTING") :] == ["RECONNECTING", "CONNECTED"]
         assert app.screen.query_one("#footer-conn").has_class("-ok")
         connection = [m for title, m in toasts(app) if title == "Connection"]
-        assert connection == ["CONNECTED -> RECONNECTING", "RECONNECTING -> CONNECTED"]
+        # issue 13: the newer connection notice replaces the older
+        assert connection == ["RECONNECTING -> CONNECTED"]

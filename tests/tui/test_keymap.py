@@ -39,13 +39,15 @@ def test_every_binding_has_a_unique_id() -> None:
             "confirm_no", "confirm_cancel", "close_help"} <= ids  # fmt: skip
     from tui_trader.tui.screens.arm import ArmScreen
     from tui_trader.tui.screens.automation import AutomationScreen
+    from tui_trader.tui.screens.backtest import BacktestScreen
     from tui_trader.tui.screens.log import LogScreen
 
     assert {"automation", "arm_auto", "arm_yes", "arm_dry_run", "arm_no", "arm_cancel"} <= ids
+    assert {"backtest", "backtest_run", "backtest_cancel", "backtest_metric"} <= ids
     groups = [TraderApp.BINDINGS, ScannerScreen.BINDINGS, PreviewScreen.BINDINGS,
               PositionsScreen.BINDINGS, OrdersScreen.BINDINGS, LogScreen.BINDINGS,
-              AutomationScreen.BINDINGS, ConfirmScreen.BINDINGS, ArmScreen.BINDINGS,
-              HelpScreen.BINDINGS]  # fmt: skip
+              AutomationScreen.BINDINGS, BacktestScreen.BINDINGS, ConfirmScreen.BINDINGS,
+              ArmScreen.BINDINGS, HelpScreen.BINDINGS]  # fmt: skip
     all_ids = [b.id for g in groups for b in g]  # type: ignore[union-attr]
     assert None not in all_ids and len(all_ids) == len(set(all_ids)) == len(ids)
 

@@ -111,8 +111,8 @@ async def test_preview_marks_the_ordered_spread_and_shows_its_numbers(
             "BUY", "20261231 240 C", "5.00", "5.10", "5.05",
         ]  # fmt: skip
         panel = str(screen.query_one("#order-panel").render())
-        assert "Qty 8  LMT 2.34  Max loss 1,872.00" in panel
-        assert "Natural bid 2.18 / ask 2.34" in panel
+        assert "Qty 8  LMT 2.34 debit" in panel and "Max loss 1,872.00 profit 6,128.00" in panel
+        assert "Natural 2.18/2.34 mid 2.26" in panel
 
 
 async def test_t_states_the_exact_order_and_n_sends_nothing(make_app: AppFactory) -> None:

@@ -395,7 +395,10 @@ def test_the_four_sources_fill_every_health_field_exactly() -> None:
     rate = RequestRate()
     rate.throttle_start(0.0)
     merged = health_slice_fields(h, budget.snapshot(), pacer, rate)
-    assert set(merged) == {f.name for f in fields(Health)}
+    # Where the session connects and why it fails are the session's own (issue 13, defect
+    # 10: ``IBSession.health_fields``); the four sources fill every other field.
+    session_own = {"endpoint", "connect_problem", "connect_hint"}
+    assert set(merged) == {f.name for f in fields(Health)} - session_own
     health = Health(**merged)
     assert health == Health(
         state=CONNECTED,

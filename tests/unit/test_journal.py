@@ -106,8 +106,8 @@ def test_new_journal_is_wal_full_sync_and_current_schema(journal: Journal, path:
     assert path.exists()  # parent directory created
     assert journal.pragma("journal_mode") == "wal"
     assert journal.pragma("synchronous") == 2  # FULL
-    assert journal.pragma("user_version") == SCHEMA_VERSION == len(MIGRATIONS) == 2
-    assert journal.schema_version == 2
+    assert journal.pragma("user_version") == SCHEMA_VERSION == len(MIGRATIONS) == 3
+    assert journal.schema_version == 3
     raw = sqlite3.connect(path)
     tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     raw.close()
@@ -120,7 +120,7 @@ def test_newer_schema_is_refused_and_left_untouched(path: Path) -> None:
     raw.execute("PRAGMA user_version = 7")
     raw.commit()
     raw.close()
-    with pytest.raises(JournalVersionError, match=r"schema version 7.*up to version 2"):
+    with pytest.raises(JournalVersionError, match=r"schema version 7.*up to version 3"):
         Journal(path)
     raw = sqlite3.connect(path)
     assert raw.execute("PRAGMA user_version").fetchone()[0] == 7

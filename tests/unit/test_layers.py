@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "state": 1,
     "sim": 2,
     "broker": 2,
+    "alerts": 2,  # delivery (apprise) over core and the journal; the engine drives it
     "engine": 3,
     "demo": 3,
     "tui": 4,

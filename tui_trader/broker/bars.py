@@ -66,6 +66,16 @@ PACING_RETRY_S = 15.0
 _ERR_NO_SECURITY = 200
 _ERR_HISTORICAL = 162
 
+#: How a problem says IB does not know the symbol (error 200): see :func:`is_unknown_symbol`.
+UNKNOWN_SYMBOL = "unknown symbol"
+
+
+def is_unknown_symbol(problem: str) -> bool:
+    """Whether a load's problem is IB's "no security definition" for the symbol (not a
+    passing failure such as a dropped connection): the caller need not ask again."""
+    return problem.startswith(UNKNOWN_SYMBOL)
+
+
 #: What identifies one historical request for IB's pacing rules.
 BarKey = HistoricalKey
 
@@ -193,7 +203,7 @@ async def _qualify(
             continue
         err = errors.get(c)
         if err is not None and err[0] == _ERR_NO_SECURITY:
-            problems[sym] = f"unknown symbol (IB error {err[0]}: {err[1]})"
+            problems[sym] = f"{UNKNOWN_SYMBOL} (IB error {err[0]}: {err[1]})"
         elif err is not None:
             problems[sym] = f"could not be qualified (IB error {err[0]}: {err[1]})"
         else:

@@ -362,6 +362,16 @@ class MarketData:
         logger.info("market data restored: {} line(s) re-requested", sent)
         return sent
 
+    def apply_all(self, decisions: Iterable[LineDecision[int]]) -> None:
+        """Carry out budget decisions taken outside this class (snapshots: issue 12)."""
+        for d in decisions:
+            self._apply(d)
+
+    def start_promoted(self, keys: Iterable[int]) -> None:
+        """Subscribe the keys a release outside this class promoted from the queue."""
+        for k in keys:
+            self._start(k)
+
     # -- internals -------------------------------------------------------------------------
 
     def _now_s(self) -> float:

@@ -26,7 +26,8 @@ What it does, and why this way:
   lost) re-requests every market-data line and re-runs the resync hooks; 1102 (data kept)
   only re-runs the resync hooks (registered with ``resync=True``, the default): orders may
   have filled while IB was blind, the lines are still there.
-- **Health** (state, since, last error, lines, throttling, request queue depth) is
+- **Health** (state, since, last error, lines, throttling, request queue depth, where it
+  connects and why the last attempt failed: :mod:`tui_trader.broker.connect_problem`) is
   published into the store's ``Health`` slice on every change. The request queue depth is
   what waits to go out: ib_insync's own outgoing queue (its throttle, below) plus the
   historical requests waiting in ``Session.pacer``. ``oldest_quote_age_s`` and
@@ -68,6 +69,11 @@ from typing import Any
 from ib_insync import IB
 from loguru import logger
 
+from tui_trader.broker.connect_problem import (
+    ConnectProblem,
+    client_ids_in_use,
+    describe_failure,
+)
 from tui_trader.broker.events import Subscriptions
 from tui_trader.broker.health import (
     DEFAULT_MAINTENANCE_WINDOWS,
@@ -332,6 +338,9 @@ class Session:
         self.failed_attempts = 0
         #: The backoff delays waited, in order (for the log and tests).
         self.backoff_history: list[float] = []
+        #: Why the last connection attempt failed (None once connected): published with
+        #: the health, so the footer and the Log say what to check (issue 13).
+        self.connect_problem: ConnectProblem | None = None
 
     # -- wiring ----------------------------------------------------------------------------
 
@@ -472,6 +481,7 @@ class Session:
             if outcome is _Attempt.CONNECTED:
                 self.client_id = cid
                 self._connected = True
+                self.connect_problem = None
                 await self.sync_clock(new_connection=True)  # before anything is stamped
                 self.tracker.on_connected(self._clock())
                 self.publish_health()
@@ -486,6 +496,7 @@ class Session:
                 return False
             logger.warning("clientId {} is in use; trying {}", cid, cid + 1)
         logger.error("clientIds {}..{} are all in use", base, base + self._max_tries - 1)
+        self.connect_problem = client_ids_in_use(base, base + self._max_tries - 1)
         return False
 
     async def _try_connect(self, client_id: int) -> _Attempt:
@@ -516,17 +527,34 @@ class Session:
             try:
                 connect.result()
             except (OSError, TimeoutError, ConnectionError) as exc:
+                self._failed_because(exc)
                 logger.info("IB connect failed: {!r}", exc)
                 return _Attempt.FAILED
-            except Exception:
+            except Exception as exc:
+                self._failed_because(exc)
                 logger.exception("IB connect failed unexpectedly")
                 return _Attempt.FAILED
-            return _Attempt.CONNECTED if self.ib.isConnected() else _Attempt.FAILED
+            if self.ib.isConnected():
+                return _Attempt.CONNECTED
+            self._failed_because(ConnectionError("the connection closed during the handshake"))
+            return _Attempt.FAILED
         finally:
             self.ib.errorEvent -= on_error
             self.ib.client.apiError -= on_api_error
             if not connect.done():
                 connect.cancel()
+
+    def _failed_because(self, exc: BaseException) -> None:
+        problem = describe_failure(exc, self.settings.host, self.settings.port, self._timeout)
+        if problem != self.connect_problem:  # said once per problem, not per retry
+            logger.warning(
+                "cannot connect to IB at {}:{}: {}. {}",
+                self.settings.host,
+                self.settings.port,
+                problem.reason,
+                problem.hint,
+            )
+        self.connect_problem = problem
 
     async def _run_hooks(self, *, resync_only: bool) -> None:
         for hook in list(self._hooks):
@@ -680,6 +708,10 @@ class Session:
         fields = self.tracker.to_health_fields()
         fields["throttled"] = bool(fields["throttled"]) or self.rate.throttled
         fields["request_queue_depth"] = self.request_queue_depth
+        fields["endpoint"] = f"{self.settings.host}:{self.settings.port}"
+        problem = self.connect_problem
+        fields["connect_problem"] = problem.reason if problem is not None else None
+        fields["connect_hint"] = problem.hint if problem is not None else None
         if self.marketdata is not None:
             fields.update(self.marketdata.health_fields(self._clock()))
         else:

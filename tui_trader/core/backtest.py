@@ -29,6 +29,11 @@ Decisions where SPEC 12 is silent (the README carries them):
   only its own run. Trades are listed in the order they were opened.
 - **Candidates without a spread** are dropped before the order of attempts (SPEC 11 sorts
   them last and skips them ``no_spread``: the same trades).
+- **User strategies** (issue 15) run on every symbol's whole history once per parameter
+  set (cached across runs and :meth:`Backtest.reuse`); a trade belongs to the first of
+  SPEC 4's four that fired for its direction, else the first user strategy in config
+  order. A user strategy that faults stops the back-test (:class:`~tui_trader.core.
+  user_strategies.StrategyFailed`): its trades would be a guess.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from numpy.typing import NDArray
 
 from tui_trader.core.auto import attempt_key
 from tui_trader.core.backtest_chain import BestSpreads, best_spreads, quotes
-from tui_trader.core.backtest_market import LONG, STRATEGIES, Market, Signals, run_signals
+from tui_trader.core.backtest_market import LONG, Market, Signals, run_signals, strategy_order
 from tui_trader.core.backtest_metrics import compute_metrics
 from tui_trader.core.backtest_results import (
     ALL,
@@ -56,9 +61,11 @@ from tui_trader.core.backtest_results import (
 from tui_trader.core.exits import EntrySnapshot, check_exit, exit_levels
 from tui_trader.core.risk import size_contracts
 from tui_trader.core.settings import Settings
+from tui_trader.core.user_strategies import StrategyFailed, UserStrategy, evaluate
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
 
 #: Chains per best_spreads call: bounds the temporary arrays (~30 MB at 2,000).
 BATCH = 2_000
@@ -107,6 +114,9 @@ class Backtest:
     settings: Settings
     first_day: int
     last_day: int
+    #: The user strategies a run may name (issue 15), in config order; their parameters
+    #: come from ``settings.strategies``.
+    user: tuple[UserStrategy, ...] = ()
     _sigma: FloatArray = field(init=False, repr=False)
     _close: FloatArray = field(init=False, repr=False)
     _date_num: IntArray = field(init=False, repr=False)
@@ -115,6 +125,11 @@ class Backtest:
     _paths: dict[int, _Path] = field(default_factory=dict, init=False, repr=False)  # by code
     _signals: dict[tuple[str, ...], Signals] = field(default_factory=dict, init=False, repr=False)
     _prepared: set[tuple[str, ...]] = field(default_factory=set, init=False, repr=False)
+    #: (name, parameters) -> the user strategy's (long, short) masks: they depend on
+    #: nothing else, so every run and every reused back-test shares them.
+    _user_masks: dict[tuple[str, str], tuple[BoolArray, BoolArray]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         if not 0 <= self.first_day <= self.last_day < self.market.days.shape[0]:
@@ -136,6 +151,7 @@ class Backtest:
         new = Backtest.__new__(Backtest)
         new.market, new.settings = self.market, settings
         new.first_day, new.last_day = self.first_day, self.last_day
+        new.user, new._user_masks = self.user, self._user_masks
         new._close, new._date_num, new._last_col = self._close, self._date_num, self._last_col
         same_vol = settings.backtest.iv_multiplier == self.settings.backtest.iv_multiplier
         new._sigma = (
@@ -158,11 +174,33 @@ class Backtest:
         key = tuple(strategies)
         sig = self._signals.get(key)
         if sig is None:
+            user = {u.name: self.user_masks(u) for u in self.user if u.name in key}
             sig = run_signals(
-                self.market, self.settings, key, self.first_day, self.last_day, self._sigma
+                self.market, self.settings, key, self.first_day, self.last_day, self._sigma, user
             )
             self._signals[key] = sig
         return sig
+
+    def user_masks(self, strategy: UserStrategy) -> tuple[BoolArray, BoolArray]:
+        """Where ``strategy`` fires (long, short) over the whole market under this
+        back-test's parameters for it; StrategyFailed when it faults."""
+        config = self.settings.strategies.user.get(strategy.name)
+        raw = config.params if config is not None else {}
+        key = (strategy.name, repr(sorted(raw.items())))
+        masks = self._user_masks.get(key)
+        if masks is None:
+            bound = strategy.bind(raw)
+            out = evaluate([bound], self.market.bars, range(self.market.bars.n_symbols))
+            if out.faults:
+                raise StrategyFailed(out.faults[0])
+            masks = (out.long[strategy.name], out.short[strategy.name])
+            self._user_masks[key] = masks
+        return masks
+
+    @property
+    def strategy_names(self) -> tuple[str, ...]:
+        """What ``Signals.strategy`` indexes: SPEC 4's four, then the user strategies."""
+        return strategy_order(u.name for u in self.user)
 
     def _codes(self, sig: Signals) -> IntArray:
         n_cols = self.market.bars.n_days
@@ -373,7 +411,7 @@ class Backtest:
         long = bool(code % 2)
         return Trade(
             symbol=symbols[p.row],
-            strategy=STRATEGIES[p.strategy],
+            strategy=self.strategy_names[p.strategy],
             direction="LONG" if long else "SHORT",
             entry_date=iso_day(int(self.market.days[p.path.entry_day].astype(np.int64))),
             exit_date=iso_day(int(self.market.days[day].astype(np.int64))),
@@ -390,7 +428,13 @@ class Backtest:
 
 
 def _signal_key(s: Settings) -> tuple[object, ...]:
-    return (s.strategy, s.universe, s.risk.max_volatility_iv, s.backtest.iv_multiplier)
+    return (
+        s.strategy,
+        s.universe,
+        s.risk.max_volatility_iv,
+        s.backtest.iv_multiplier,
+        s.strategies,
+    )
 
 
 def _spread_key(s: Settings) -> tuple[object, ...]:
@@ -419,12 +463,13 @@ def run_backtest(
     first_day: int,
     last_day: int,
     runs: Sequence[RunSpec] | None = None,
+    user: Sequence[UserStrategy] = (),
 ) -> list[RunResult]:
     """Every run of ``runs`` (default: :func:`standard_runs`) on one range, sharing spreads
     and paths; in the order given (rank them with :func:`~tui_trader.core.backtest_metrics.
-    rank`)."""
+    rank`). ``user``: the user strategies the runs may name."""
     specs = list(runs) if runs is not None else standard_runs()
-    bt = Backtest(market, settings, first_day, last_day)
+    bt = Backtest(market, settings, first_day, last_day, tuple(user))
     bt.prepare(specs)
     return [bt.run(spec) for spec in specs]
 

@@ -19,15 +19,16 @@ Decisions (the README carries them):
   same bits.
 - **Signals** in a run of some strategies: only those strategies fire; LONG when one of its
   LONG strategies fires, SHORT likewise, both is CONFLICT (never traded). A trade belongs
-  to the first strategy of SPEC 4's table that fired for its direction. Eligibility is
-  SPEC 3 at that bar with the market cap unknown.
+  to the first strategy of SPEC 4's table that fired for its direction, then the first
+  user strategy (issue 15) in config order. Eligibility is SPEC 3 at that bar with the
+  market cap unknown.
 - **A date range** (``--from``/``--to``) limits the days simulated; indicators and
   volatility still use every earlier bar (warm-up), and no bar after the range is used.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,14 +143,20 @@ class Signals:
     """Where a run of some strategies may trade, as flat arrays ordered by (day, symbol).
 
     ``row``/``col``: the bar (symbol row, bar column); ``day``: its index in Market.days;
-    ``direction``: LONG (1) or SHORT (2); ``strategy``: index into :data:`STRATEGIES`.
+    ``direction``: LONG (1) or SHORT (2); ``strategy``: index into :func:`strategy_order`.
     """
 
     row: IntArray
     col: IntArray
     day: IntArray
     direction: NDArray[np.int8]
-    strategy: NDArray[np.int8]
+    strategy: NDArray[np.int16]
+
+
+def strategy_order(user: Iterable[str] = ()) -> tuple[str, ...]:
+    """Every strategy a run may name: SPEC 4's four, then the user strategies given (in
+    config order). Trades are attributed in this order."""
+    return (*STRATEGIES, *(name for name in user if name not in STRATEGIES))
 
 
 def run_signals(
@@ -159,14 +166,18 @@ def run_signals(
     first_day: int,
     last_day: int,
     sigma: FloatArray,
+    user: Mapping[str, tuple[BoolArray, BoolArray]] | None = None,
 ) -> Signals:
     """The tradable signals of a run of ``strategies`` on days ``first_day..last_day``
     (indices into Market.days): eligible, LONG or SHORT (never CONFLICT), with sigma
     defined and within ``[risk] max_volatility_iv`` (SPEC 12's first gate, which depends on
-    nothing else, so it is applied here)."""
-    unknown = [s for s in strategies if s not in STRATEGIES]
+    nothing else, so it is applied here). ``user``: each user strategy's (long, short)
+    masks, in config order; ``Signals.strategy`` indexes :func:`strategy_order`."""
+    user = user or {}
+    names = strategy_order(user)
+    unknown = [s for s in strategies if s not in names]
     if unknown or not strategies:
-        raise ValueError(f"unknown strategies {unknown}; choose from {', '.join(STRATEGIES)}")
+        raise ValueError(f"unknown strategies {unknown}; choose from {', '.join(names)}")
     ind = market.ind
     masks = strategy_masks(ind, settings.strategy).by_name()
     caps = np.full(len(market.symbols), np.nan)
@@ -174,10 +185,19 @@ def run_signals(
     on = set(strategies)
     long = np.zeros(eligible.shape, dtype=bool)
     short = np.zeros(eligible.shape, dtype=bool)
+    # name -> (direction of its mask, mask), in attribution order (module doc).
+    fires: list[tuple[str, bool, BoolArray]] = []
     for name in STRATEGIES:
         if name in on:
-            target = long if STRATEGY_DIRECTIONS[name] == "LONG" else short
+            goes_long = STRATEGY_DIRECTIONS[name] == "LONG"
+            target = long if goes_long else short
             target |= masks[name]
+            fires.append((name, goes_long, masks[name]))
+    for name, (user_long, user_short) in user.items():
+        if name in on:
+            long |= user_long
+            short |= user_short
+            fires += [(name, True, user_long), (name, False, user_short)]
     with np.errstate(invalid="ignore"):
         vol_ok = sigma <= settings.risk.max_volatility_iv  # NaN: False
     in_range = (market.day_of >= first_day) & (market.day_of <= last_day)
@@ -188,14 +208,11 @@ def run_signals(
     rows, cols, days = rows[order], cols[order], days[order]
     is_long = long[rows, cols]
     direction = np.where(is_long, LONG, SHORT).astype(np.int8)
-    strategy = np.full(rows.shape[0], -1, dtype=np.int8)
-    # First of SPEC 4's table that fired for the direction: assign in reverse order.
-    for code in range(len(STRATEGIES) - 1, -1, -1):
-        name = STRATEGIES[code]
-        if name not in on:
-            continue
-        fired = masks[name][rows, cols] & (is_long == (STRATEGY_DIRECTIONS[name] == "LONG"))
-        strategy[fired] = code
+    strategy = np.full(rows.shape[0], -1, dtype=np.int16)
+    # The first that fired for the direction: assign in reverse order.
+    for name, mask_long, mask in reversed(fires):
+        fired = mask[rows, cols] & (is_long == mask_long)
+        strategy[fired] = names.index(name)
     return Signals(
         row=rows.astype(np.int64),
         col=cols.astype(np.int64),
@@ -219,4 +236,5 @@ __all__ = [
     "prepare_market",
     "realised_vol",
     "run_signals",
+    "strategy_order",
 ]

@@ -63,13 +63,19 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def drawdowns(equity: FloatArray) -> FloatArray:
+    """(peak_t - equity_t) / peak_t on every day, peak_t the highest equity up to t (the
+    dashboard plots it; :func:`max_drawdown` is its maximum)."""
+    e = np.asarray(equity, dtype=np.float64)
+    peak = np.maximum.accumulate(e) if e.shape[0] else e
+    out: FloatArray = (peak - e) / peak
+    return out
+
+
 def max_drawdown(equity: FloatArray) -> float:
     """max over t of (peak_t - equity_t) / peak_t, peak_t the highest equity up to t."""
-    e = np.asarray(equity, dtype=np.float64)
-    if e.shape[0] == 0:
-        return 0.0
-    peak = np.maximum.accumulate(e)
-    return float(np.max((peak - e) / peak))
+    dd = drawdowns(equity)
+    return float(np.max(dd)) if dd.shape[0] else 0.0
 
 
 def sharpe(returns: FloatArray) -> float | None:

@@ -100,7 +100,11 @@ class RunSpec:
 
 def standard_runs(strategies: Sequence[str] = STRATEGIES) -> list[RunSpec]:
     """SPEC 12's report: the strategies together (``ALL``), then each alone; one
-    strategy is only its own run."""
-    chosen = tuple(s for s in STRATEGIES if s in strategies)
+    strategy is only its own run. SPEC 4's come first in its order, then the user
+    strategies (issue 15) in the order given."""
+    chosen = (
+        *(s for s in STRATEGIES if s in strategies),
+        *dict.fromkeys(s for s in strategies if s not in STRATEGIES),
+    )
     singles = [RunSpec(s, (s,)) for s in chosen]
     return singles if len(chosen) == 1 else [RunSpec(ALL, chosen), *singles]

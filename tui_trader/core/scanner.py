@@ -9,6 +9,13 @@ filter on that list.
 A symbol is evaluated at its own last column (see :mod:`tui_trader.core.bars`); when that
 bar is older than the newest bar in the scan (``ScanReport.asof``), the symbol is ``stale``
 and not eligible: its signals are last known, not current, and must not be traded.
+
+User strategies (issue 15, :mod:`tui_trader.core.user_strategies`) run after the compiled
+pass, per symbol, on the eligible symbols only: an ineligible symbol cannot trade, so
+running a trader's pandas code on it would only cost time. Their names follow SPEC 4's
+four in ``signals`` (in config order), and CONFLICT is decided over all strategies. A
+user strategy that faults is left out of this scan and listed in ``ScanReport.faults``;
+the caller disables it for the session.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from tui_trader.core.strategies import (
     strategy_masks,
     universe_masks,
 )
+from tui_trader.core.user_strategies import BoundStrategy, StrategyFault, evaluate
 
 
 @dataclass(slots=True)
@@ -103,14 +111,19 @@ class ScanReport:
     symbols: int
     elapsed_ms: float
     results: list[SymbolScan]
+    #: User strategies stopped during this scan (issue 15); their signals are absent.
+    faults: tuple[StrategyFault, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "asof": None if self.asof is None else self.asof.isoformat(),
             "symbols": self.symbols,
             "elapsed_ms": self.elapsed_ms,
             "results": [r.to_dict() for r in self.results],
         }
+        if self.faults:  # only then: the JSON contract of a scan without them is unchanged
+            out["strategy_faults"] = [{"name": f.name, "reason": f.reason} for f in self.faults]
+        return out
 
 
 _VALUE_FIELDS = ("close", "rsi14", "atr14", "sma50", "sma200", "hhv20", "llv20", "avgvol20")
@@ -143,20 +156,41 @@ def scan(
     strategy: StrategySettings,
     market_caps: Mapping[str, float] | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    user: Sequence[BoundStrategy] = (),
+    timeout_s: float = float("inf"),
 ) -> ScanReport:
-    """Evaluate every symbol of ``bars`` at its last column (SPEC 2-4)."""
+    """Evaluate every symbol of ``bars`` at its last column (SPEC 2-4), then the ``user``
+    strategies on the eligible ones (module doc), each allowed ``timeout_s`` in all."""
     caps = clean_market_caps(bars.symbols, market_caps)
     started = clock()
     ind = compute_indicators(bars)
     umasks = universe_masks(ind, universe, caps)
     smasks = strategy_masks(ind, strategy)
-    elapsed_ms = (clock() - started) * 1000.0
 
     last_dates = bars.last_dates
     has_data = ~np.isnat(last_dates)
     asof = bars.latest_date
     stale = has_data & (last_dates < np.datetime64(asof, "D")) if asof else has_data & False
-    eligible = (umasks.eligible[:, -1] & has_data & ~stale).tolist()
+    eligible_now = umasks.eligible[:, -1] & has_data & ~stale
+    eligible = eligible_now.tolist()
+    faults: tuple[StrategyFault, ...] = ()
+    user_long = np.zeros(bars.n_symbols, dtype=bool)
+    user_short = np.zeros(bars.n_symbols, dtype=bool)
+    user_fired: list[NDArray[np.bool_]] = []
+    if user:
+        rows = np.flatnonzero(eligible_now).tolist()
+        umask = evaluate(user, bars, rows, timeout_s, clock)
+        faults = umask.faults
+        for s in user:
+            lo = umask.long.get(s.name)
+            sh = umask.short.get(s.name)
+            if lo is None or sh is None:
+                user_fired.append(np.zeros(bars.n_symbols, dtype=bool))
+                continue
+            user_long |= lo[:, -1]
+            user_short |= sh[:, -1]
+            user_fired.append(lo[:, -1] | sh[:, -1])
+    elapsed_ms = (clock() - started) * 1000.0
 
     # Reasons and signals as one small integer per symbol (bit k = the k-th code), turned
     # into tuples through a cache: only a handful of combinations ever occur.
@@ -174,11 +208,13 @@ def scan(
     for bit, code in enumerate(REASON_ORDER):
         reason_bits |= flags[code].astype(np.int64) << bit
     signal_bits = np.zeros(bars.n_symbols, dtype=np.int64)
-    for bit, mask in enumerate(smasks.by_name().values()):
-        signal_bits |= mask[:, -1].astype(np.int64) << bit
+    for bit, mask in enumerate([m[:, -1] for m in smasks.by_name().values()] + user_fired):
+        signal_bits |= mask.astype(np.int64) << bit
     reasons_of = _BitTuples(REASON_ORDER)
-    signals_of = _BitTuples(tuple(STRATEGY_DIRECTIONS))
-    directions = [direction_of(code) for code in direction_codes(smasks, col=-1).tolist()]
+    signals_of = _BitTuples((*STRATEGY_DIRECTIONS, *(s.name for s in user)))
+    codes = direction_codes(smasks, col=-1)
+    codes |= user_long.astype(np.int8) | (2 * user_short.astype(np.int8))  # CONFLICT: 3
+    directions = [direction_of(code) for code in codes.tolist()]
     columns = [_values(getattr(ind, name)[:, -1]) for name in _VALUE_FIELDS]
     days: list[date | None] = last_dates.astype("datetime64[D]").tolist()  # NaT -> None
 
@@ -205,7 +241,9 @@ def scan(
         strict=True,
     )  # SymbolScan's field order
     results = [SymbolScan(*row) for row in rows]
-    return ScanReport(asof=asof, symbols=len(results), elapsed_ms=elapsed_ms, results=results)
+    return ScanReport(
+        asof=asof, symbols=len(results), elapsed_ms=elapsed_ms, results=results, faults=faults
+    )
 
 
 def _fmt(value: float | None, digits: int) -> str:

@@ -88,12 +88,18 @@ class Section(BaseModel):
 
 
 class UniverseSettings(Section):
-    """SPEC 3: which symbols may trade."""
+    """SPEC 3: which symbols may trade. ``market_caps_file`` is a CSV ``symbol,market_cap``
+    (read by ``tui_trader.datafiles.market_caps``; empty: no file, every cap unknown). IB's
+    API gives no market cap, so without the file ``min_market_cap`` cannot apply."""
 
     min_price: float = Field(20.0, ge=0)
     min_volume: float = Field(1_000_000, ge=0)
     min_market_cap: float = Field(10e9, ge=0)
+    market_caps_file: str = ""
     symbols: list[str] = Field(default_factory=lambda: list(DEFAULT_SYMBOLS), min_length=1)
+    #: One symbol a line or a CSV with a symbol column (``tui_trader.datafiles.symbols``);
+    #: when set, the loader replaces ``symbols`` with the file's (issue 12).
+    symbols_file: str = ""
 
     @field_validator("symbols", mode="after")
     @classmethod
@@ -234,9 +240,12 @@ class ConnectionSettings(Section):
 
 
 class ScannerSettings(Section):
-    """How often the live scanner re-runs as today's bar moves."""
+    """How often the live scanner re-runs as today's bar moves; ``max_price_age_s``: the
+    oldest a symbol's price may be during the entry window when the universe has more
+    symbols than market-data lines and the rest is refreshed by snapshots (issue 12)."""
 
     interval_s: float = Field(30.0, gt=0)
+    max_price_age_s: float = Field(60.0, gt=0)
 
 
 class UiSettings(Section):
@@ -269,6 +278,176 @@ class BacktestSettings(Section):
 # --- end of [backtest] ------------------------------------------------------------------
 
 
+# --- [strategies] (issue 15: traders' own strategies) ---------------------------------
+
+#: What ``[strategies.NAME] function`` looks like: ``module:attribute`` (dotted names).
+_FUNCTION_REF = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*")
+_STRATEGY_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
+#: Names a user strategy may not take: SPEC 4's four and the back-test's combined run.
+RESERVED_STRATEGY_NAMES = frozenset({"HIGH_BASE", "LOW_BASE", "BULL_PULLBACK", "BEAR_RALLY", "ALL"})
+
+
+class UserStrategySettings(Section):
+    """One ``[strategies.NAME]`` table: the function (``module:attr``, imported from the
+    user strategies folder or any installed module), whether it runs, and its parameters
+    (a free table here; the function's own pydantic model, when it declares one, checks
+    them when the strategy is loaded)."""
+
+    function: str
+    enabled: bool = True
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("function", mode="after")
+    @classmethod
+    def _reference(cls, ref: str) -> str:
+        if not _FUNCTION_REF.fullmatch(ref):
+            raise ValueError("must look like module:function (e.g. squeeze:signal)")
+        return ref
+
+
+class StrategiesSettings(Section):
+    """``[strategies]``: ``timeout_s``, the time one user strategy may take per scan, and
+    one ``[strategies.NAME]`` table per user strategy, in config order (which is the order
+    their signals are listed and the back-test attributes trades in, after SPEC 4's four).
+
+    Names are upper-cased on load (as the built-in names are written) and must be
+    identifiers distinct from SPEC 4's names and the back-test's ``ALL``.
+    """
+
+    model_config = ConfigDict(
+        extra="allow", validate_assignment=True, frozen=False, allow_inf_nan=False
+    )
+    __pydantic_extra__: dict[str, UserStrategySettings] = Field(init=False)
+
+    timeout_s: float = Field(5.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _names(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in cls.model_fields:
+                out[key] = value
+                continue
+            name = str(key).upper()
+            if not _STRATEGY_NAME.fullmatch(name):
+                raise ValueError(
+                    f"strategy name {key!r} must be letters, digits and _ starting with a letter"
+                )
+            if name in RESERVED_STRATEGY_NAMES:
+                raise ValueError(f"strategy name {name} is taken by a built-in strategy or run")
+            if name in out:
+                raise ValueError(f"strategy {name} is configured twice")
+            out[name] = value
+        return out
+
+    @property
+    def user(self) -> dict[str, UserStrategySettings]:
+        """Every ``[strategies.NAME]`` table, in config order."""
+        return dict(self.__pydantic_extra__ or {})
+
+    @property
+    def enabled(self) -> list[str]:
+        """The names of the user strategies that run, in config order."""
+        return [name for name, s in self.user.items() if s.enabled]
+
+
+# --- end of [strategies] ----------------------------------------------------------------
+
+
+# --- [alerts] (SPEC 13) -----------------------------------------------------------------
+
+#: SPEC 13's severities, lowest first (the keys of ``[alerts.routes]``).
+ALERT_SEVERITIES = ("info", "warning", "high", "critical")
+_CHANNEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+
+
+class AlertRoutes(Section):
+    """``[alerts.routes]``: severity -> channel names (SPEC 13's defaults). A route equal
+    to its default skips the channels ``[alerts] urls`` does not define (most users have
+    only some of email, slack and sms; ``config --show`` writes the defaults out, and its
+    output must load again); any other route must name defined ones."""
+
+    info: list[str] = Field(default_factory=lambda: ["email"])
+    warning: list[str] = Field(default_factory=lambda: ["email", "slack"])
+    high: list[str] = Field(default_factory=lambda: ["email", "slack", "sms"])
+    critical: list[str] = Field(default_factory=lambda: ["email", "slack", "sms"])
+
+    def is_default(self, severity: str) -> bool:
+        """Whether the ``severity`` route is SPEC 13's default (written out or not)."""
+        default = AlertRoutes.model_fields[severity].get_default(call_default_factory=True)
+        return bool(getattr(self, severity) == default)
+
+
+class AlertSettings(Section):
+    """SPEC 13: where alerts go and when the watched conditions alert.
+
+    ``urls`` names each channel (``{email = "mailtos://...", slack = "slack://..."}``);
+    the URLs are apprise's and may hold ``${NAME}`` references to environment variables
+    (expanded and parsed outside ``core``, by ``tui_trader.alerts.channels``). No channel
+    (the default): no alert is raised at all. ``dedupe_s``: the same alert at most once per
+    this many seconds. ``retry_initial_s`` doubles per failed delivery up to ``retry_max_s``.
+    """
+
+    urls: dict[str, str] = Field(default_factory=dict)
+    routes: AlertRoutes = Field(default_factory=AlertRoutes)
+    dedupe_s: float = Field(300.0, ge=0)
+    max_order_latency_s: float = Field(0.5, gt=0)
+    critical_order_latency_s: float = Field(2.0, gt=0)
+    min_symbols_per_second: float = Field(50.0, ge=0)
+    connection_lost_s: float = Field(60.0, gt=0)
+    retry_initial_s: float = Field(5.0, gt=0)
+    retry_max_s: float = Field(300.0, gt=0)
+
+    @field_validator("urls", mode="after")
+    @classmethod
+    def _channels(cls, urls: dict[str, str]) -> dict[str, str]:
+        for name, url in urls.items():
+            if not _CHANNEL_NAME.fullmatch(name):
+                raise ValueError(
+                    f"channel name {name!r} must be lower-case letters, digits, '_' and '-'"
+                )
+            if not url.strip():
+                raise ValueError(f"channel {name} has an empty URL")
+        return urls
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        for severity in sorted(self.routes.model_fields_set):
+            if self.routes.is_default(severity):
+                continue
+            for name in getattr(self.routes, severity):
+                if name not in self.urls:
+                    known = ", ".join(sorted(self.urls)) or "none"
+                    raise ValueError(
+                        f"route {severity} names the channel {name!r}, which [alerts] urls "
+                        f"does not define (defined: {known})"
+                    )
+        if self.critical_order_latency_s < self.max_order_latency_s:
+            raise ValueError(
+                f"critical_order_latency_s ({self.critical_order_latency_s}) must not be "
+                f"below max_order_latency_s ({self.max_order_latency_s})"
+            )
+        if self.retry_max_s < self.retry_initial_s:
+            raise ValueError(
+                f"retry_max_s ({self.retry_max_s}) must not be below retry_initial_s "
+                f"({self.retry_initial_s})"
+            )
+        return self
+
+    def channels_for(self, severity: str) -> tuple[str, ...]:
+        """The channels an alert of ``severity`` (``info`` ... ``critical``) goes to."""
+        names: list[str] = getattr(self.routes, severity)
+        if not self.routes.is_default(severity):
+            return tuple(names)
+        return tuple(n for n in names if n in self.urls)
+
+
+# --- end of [alerts] --------------------------------------------------------------------
+
+
 class AutoSettings(Section):
     """SPEC 11: the auto-trader. ``enabled`` arms it at start (``run --headless --auto``
     sets it too); ``dry_run`` runs every step and transmits nothing; ``exit_retries`` is
@@ -295,3 +474,5 @@ class Settings(Section):
     ui: UiSettings = Field(default_factory=UiSettings)
     backtest: BacktestSettings = Field(default_factory=BacktestSettings)  # SPEC 12
     auto: AutoSettings = Field(default_factory=AutoSettings)  # SPEC 11
+    strategies: StrategiesSettings = Field(default_factory=StrategiesSettings)  # issue 15
+    alerts: AlertSettings = Field(default_factory=AlertSettings)  # SPEC 13

@@ -84,6 +84,9 @@ class OrderDesk:
             elif not row.tradable or row.direction != spec.direction:
                 tradable = False
                 why = f"not tradable now (eligible {row.eligible}, direction {row.direction})"
+            else:  # issue 12: a price past [scanner] max_price_age_s is no price to trade on
+                stale = self._universe.price_problem(spec.underlying)
+                tradable, why = stale is None, stale or ""
         return SendContext(
             session_ok=session.state is ConnectionState.CONNECTED and session.is_ready,
             session_state=session.state.value,

@@ -54,10 +54,12 @@ from ib_insync import Trade as IbTrade
 from loguru import logger
 
 from tui_trader.broker.account import AccountView
+from tui_trader.broker.bars import apply_live_prices
 from tui_trader.broker.lines import LineBudget
 from tui_trader.broker.marketdata import MarketData
 from tui_trader.broker.orders import OrderManager
 from tui_trader.broker.session import GatewayClock, Session
+from tui_trader.core.bars import Bars
 from tui_trader.core.calendar import ET
 from tui_trader.core.models import ConnectionState, EventLevel, is_our_ref
 from tui_trader.core.risk import BreakerState
@@ -74,6 +76,7 @@ from tui_trader.engine.pins import Pins
 from tui_trader.engine.preview_desk import PreviewDesk
 from tui_trader.engine.scanner import LiveScanner, ScanTiming
 from tui_trader.engine.universe import Universe
+from tui_trader.engine.user_strategies import UserScanPass, session_from_settings
 from tui_trader.state.journal import Journal
 from tui_trader.state.store import (
     Account,
@@ -82,6 +85,7 @@ from tui_trader.state.store import (
     Health,
     Orders,
     Positions,
+    ScanResults,
     Store,
 )
 
@@ -243,6 +247,15 @@ class Engine:
             on_order=self.metrics.count_auto_order,
             chain_timeout_s=chain_timeout_s,
         )
+        # Traders' own strategies (issue 15): a second scan pass in a worker thread.
+        self.user_pass = UserScanPass(
+            session_from_settings(
+                settings, lambda line: self.events(EventLevel.WARNING, "strategy", line)
+            ),
+            settings,
+            self._on_user_scan,
+            self.universe.market_caps,
+        )
         self._unsubscribe: list[Callable[[], None]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._boot_task: asyncio.Task[None] | None = None
@@ -254,6 +267,11 @@ class Engine:
     @property
     def scanner(self) -> LiveScanner:
         return self.universe.scanner
+
+    def daily_bars(self) -> Bars | None:
+        """The universe's daily bars as loaded (no live prices; in the demo the simulated
+        gateway's history), None until loaded: what the dashboard's Backtest screen runs on."""
+        return self.universe.scanner.bars
 
     # ====================================================================== lifecycle
 
@@ -384,6 +402,26 @@ class Engine:
         self.exit_monitor.republish()
         self.exit_monitor.signal_exits()
         self.universe.keep_streaming()
+        if not self.user_pass.wanted:
+            self.auto.on_scan(report)
+            return
+        # With user strategies (issue 15) readers see complete reports only: the last one
+        # with their signals stays until this scan's pass (in a thread) delivers its own.
+        if self.user_pass.last is not None:
+            self.scanner.report = self.user_pass.last
+            self.store.update(ScanResults, report=self.user_pass.last)
+        if not self.user_pass.busy and self.scanner.bars is not None:
+            prices = self.universe.live_prices()
+            bars = apply_live_prices(self.scanner.bars, prices.last, self.today(), prices.volume)
+            self._spawn(self._user_scan(bars), "user-strategies")
+
+    async def _user_scan(self, bars: Bars) -> None:
+        await self.user_pass.run(bars)
+
+    def _on_user_scan(self, report: ScanReport) -> None:
+        """The scan with the user strategies' signals: shown, then the auto-trader's."""
+        self.scanner.report = report
+        self.store.update(ScanResults, report=report)
         self.auto.on_scan(report)
 
     def _on_raw_positions(self, change: Change[Positions]) -> None:
@@ -407,6 +445,19 @@ class Engine:
                 else EventLevel.WARNING
             )
             self.events(level, "connection", f"IB connection {before.value} -> {after.value}")
+        self._log_connect_problem(change.previous, change.value)
+
+    def _log_connect_problem(self, before: Health, after: Health) -> None:
+        """Issue 13: where the engine tries to connect, why it cannot (IB's words) and what
+        to check, in the Log; once per problem, not once per retry."""
+        problem = after.connect_problem
+        if problem is not None and problem != before.connect_problem:
+            hint = f" {after.connect_hint}" if after.connect_hint else ""
+            self.events(
+                EventLevel.WARNING,
+                "connection",
+                f"Cannot connect to IB at {after.endpoint}: {problem}.{hint}",
+            )
 
     def _observe_health(self) -> None:
         self.metrics.observe_health(

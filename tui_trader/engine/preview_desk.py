@@ -11,7 +11,12 @@
 - **Only a trader's action re-plans.** The periodic refresh republishes live leg quotes,
   their ages and a fresh gate verdict (:func:`tui_trader.core.entry.entry_gate`), and an
   answer from IB never changes the order the trader is looking at: the confirmation
-  shows exactly what ``transmit`` sends.
+  shows exactly what ``transmit`` sends. When the legs' quotes move away from the market
+  the order was priced in, the screen marks the order STALE; ``refresh_what_if`` (``w``,
+  and ``t`` on a stale order) re-plans from the quotes now before asking IB again.
+- **The trader's limit stays inside the natural market** (``[``/``]``, issue 13): between
+  the natural bid and ask on the tick grid (a BUY also under the cost cap), held at the
+  edge with a sentence saying so, and kept inside when a re-plan finds the market moved.
 - **Transmit** hands the planned order to the order desk (:mod:`tui_trader.engine.desk`),
   with SPEC 8's verdict for it as things stand at that moment; the desk's single
   pre-send check decides. On success the preview is released.
@@ -58,7 +63,7 @@ from tui_trader.core.entry import (
 )
 from tui_trader.core.limits import limit_bounds, step_limit
 from tui_trader.core.models import ConnectionState
-from tui_trader.core.pricing import PriceRefusal, RefusalCode
+from tui_trader.core.pricing import NaturalQuotes, PriceRefusal, RefusalCode, natural_quotes
 from tui_trader.core.risk import BreakerState, GateResult
 from tui_trader.core.settings import Settings
 from tui_trader.core.spreads import Direction, OptionChain, SpreadSelection, select_spreads
@@ -203,6 +208,29 @@ class PreviewDesk:
         spec, answer = pv.what_if
         return WhatIf(spec, answer.available_funds_after)
 
+    def _live_natural(self, pv: _PreviewState) -> NaturalQuotes | None:
+        """The combo's natural market from the legs' quotes now (None: not priceable)."""
+        legs = self._legs(pv)
+        if legs is None:
+            return None
+        lo, sh = leg_quote(legs[0]), leg_quote(legs[1])
+        nat = natural_quotes(_num(lo.bid), _num(lo.ask), _num(sh.bid), _num(sh.ask))
+        return None if isinstance(nat, PriceRefusal) else nat
+
+    def _market_bounds(self, action: str, nat: NaturalQuotes) -> tuple[float, float]:
+        """The lowest and highest limit the trader may set: on the tick grid inside the
+        natural market (README: a limit never leaves it), a BUY also under the cost cap
+        and at least one tick. ``core.limits`` lets a BUY rest below the bid (the walk
+        starts from there); the preview does not offer that (issue 13, defect 9)."""
+        ex, sel = self._settings.execution, self._settings.selection
+        if action == "BUY":
+            cap = sel.max_spread_cost / sel.multiplier
+            _, hi = limit_bounds("BUY", nat, ex.combo_tick, cap)
+            lo, _ = limit_bounds("SELL", nat, ex.combo_tick)  # the bid, up to the tick
+            lo = min(max(lo, ex.combo_tick), hi)
+            return lo, hi
+        return limit_bounds("SELL", nat, ex.combo_tick)
+
     def _replan(self, pv: _PreviewState) -> str | None:
         """Plan the previewed order from the legs' live quotes and publish it; the problem
         in words when no order can be built (the slice then shows the legs and why)."""
@@ -212,6 +240,10 @@ class PreviewDesk:
             self._publish(pv)
             return "No spread is selected."
         plan: Plan | Refusal
+        nat = self._live_natural(pv)
+        if pv.limit is not None and nat is not None:  # the market moved: keep it inside
+            lo, hi = self._market_bounds("SELL" if pv.closing is not None else "BUY", nat)
+            pv.limit = min(max(pv.limit, lo), hi)
         if pv.closing is not None:
             long_leg, short_leg = legs
             plan = plan_close(
@@ -448,24 +480,25 @@ class PreviewDesk:
             pv = self._pv
             if pv is None or pv.plan is None:
                 return Outcome(False, "No order is previewed.")
-            spec, nat = pv.plan.spec, pv.plan.natural
+            spec = pv.plan.spec
             if spec.limit_price is None:
                 return Outcome(False, "A market order has no limit to move.")
-            ex, sel = self._settings.execution, self._settings.selection
-            cap = sel.max_spread_cost / sel.multiplier if spec.action == "BUY" else None
-            lo, hi = limit_bounds(spec.action, nat, ex.combo_tick, cap)
+            nat = self._live_natural(pv) or pv.plan.natural
+            ex = self._settings.execution
+            lo, hi = self._market_bounds(spec.action, nat)
             wanted = step_limit(spec.limit_price, ticks, ex.combo_tick)
             clamped = min(max(wanted, lo), hi)
             if clamped == spec.limit_price:
-                edge = "natural ask" if ticks > 0 else "lowest limit"
-                if spec.action == "SELL" and ticks < 0:
-                    edge = "natural bid"
-                if spec.action == "BUY" and ticks > 0 and cap is not None and hi < nat.ask:
-                    edge = "cost cap"
-                return Outcome(False, f"The limit {clamped:.2f} is already at the {edge}.")
+                edge = _edge(spec.action, nat, ticks > 0, lo, hi)
+                return Outcome(
+                    False, f"The limit {clamped:.2f} is already at the {edge}: it stays inside "
+                    f"the natural market {nat.bid:.2f}/{nat.ask:.2f}.",
+                )  # fmt: skip
             pv.limit = clamped
             problem = await self._after_change(pv)
-            note = "" if clamped == wanted else f" (held at {clamped:.2f})"
+            note = ""
+            if clamped != wanted:
+                note = f" (held at the {_edge(spec.action, nat, ticks > 0, lo, hi)})"
             return Outcome(problem is None, f"Limit {clamped:.2f}{note}. {self._verdict(problem)}")
 
     async def refresh_what_if(self) -> Outcome:
@@ -473,6 +506,9 @@ class PreviewDesk:
             pv = self._pv
             if pv is None or pv.plan is None:
                 return Outcome(False, "No order is previewed.")
+            problem = self._replan(pv)  # from the quotes now: `w` (and a stale `t`) re-price
+            if problem is not None:
+                return Outcome(False, problem)
             result = await self._ask_what_if(pv)
             if result is None:
                 return Outcome(False, "No order is previewed.")
@@ -532,6 +568,19 @@ class PreviewDesk:
                 self.release()
                 self._store.set(Preview, Preview(updated_at=self._clock()))
             return out
+
+
+def _num(x: float | None) -> float:
+    return math.nan if x is None else float(x)
+
+
+def _edge(action: str, nat: NaturalQuotes, up: bool, lo: float, hi: float) -> str:
+    """Which bound a limit moving ``up`` (or down) stopped at, in words."""
+    if not up:
+        return f"natural bid {lo:.2f}" if lo >= nat.bid - 1e-9 else f"lowest limit {lo:.2f}"
+    if action == "BUY" and hi < nat.ask - 1e-9:
+        return f"cost cap {hi:.2f}"
+    return f"natural ask {hi:.2f}"
 
 
 def _mid_debit(legs: tuple[PreviewLeg, ...]) -> float | None:

@@ -19,7 +19,9 @@ Decisions:
   (:class:`~tui_trader.sim.clock.SimClock` ``skip_closed``). The engine's clock is then
   the simulated market's clock: quote ages, the entry
   window and "today" all follow the market it trades. The configured host and port are
-  replaced by the gateway's; everything else (risk limits, universe, mode) is the user's.
+  replaced by the gateway's, and an empty ``[universe] market_caps_file`` by the simulated
+  names' caps (``sim/market_caps.csv``); everything else (risk limits, universe, mode) is
+  the user's.
 - **Clock.** Otherwise the engine's clock is the gateway's
   (:class:`~tui_trader.broker.session.GatewayClock`: reqCurrentTime at every connect and
   every few seconds), not this machine's: a standalone simulated gateway's market time,
@@ -136,9 +138,18 @@ def _wall_clock() -> datetime:
 
 
 def demo_settings(settings: Settings, port: int) -> Settings:
-    """``settings`` pointed at the in-process simulated gateway."""
+    """``settings`` pointed at the in-process simulated gateway; without a
+    ``[universe] market_caps_file`` of the user's, the simulated names' own caps (shipped
+    with the package) so SPEC 3's market-cap filter applies in the demo too."""
+    from tui_trader.sim.universe import MARKET_CAPS_CSV
+
     connection = settings.connection.model_copy(update={"host": "127.0.0.1", "port": port})
-    return settings.model_copy(update={"connection": connection})
+    update: dict[str, Any] = {"connection": connection}
+    if not settings.universe.market_caps_file.strip():
+        update["universe"] = settings.universe.model_copy(
+            update={"market_caps_file": str(MARKET_CAPS_CSV)}
+        )
+    return settings.model_copy(update=update)
 
 
 @contextlib.asynccontextmanager
@@ -185,6 +196,7 @@ async def running_engine(
                 speed=speed,
                 skip_closed=True,
                 port=0,
+                symbols=settings.universe.symbols,  # issue 12: a symbols_file's names too
             )
             await _start_thread(gateway.start, gateway.stop)
             stack.callback(gateway.stop)
@@ -226,6 +238,10 @@ async def running_engine(
                 ) from exc
             stack.callback(engine.metrics.stop)
             logger.info("metrics: http://{}:{}/metrics", metrics_addr, bound)
+        if settings.alerts.urls:  # SPEC 13: stopped after the engine (pushed before it)
+            from tui_trader.engine.alerting import start_alerting
+
+            await start_alerting(stack, settings, journal, engine.store, engine_clock)
         stack.push_async_callback(engine.stop)
         await engine.start()
         yield engine

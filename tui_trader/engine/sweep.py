@@ -50,6 +50,9 @@ class SetTask:
     first_day: int
     last_day: int
     strategies: tuple[str, ...]
+    #: The user strategies folder the workers import user strategies from (issue 15;
+    #: None: the user config dir's).
+    user_dir: str | None = None
 
 
 def grid_sets(grid: Sequence[tuple[str, Sequence[str]]]) -> list[dict[str, str]]:
@@ -116,9 +119,24 @@ def run_set(task: SetTask, token: str, bars: Bars | None = None) -> RunResult:
     ):
         bt = last.reuse(task.settings)
     else:
-        bt = Backtest(market, task.settings, task.first_day, task.last_day)
+        bt = Backtest(market, task.settings, task.first_day, task.last_day, _user(task))
     _local.backtest = bt
     return bt.run(set_run(task.strategies))
+
+
+def _user(task: SetTask) -> tuple[Any, ...]:
+    """The user strategies the set names (issue 15), imported in this worker: functions
+    are loaded by name here rather than pickled, so a worker needs only the folder."""
+    from pathlib import Path
+
+    from tui_trader.core.backtest_market import STRATEGIES
+    from tui_trader.engine.user_strategies import load_strategies
+
+    names = [n for n in task.strategies if n not in STRATEGIES]
+    if not names:
+        return ()
+    folder = Path(task.user_dir) if task.user_dir is not None else None
+    return tuple(load_strategies(task.settings, names, folder))
 
 
 def set_run(strategies: tuple[str, ...]) -> RunSpec:

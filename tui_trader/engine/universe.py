@@ -9,7 +9,15 @@
   the history is loaded again and scanned.
 - **Underlyings stream unpinned**: a chain preview may evict the least recently used;
   :meth:`Universe.keep_streaming` brings them back while lines are free (never evicting
-  for them: a chain being read needs its lines more than the scanner).
+  for them: a chain being read needs its lines more than the scanner). A universe bigger
+  than the budget streams what fits, a reserve left for snapshots, and the rest is
+  refreshed by rotating snapshots (``engine.rotation``, issue 12).
+- **Market caps** come from ``[universe] market_caps_file`` (read when the engine is built;
+  the CLI has already refused a bad file with exit 2); without one every cap is unknown and
+  SPEC 3 lets the symbol through, flagged.
+- **A symbol IB does not know** (error 200 while its bars load) is reported once (a
+  WARNING event) and dropped: later loads (a new day, a reconnect) leave it out, so it
+  costs no request and no new report until the engine restarts (issue 12).
 - A contract IB did not qualify is asked again up to ``QUALIFY_TRIES`` times, a second
   apart: error 100 (message rate) drops a request without the symbol being unknown. A
   batch cut short by a lost connection is asked again once connected (a warning, not an
@@ -27,16 +35,19 @@ from typing import Any
 from ib_insync import Contract, Stock
 from loguru import logger
 
-from tui_trader.broker.bars import load_daily_bars
+from tui_trader.broker.bars import is_unknown_symbol, load_daily_bars
 from tui_trader.broker.chains import spot_of
-from tui_trader.broker.marketdata import MarketData, clean_price
+from tui_trader.broker.marketdata import MarketData
 from tui_trader.broker.session import Session
+from tui_trader.broker.snapshots import Snapshots
 from tui_trader.core.bars import Bars
 from tui_trader.core.models import EventLevel
 from tui_trader.core.scanner import ScanReport, SymbolScan
 from tui_trader.core.settings import Settings
+from tui_trader.datafiles.market_caps import universe_market_caps
 from tui_trader.engine.actions import Outcome
 from tui_trader.engine.events import EventSink, JournalHealth
+from tui_trader.engine.rotation import Rotation, universe_stream_room
 from tui_trader.engine.scanner import LivePrices, LiveScanner, ScanTiming
 from tui_trader.state.journal import Journal
 from tui_trader.state.store import ScanResults, Store
@@ -86,9 +97,14 @@ class Universe:
         self._spawn = spawn
         self._sleep = sleep
         self._monotonic = monotonic
+        self._clock = clock
         self.stocks: dict[str, Contract] = {}
         self._problems: dict[str, str] = {}
+        #: Symbols IB does not know (error 200): reported once, never asked for again.
+        self.unknown: dict[str, str] = {}
         self.bars_day: date | None = None
+        self.market_caps = universe_market_caps(settings.universe)
+        self._log_caps()
         self.scanner = LiveScanner(
             universe=settings.universe,
             strategy=settings.strategy,
@@ -98,10 +114,35 @@ class Universe:
             clock=clock,
             store=store,
             on_scan=on_scan,
+            market_caps=self.market_caps,
             monotonic=monotonic,
             sleep=sleep,
             perf=perf,
             poll_s=scanner_poll_s,
+        )
+        self.snapshots = Snapshots(marketdata, clock=clock, monotonic=monotonic)
+        self.rotation = Rotation(
+            marketdata,
+            self.snapshots,
+            stocks=lambda: self.stocks,
+            clock=clock,
+            max_age_s=settings.scanner.max_price_age_s,
+            sleep=sleep,
+            on_ages=self.publish_price_ages,
+        )
+
+    def _log_caps(self) -> None:
+        """Say once which universe symbols the market caps file leaves unknown."""
+        if self.market_caps is None:
+            return
+        unknown = [s for s in self._settings.universe.symbols if s not in self.market_caps]
+        known = len(self._settings.universe.symbols) - len(unknown)
+        logger.info(
+            "market caps: {} of {} universe symbols known from {}{}",
+            known,
+            len(self._settings.universe.symbols),
+            self._settings.universe.market_caps_file,
+            f" (unknown, eligible and flagged: {', '.join(unknown)})" if unknown else "",
         )
 
     # ------------------------------------------------------------------ bars
@@ -116,7 +157,7 @@ class Universe:
             try:
                 bars, problems = await load_daily_bars(
                     self._ib,
-                    self._settings.universe.symbols,
+                    [s for s in self._settings.universe.symbols if s not in self.unknown],
                     self._journal,
                     self._session.pacer,
                     today=day,
@@ -135,7 +176,15 @@ class Universe:
             if not self._session.is_connected and problems:
                 logger.warning("the connection dropped while loading bars; loading again")
                 continue
-            return bars, problems, day
+            return bars, self._drop_unknown(problems), day
+
+    def _drop_unknown(self, problems: dict[str, str]) -> dict[str, str]:
+        """Remember the symbols IB does not know, so no later load asks for them again;
+        the problems with theirs kept (shown, and so reported only once)."""
+        for sym, why in problems.items():
+            if is_unknown_symbol(why):
+                self.unknown.setdefault(sym, why)
+        return {**self.unknown, **problems}
 
     def _use_bars(self, bars: Bars, problems: dict[str, str], day: date) -> None:
         new = {s: w for s, w in problems.items() if self._problems.get(s) != w}
@@ -162,6 +211,7 @@ class Universe:
                 "engine ready: {} symbols scanned, {} tradable signal(s)", report.symbols, signals
             )
         self._spawn(self.scanner.run(), "engine-scanner")
+        self._spawn(self.rotation.run(), "engine-rotation")
         return report
 
     async def reload_bars(self) -> None:
@@ -196,11 +246,19 @@ class Universe:
                 "universe",
                 f"no live prices for {', '.join(missing)}: IB did not qualify them",
             )
-        for sym in symbols:
-            c = self.stocks.get(sym)
-            if c is not None:
-                self._md.subscribe(c)
+        self._stream_room()
         self._on_streamed()
+
+    def _stream_room(self) -> None:
+        """Stream universe symbols into the lines there is room for (issue 12: past the
+        budget the rest is refreshed by snapshots, ``engine.rotation``), in universe order."""
+        size = len(self.stocks)
+        for c in list(self.stocks.values()):
+            if self._md.ticker(c.conId) is not None:
+                continue
+            if universe_stream_room(self._md.budget, size) < 1:
+                return
+            self._md.subscribe(c)
 
     async def _qualify(self, chunk: list[str]) -> list[Contract | None]:
         """One batch qualified; a connection lost meanwhile is waited out and the batch
@@ -223,12 +281,7 @@ class Universe:
 
     def keep_streaming(self) -> None:
         """Re-request universe lines a chain evicted, while lines are free (module doc)."""
-        budget = self._md.budget
-        for c in self.stocks.values():
-            if budget.active >= budget.max or budget.queued:
-                return
-            if self._md.ticker(c.conId) is None:
-                self._md.subscribe(c)
+        self._stream_room()
 
     def stock_ids(self) -> set[int]:
         return {c.conId for c in self.stocks.values()}
@@ -238,6 +291,8 @@ class Universe:
         c = self.stocks.get(symbol)
         if c is not None:
             return c
+        if symbol in self.unknown:
+            return None
         stock = Stock(symbol, "SMART", "USD")
         try:
             qualified = await self._ib.qualifyContractsAsync(stock)
@@ -252,17 +307,46 @@ class Universe:
     # ------------------------------------------------------------------ prices, scans
 
     def live_prices(self) -> LivePrices:
+        """Each symbol's price: its line's, else its latest snapshot's (engine.rotation)."""
         last: dict[str, float] = {}
         volume: dict[str, float] = {}
-        for sym, c in self.stocks.items():
-            q = self._md.quote(c.conId)
-            if math.isfinite(q.last) and q.last > 0:
-                last[sym] = q.last
-                t = self._md.ticker(c.conId)
-                v = clean_price(t.volume) if t is not None else math.nan
-                if math.isfinite(v):
-                    volume[sym] = v
+        for sym in self.stocks:
+            got = self.rotation.price(sym)
+            if got is None:
+                continue
+            px, vol, _ = got
+            if math.isfinite(px) and px > 0:
+                last[sym] = px
+                if math.isfinite(vol):
+                    volume[sym] = vol
         return LivePrices(last, volume)
+
+    def price_ages(self) -> dict[str, float | None]:
+        """Seconds since each symbol's price (None: none yet), for the Scanner's rows."""
+        now = self._clock()
+        return {sym: self.rotation.price_age_s(sym, now) for sym in self.stocks}
+
+    def publish_price_ages(self) -> None:
+        """The ages into ``ScanResults.price_ages``, in whole seconds (the Scanner's column
+        shows no finer, and equal values leave its cells alone)."""
+        ages = tuple(
+            (sym, None if age is None else float(round(age)))
+            for sym, age in self.price_ages().items()
+        )
+        self._store.update(ScanResults, price_ages=ages)
+
+    def price_problem(self, symbol: str) -> str | None:
+        """Why the symbol's price is too old to open a trade on (``[scanner]
+        max_price_age_s``, issue 12), in words that follow "AAPL is"; None when it is young
+        enough. Only universe symbols are checked: another underlying has no scan row."""
+        if symbol not in self.stocks:
+            return None
+        limit = self._settings.scanner.max_price_age_s
+        age = self.rotation.price_age_s(symbol)
+        if age is not None and age > limit:  # None: its line has not ticked yet (SPEC 8's
+            # leg quote ages still guard the order)
+            return f"on a price {age:.0f} s old (older than [scanner] max_price_age_s {limit:g} s)"
+        return None
 
     def scan_row(self, symbol: str) -> SymbolScan | None:
         report = self.scanner.report

@@ -11,7 +11,11 @@ Listing rules (fixed when the market is built, never re-listed intraday):
   (the index ETFs: $1 within +/-10 %, $5 to +/-30 %). ``strike_increments`` holds the table.
 - conIds encode (underlying, expiry week, right, strike) in 30 bits above 2**30, so they
   are stable across runs and seeds, below 2**31 (a Java ``int`` in the official API), and
-  any option conId can be decoded back to its symbol without a lookup table.
+  any option conId can be decoded back to its symbol without a lookup table. That space
+  holds 128 symbol codes (124 usable: the table's rows and 64 slots for other names); a
+  bigger universe (``--universe`` up to 1,000) takes *extended* codes, encoded below 2**30
+  (above every stock conId) with the expiry week mod 64 instead of 512: 64 weeks is still
+  far longer than an option lives (4 months), and the first 124 names keep their conIds.
 
 Quotes (``price_options``):
 - Volatility surface around the symbol's current volatility: ATM term structure reverting
@@ -65,6 +69,12 @@ _STRIKE_UNITS = 2  # strikes are multiples of $0.50
 _STRIKE_BITS = 13  # strikes up to $4095.50
 _WEEK_BITS = 9  # weeks mod 512 (~9.8 years; options live 4 months)
 _SYMBOL_CODES = 128
+#: Extended codes (``_SYMBOL_CODES`` and up) live in [2**27, 2**30): 2**20 conIds each.
+_EXT_BASE = 1 << 27
+_EXT_WEEK_BITS = 6
+_EXT_CODES = (_CON_ID_BASE - _EXT_BASE) >> (_EXT_WEEK_BITS + 1 + _STRIKE_BITS)
+#: Every symbol code there is: the first 60 of the 128 are the table's rows.
+MAX_SYMBOL_CODES = _SYMBOL_CODES + _EXT_CODES
 _WEEK_EPOCH = date(2021, 1, 1)  # a Friday
 
 TERM_TAU = 0.25  # years: how fast the ATM vol reverts from current to long-run
@@ -161,41 +171,58 @@ def option_con_id(symbol_code: int, expiry: date, strike: float, right: Right) -
     units = round(strike * _STRIKE_UNITS)
     if abs(units - strike * _STRIKE_UNITS) > 1e-9 or not 0 < units < (1 << _STRIKE_BITS):
         raise ValueError(f"strike {strike} cannot be listed (multiples of 0.5 up to 4095.5)")
-    if not 0 <= symbol_code < _SYMBOL_CODES:
+    if not 0 <= symbol_code < MAX_SYMBOL_CODES:
         raise ValueError(f"symbol code {symbol_code} out of range")
-    value = (symbol_code << _WEEK_BITS) | _week(expiry)
+    if symbol_code < _SYMBOL_CODES:
+        value = (symbol_code << _WEEK_BITS) | _week(expiry)
+        base = _CON_ID_BASE
+    else:
+        week = _week(expiry) % (1 << _EXT_WEEK_BITS)
+        value = ((symbol_code - _SYMBOL_CODES) << _EXT_WEEK_BITS) | week
+        base = _EXT_BASE
     value = (value << 1) | (1 if right == "C" else 0)
     value = (value << _STRIKE_BITS) | units
-    return _CON_ID_BASE + value
+    return base + value
 
 
 def symbol_code_of(con_id: int) -> int | None:
     """The symbol code inside an option conId (None when it is not an option conId)."""
-    if not _CON_ID_BASE <= con_id < 2 * _CON_ID_BASE:
-        return None
-    return (con_id - _CON_ID_BASE) >> (_STRIKE_BITS + 1 + _WEEK_BITS)
+    if _CON_ID_BASE <= con_id < 2 * _CON_ID_BASE:
+        return (con_id - _CON_ID_BASE) >> (_STRIKE_BITS + 1 + _WEEK_BITS)
+    if _EXT_BASE <= con_id < _CON_ID_BASE:
+        return _SYMBOL_CODES + ((con_id - _EXT_BASE) >> (_STRIKE_BITS + 1 + _EXT_WEEK_BITS))
+    return None
 
 
 def assign_symbol_codes(symbols: Sequence[str], table_order: Sequence[str]) -> dict[str, int]:
     """Symbol codes: the table position for table symbols; for others a CRC32 slot in the
     upper half, probing linearly in sorted order on collisions (so a code only depends on
-    the set of non-table symbols, and only when two of them collide)."""
+    the set of non-table symbols, and only when two of them collide). Once the upper half
+    is full, the same in the extended codes (module doc)."""
     codes = {s: i for i, s in enumerate(table_order) if s in set(symbols)}
     used = set(range(len(table_order)))
     half = _SYMBOL_CODES // 2
     if len(table_order) > half:
         raise ValueError("the ticker table outgrew the option conId scheme")
+    regions = ((half, half), (_SYMBOL_CODES, _EXT_CODES))
     for sym in sorted(s for s in set(symbols) if s not in codes):
-        slot = half + zlib.crc32(sym.encode()) % half
-        for _ in range(half):
-            if slot not in used:
-                break
-            slot = half + (slot - half + 1) % half
-        else:
-            raise ValueError(f"more than {half} symbols outside the ticker table")
+        slot = _free_slot(zlib.crc32(sym.encode()), regions, used)
+        if slot is None:
+            raise ValueError(f"more than {half + _EXT_CODES} symbols outside the ticker table")
         codes[sym] = slot
         used.add(slot)
     return codes
+
+
+def _free_slot(crc: int, regions: Sequence[tuple[int, int]], used: set[int]) -> int | None:
+    """The first free code probing from ``crc`` in each (start, size) region in turn."""
+    for start, size in regions:
+        slot = start + crc % size
+        for _ in range(size):
+            if slot not in used:
+                return slot
+            slot = start + (slot - start + 1) % size
+    return None
 
 
 def occ_symbol(symbol: str, expiry: date, strike: float, right: Right) -> str:

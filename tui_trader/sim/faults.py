@@ -32,6 +32,15 @@ each ``ok <JSON>``, see :func:`stats_reply`)::
     lines                market data lines held, per clientId
     orders               every order held: orderRef, status, filled
     executions           today's executions with their orderRef
+
+Account and entitlement plays (what a misconfigured real account looks like, for
+``tui-trader doctor``; see :func:`play_reply`)::
+
+    readonly on|off              placeOrder (what-if included) refused with 321, read-only
+    market-data live|delayed|none   stock and option subscriptions (354 / 10167)
+    options-data on|off          off: no OPRA subscription, options delayed only
+    skew SECONDS                 reqCurrentTime answers SECONDS late (negative: early)
+    account paper|live           managed account DU... (paper) or U... (live)
 """
 
 from __future__ import annotations
@@ -55,6 +64,7 @@ MAX_DELAY_MS = 60_000.0
 MAX_SPEED = 10_000.0
 
 Restoration = Literal["lost", "kept"]
+MarketDataPlay = Literal["live", "delayed", "none"]
 
 
 class FaultTarget(Protocol):
@@ -79,6 +89,13 @@ class FaultState:
     delay_ms: float = 0.0
     connectivity_lost: bool = False
     broken_farms: set[str] = field(default_factory=set)
+    #: Account plays (module doc): the "Read-Only API" setting, the market data
+    #: subscriptions, the clock's error and which kind of account is logged in.
+    read_only: bool = False
+    market_data: MarketDataPlay = "live"
+    options_data: bool = True
+    clock_skew_s: float = 0.0
+    account_kind: Literal["paper", "live"] | None = None
 
     @property
     def market_data_paused(self) -> bool:
@@ -166,6 +183,8 @@ def _execute(target: FaultTarget, line: str) -> str:
 
     if cmd in STATS_COMMANDS:  # read-only statistics: the block at the end of this module
         return stats_reply(target, cmd, args)
+    if cmd in PLAY_COMMANDS:  # account plays: the last block of this module
+        return play_reply(target, cmd, args)
     if cmd == "drop":
         want(0, "drop")
         target.drop()
@@ -204,7 +223,7 @@ def _execute(target: FaultTarget, line: str) -> str:
         want(0, "time")
         return f"ok {target.sim_time().isoformat()}"
     elif cmd == "help":
-        return f"ok {HELP} | {STATS_HELP}"
+        return f"ok {HELP} | {PLAY_HELP} | {STATS_HELP}"
     else:
         raise CommandError(f"unknown command {cmd!r} (try help)")
     return "ok"
@@ -340,3 +359,91 @@ def stats_reply(target: object, cmd: str, args: list[str]) -> str:
         for e in target.executions_held()
     ]
     return f"ok {_json(executions)}"
+
+
+# ======================================================================================
+# Account plays: what a real account can get wrong before a trading day (issue 11), so
+# that ``tui-trader doctor`` can be proven to name each one. Texts and codes are IB's.
+# ======================================================================================
+
+PLAY_HELP = (
+    "readonly on|off | market-data live|delayed|none | options-data on|off | "
+    "skew SECONDS | account paper|live"
+)
+PLAY_COMMANDS = frozenset({"readonly", "market-data", "options-data", "skew", "account"})
+
+ERR_READ_ONLY = 321
+TEXT_READ_ONLY = (
+    "Error validating request.-'bN' : cause - The API interface is currently in Read-Only mode."
+)
+ERR_NOT_SUBSCRIBED = 354
+TEXT_NOT_SUBSCRIBED = "Requested market data is not subscribed."
+TEXT_NOT_SUBSCRIBED_DELAYED = (
+    "Requested market data is not subscribed.Delayed market data is available."
+)
+WARN_DELAYED = 10167
+TEXT_DELAYED = "Requested market data is not subscribed. Displaying delayed market data."
+#: The account ids the ``account`` play reports (IB: paper ids start with D, live with U).
+PLAYED_ACCOUNTS = {"paper": "DU7654321", "live": "U7654321"}
+
+
+@dataclass(frozen=True, slots=True)
+class MarketDataAnswer:
+    """How the gateway answers one reqMktData under the plays: ``data_type`` is the
+    marketDataType tick it streams with (None: nothing streams), ``code``/``text`` the
+    error or notice sent first (code 0: none)."""
+
+    data_type: int | None
+    code: int = 0
+    text: str = ""
+
+
+def market_data_answer(state: FaultState, is_option: bool, requested: int) -> MarketDataAnswer:
+    """IB's answer to a subscription: live when subscribed; without a subscription,
+    delayed data (type 3, or 4 for delayed-frozen) with notice 10167 if the client asked
+    for it (reqMarketDataType 3/4) and error 354 if it asked for live; error 354 when no
+    data is available at all. No OPRA subscription makes options delayed."""
+    play: MarketDataPlay = state.market_data
+    if play == "live" and is_option and not state.options_data:
+        play = "delayed"
+    if play == "live":
+        return MarketDataAnswer(1)
+    if play == "none":
+        return MarketDataAnswer(None, ERR_NOT_SUBSCRIBED, TEXT_NOT_SUBSCRIBED)
+    if requested in (3, 4):
+        return MarketDataAnswer(requested, WARN_DELAYED, TEXT_DELAYED)
+    return MarketDataAnswer(None, ERR_NOT_SUBSCRIBED, TEXT_NOT_SUBSCRIBED_DELAYED)
+
+
+def played_account(state: FaultState, own: str) -> str:
+    """The managed account the gateway reports: the exchange's own unless played."""
+    return own if state.account_kind is None else PLAYED_ACCOUNTS[state.account_kind]
+
+
+def _switch(args: list[str], cmd: str, choices: tuple[str, ...]) -> str:
+    if len(args) != 1 or args[0].lower() not in choices:
+        raise CommandError(f"usage: {cmd} {'|'.join(choices)}")
+    return args[0].lower()
+
+
+def play_reply(target: object, cmd: str, args: list[str]) -> str:
+    """Set one account play on the target's :class:`FaultState` (``target.faults``)."""
+    state = getattr(target, "faults", None)
+    if not isinstance(state, FaultState):
+        raise CommandError(f"{cmd}: this gateway has no account to play with")
+    if cmd == "readonly":
+        state.read_only = _switch(args, cmd, ("on", "off")) == "on"
+    elif cmd == "market-data":
+        play = _switch(args, cmd, ("live", "delayed", "none"))
+        state.market_data = "live" if play == "live" else "delayed" if play == "delayed" else "none"
+    elif cmd == "options-data":
+        state.options_data = _switch(args, cmd, ("on", "off")) == "on"
+    elif cmd == "skew":
+        if len(args) != 1:
+            raise CommandError("usage: skew SECONDS")
+        sign = -1.0 if args[0].startswith("-") else 1.0
+        state.clock_skew_s = sign * _number(args[0].lstrip("-"), "SECONDS", MAX_SECONDS)
+    else:
+        kind = _switch(args, cmd, ("paper", "live"))
+        state.account_kind = "paper" if kind == "paper" else "live"
+    return "ok"

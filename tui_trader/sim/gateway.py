@@ -43,7 +43,14 @@ from tui_trader.sim import historical as hist
 from tui_trader.sim import protocol as p
 from tui_trader.sim.clock import SimClock, default_demo_start, et_date
 from tui_trader.sim.exchange import Exchange, ExchangeError
-from tui_trader.sim.faults import ControlServer, FaultState
+from tui_trader.sim.faults import (
+    ERR_READ_ONLY,
+    TEXT_READ_ONLY,
+    ControlServer,
+    FaultState,
+    market_data_answer,
+    played_account,
+)
 from tui_trader.sim.lookup import chain_params, details, resolve, trading_hours
 from tui_trader.sim.market import Market
 from tui_trader.sim.subscriptions import LegRef, LineBook, MarketLine, publish, render
@@ -76,6 +83,9 @@ class GatewayLimits:
 
     max_messages_per_second: int = 50
     max_market_data_lines: int = 100
+    #: How long a snapshot (reqMktData snapshot=True) holds a line before tickSnapshotEnd,
+    #: on the injected monotonic clock (0: it ends at once; issue 12).
+    snapshot_s: float = 0.0
     historical: hist.HistoricalPacing = field(default_factory=hist.HistoricalPacing)
     #: A client that lets this much unread output pile up is dropped (slow consumer).
     max_write_buffer: int = 32 * 1024 * 1024
@@ -107,6 +117,8 @@ class ClientSession(asyncio.Protocol):
         self._pending_timer: asyncio.TimerHandle | None = None
         # subscriptions
         self.lines: dict[int, MarketLine] = {}
+        #: Snapshots not yet ended: reqId -> (line, when it ends); each holds a line.
+        self.snapshots: dict[int, tuple[MarketLine, float]] = {}
         self.positions = False
         self.account_updates = False
         self.account_multi: set[int] = set()
@@ -337,7 +349,7 @@ class SimGateway:
 
     @property
     def account(self) -> str:
-        return self.exchange.account
+        return played_account(self.faults, self.exchange.account)  # the ``account`` play
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen on ``host:port`` (0 = a free port); returns the bound port."""
@@ -414,6 +426,7 @@ class SimGateway:
             self._publish(self.exchange.on_market())
         except Exception:
             logger.exception("exchange.on_market failed")
+        self._end_snapshots()
         if not self.faults.market_data_paused:
             lines = self._book.moved_by(changed)
             if self._resync:
@@ -594,10 +607,10 @@ class SimGateway:
                 self._req_mkt_data(s, req)
             case p.CancelMktData():
                 line = s.lines.get(req.req_id)
-                if line is None:
-                    s.error(req.req_id, 300, f"Can't find EId with tickerId:{req.req_id}")
-                else:
+                if line is not None:
                     self._drop_line(s, line)
+                elif not self._cancel_snapshot(s, req.req_id):
+                    s.error(req.req_id, 300, f"Can't find EId with tickerId:{req.req_id}")
             case p.PlaceOrder():
                 self._place_order(s, req)
             case p.CancelOrder():
@@ -619,7 +632,8 @@ class SimGateway:
             case p.ReqManagedAccts():
                 s.send(p.managed_accounts([self.account]))
             case p.ReqCurrentTime():
-                s.send(p.current_time(int(self.clock.now().timestamp())))
+                skew = self.faults.clock_skew_s  # the ``skew`` play
+                s.send(p.current_time(int(self.clock.now().timestamp() + skew)))
             case p.ReqMarketDataType():
                 if req.market_data_type not in (1, 2, 3, 4):
                     s.error(-1, p.ERR_VALIDATION, "Error validating request: bad market data type")
@@ -704,33 +718,74 @@ class SimGateway:
         return found[0] if len(found) == 1 else None
 
     def _req_mkt_data(self, s: ClientSession, req: p.ReqMktData) -> None:
-        if req.req_id in s.lines:
+        if req.req_id in s.lines or req.req_id in s.snapshots:
             s.error(
                 req.req_id,
                 322,
                 f"Error processing request:-'bW' : cause - Duplicate ticker id {req.req_id}",
             )
             return
-        if not req.snapshot and len(s.lines) >= self.limits.max_market_data_lines:
+        if self.lines_in_use() >= self.limits.max_market_data_lines:
             s.error(req.req_id, p.ERR_MAX_TICKERS, p.TEXT_MAX_TICKERS)
             return
         line = self._make_line(s, req)
         if line is None:
             s.error(req.req_id, p.ERR_NO_SECURITY, p.TEXT_NO_SECURITY)
             return
+        answer = market_data_answer(self.faults, line.kind != "STK", s.market_data_type)
+        if answer.code:  # the ``market-data``/``options-data`` plays: 354 or 10167
+            s.error(req.req_id, answer.code, answer.text)
+        if answer.data_type is None:
+            return
         s.send(p.tick_req_params(req.req_id, line.min_tick, "9c0001", 3))
-        s.send(p.market_data_type(req.req_id, 1))
+        s.send(p.market_data_type(req.req_id, answer.data_type))
         if req.snapshot:
-            for msg in render(line, self.market).values():
-                s.send(msg)
-            s.send(p.tick_snapshot_end(req.req_id))
-            if line.kind == "OPT" and line.con_id not in self._book.by_con:
-                self.market.release_option(line.con_id)
+            self._start_snapshot(s, line)
             return
         s.lines[req.req_id] = line
         self._book.add(line)
         if not self.faults.market_data_paused:
             publish(line, self.market, full=True)
+
+    # --- snapshots and the account's line count (issue 12) ------------------------------
+
+    def lines_in_use(self) -> int:
+        """Lines the account holds: every client's streaming lines and unfinished
+        snapshots (IB counts lines per login, not per client)."""
+        return sum(len(x.lines) + len(x.snapshots) for x in self._sessions if x.phase != "closed")
+
+    def _start_snapshot(self, s: ClientSession, line: MarketLine) -> None:
+        """One round of the line's ticks now; tickSnapshotEnd after ``snapshot_s``, and
+        the line held until then."""
+        for msg in render(line, self.market).values():
+            s.send(msg)
+        hold = self.limits.snapshot_s
+        if hold > 0:
+            s.snapshots[line.req_id] = (line, self._monotonic() + hold)
+        else:
+            self._finish_snapshot(s, line)
+
+    def _finish_snapshot(self, s: ClientSession, line: MarketLine, *, end: bool = True) -> None:
+        s.snapshots.pop(line.req_id, None)
+        if end:
+            s.send(p.tick_snapshot_end(line.req_id))
+        if line.kind == "OPT" and line.con_id not in self._book.by_con:
+            self.market.release_option(line.con_id)
+
+    def _cancel_snapshot(self, s: ClientSession, req_id: int) -> bool:
+        """cancelMktData of an unfinished snapshot: its line is free, no end follows."""
+        held = s.snapshots.get(req_id)
+        if held is None:
+            return False
+        self._finish_snapshot(s, held[0], end=False)
+        return True
+
+    def _end_snapshots(self) -> None:
+        """End every snapshot whose hold has passed (called each step)."""
+        now = self._monotonic()
+        for s in list(self._sessions):
+            for line, _due in [v for v in s.snapshots.values() if v[1] <= now]:
+                self._finish_snapshot(s, line)
 
     def _make_line(self, s: ClientSession, req: p.ReqMktData) -> MarketLine | None:
         wc = req.contract
@@ -869,6 +924,9 @@ class SimGateway:
     def _place_order(self, s: ClientSession, req: p.PlaceOrder) -> None:
         order_id = req.order_id
         o = req.order
+        if self.faults.read_only:  # the ``readonly`` play: IB refuses what-ifs too
+            s.error(order_id, ERR_READ_ONLY, TEXT_READ_ONLY)
+            return
         reason = self._order_problem(req)
         if reason is not None:
             s.error(order_id, *reason)
@@ -1231,14 +1289,18 @@ async def serve(
     *,
     on_ready: Callable[[SimGateway], object] | None = None,
     skip_closed: bool = False,
+    symbols: Sequence[str] | None = None,
+    limits: GatewayLimits | None = None,
 ) -> None:
     """Run a simulated gateway (and its control port) until cancelled.
 
     ``on_ready`` is called with the running gateway once it listens (its ``port`` is the
-    bound one, useful with port 0).
+    bound one, useful with port 0). ``symbols`` (default: the 60 table names) and
+    ``limits`` (IB's defaults) are ``gateway --universe`` / ``--max-lines``'s (issue 12).
     """
     gateway = await start_gateway(seed, speed, start, state=state, host=host, port=port,
-                                  skip_closed=skip_closed)  # fmt: skip
+                                  skip_closed=skip_closed, symbols=symbols,
+                                  limits=limits)  # fmt: skip
     try:
         if control_port is not None:
             await gateway.start_control("127.0.0.1", control_port)

@@ -8,9 +8,16 @@ ETFs the "market cap" is assets under management, which is what IB's fundamental
 shows for them. The option-strike style (``index_strikes``) marks the ETFs whose options
 list $1 strikes at any price and trade in pennies, as SPY/QQQ/IWM/DIA/GLD do.
 
-Symbols outside the table still work: they get deterministic made-up data derived from
-the symbol (flagged by ``synthetic``), so a user's config with an unusual ticker never
-breaks the demo.
+A bigger universe (``gateway --universe N``, N up to ``MAX_UNIVERSE``) adds generated
+names after the table's 60 (:func:`universe_symbols`): believable tickers, company names,
+sectors, market caps (lognormal around $35 B, as the S&P 500's, so some fall below the
+$10 B filter), prices, volumes (a daily turnover of the cap) and volatilities. They come
+from a fixed seed (``UNIVERSE_SEED``), not the market's: the list, and so a symbols file
+written for it, is the same for every ``--seed``; the seed moves their prices.
+
+Symbols outside the table and the generated list still work: they get deterministic
+made-up data derived from the symbol (flagged by ``synthetic``), so a user's config with an
+unusual ticker never breaks the demo.
 
 conIds are a pure function of the symbol (CRC32 folded into 8 digits), never of the seed
 or of the symbol list, so a persisted account refers to the same contracts after a
@@ -21,6 +28,8 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
 from tui_trader.core.settings import DEFAULT_SYMBOLS
 
@@ -150,14 +159,127 @@ TABLE_ORDER: tuple[str, ...] = tuple(t.symbol for t in _TABLE)
 
 assert set(DEFAULT_SYMBOLS) <= set(TICKERS), "every default symbol needs a table row"
 
+#: The table's market caps as a ``[universe] market_caps_file`` (``symbol,market_cap,name``),
+#: shipped so the demo applies SPEC 3's market-cap filter the way a trader's own file would
+#: (tests/unit/test_market_caps.py keeps it equal to the table).
+MARKET_CAPS_CSV = Path(__file__).with_name("market_caps.csv")
+
+
+#: The largest ``--universe``: the table plus generated names (the option conId scheme
+#: holds 1,020 names).
+MAX_UNIVERSE = 1000
+#: The generated names' seed (module doc): fixed, so the list never depends on ``--seed``.
+UNIVERSE_SEED = 20_261_118
+
+# Generated sectors: (sector, weight, long-run vol, industries, name suffixes).
+_GEN_SECTORS: tuple[tuple[str, float, float, tuple[str, ...], tuple[str, ...]], ...] = (
+    (_TECH, 0.15, 0.38, ("Software - Application", "Semiconductors", "IT Services"),
+     ("Systems", "Software", "Technologies", "Semiconductor", "Networks")),
+    (_FIN, 0.13, 0.26, ("Banks - Regional", "Insurance - Diversified", "Asset Management"),
+     ("Financial", "Bancorp", "Capital", "Insurance Group", "Partners")),
+    (_HC, 0.12, 0.30, ("Medical Devices", "Biotechnology", "Healthcare Plans"),
+     ("Therapeutics", "Health", "Medical", "Biosciences", "Pharmaceuticals")),
+    (_IND, 0.15, 0.28, ("Aerospace & Defense", "Specialty Industrial Machinery", "Railroads"),
+     ("Industries", "Aerospace", "Machinery", "Logistics", "Manufacturing")),
+    (_CYC, 0.10, 0.33, ("Specialty Retail", "Restaurants", "Auto Parts"),
+     ("Brands", "Retail", "Motors", "Restaurants", "Apparel")),
+    (_DEF, 0.07, 0.20, ("Packaged Foods", "Household & Personal Products", "Beverages"),
+     ("Foods", "Consumer Products", "Beverage", "Household")),
+    (_EN, 0.05, 0.34, ("Oil & Gas E&P", "Oil & Gas Midstream"),
+     ("Energy", "Petroleum", "Resources", "Pipeline")),
+    (_COMM, 0.05, 0.32, ("Telecom Services", "Entertainment", "Advertising Agencies"),
+     ("Communications", "Media", "Entertainment", "Interactive")),
+    ("Utilities", 0.06, 0.19, ("Utilities - Regulated Electric", "Utilities - Diversified"),
+     ("Power", "Electric", "Utilities", "Energy Services")),
+    ("Real Estate", 0.06, 0.25, ("REIT - Industrial", "REIT - Residential", "REIT - Retail"),
+     ("Realty", "Properties", "Residential", "REIT")),
+    ("Basic Materials", 0.06, 0.31, ("Specialty Chemicals", "Steel", "Building Materials"),
+     ("Chemicals", "Materials", "Steel", "Minerals")),
+)  # fmt: skip
+_GEN_WORDS: tuple[str, ...] = (
+    "Apex", "Harbor", "Summit", "Cobalt", "Granite", "Meridian", "Northfield", "Pinnacle",
+    "Redwood", "Silverline", "Vertex", "Atlas", "Beacon", "Crescent", "Evergreen",
+    "Frontier", "Keystone", "Liberty", "Orion", "Sterling", "Cascade", "Ironwood",
+    "Lakeshore", "Prairie", "Quantum", "Riverside", "Sentinel", "Tidewater", "Union",
+    "Westbrook", "Aurora", "Bluestone", "Clearwater", "Delta", "Eastgate", "Fairmont",
+    "Highland", "Juniper", "Kingsbridge", "Lighthouse", "Magnolia", "Newport", "Oakmont",
+    "Pioneer", "Ridgeline", "Stonegate", "Trident", "Valley", "Whitfield", "Zenith",
+)  # fmt: skip
+
+
+def universe_symbols(n: int) -> tuple[str, ...]:
+    """The first ``n`` names of the simulated universe: the table's rows (the default 60,
+    in order), then generated names (module doc). ValueError outside 1..MAX_UNIVERSE."""
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_UNIVERSE:
+        raise ValueError(f"the simulated universe holds 1 to {MAX_UNIVERSE} names, not {n!r}")
+    names = DEFAULT_SYMBOLS + tuple(info.symbol for info in _generated())
+    return names[:n]
+
+
+@cache
+def _generated() -> tuple[TickerInfo, ...]:
+    """The generated names after the table, in order (module doc); drawn in one pass."""
+    import numpy as np  # here: the CLI's parser imports this module and starts fast
+
+    rng = np.random.default_rng(UNIVERSE_SEED)
+    count = MAX_UNIVERSE - len(DEFAULT_SYMBOLS)
+    letters = np.array(list("ABCDEFGHIJKLMNOPRSTUVWXYZ"))
+    draws = 2 * count  # room for the duplicates and table symbols dropped below
+    lengths = rng.choice((2, 3, 4), size=draws, p=(0.1, 0.55, 0.35))
+    chars = letters[rng.integers(0, len(letters), size=(draws, 4))]
+    taken = set(TICKERS)
+    symbols: list[str] = []
+    for row, length in zip(chars, lengths, strict=True):
+        symbol = "".join(row[:length])
+        if symbol not in taken:
+            taken.add(symbol)
+            symbols.append(symbol)
+    symbols = symbols[:count]
+    weights = np.array([s[1] for s in _GEN_SECTORS])
+    sector_ix = rng.choice(len(_GEN_SECTORS), size=count, p=weights / weights.sum())
+    picks = rng.integers(0, 1 << 30, size=(count, 3))
+    caps = np.clip(10 ** rng.normal(10.55, 0.42, count), 5.5 * _B, 2500 * _B)
+    prices = np.clip(np.exp(rng.normal(np.log(120.0), 0.75, count)), 12.0, 1800.0)
+    turnover = np.exp(rng.normal(np.log(0.007), 0.5, count))
+    volumes = np.clip(caps * turnover / prices, 0.3 * _M, 120 * _M)
+    vol_mult = np.exp(rng.normal(0.0, 0.2, count))
+    corr = rng.uniform(0.3, 0.7, count)
+    corp = rng.random(count) < 0.5
+    nasdaq = rng.random(count) < 0.35
+    out: list[TickerInfo] = []
+    for i, symbol in enumerate(symbols):
+        sector, _, vol, industries, suffixes = _GEN_SECTORS[int(sector_ix[i])]
+        word = _GEN_WORDS[int(picks[i, 0]) % len(_GEN_WORDS)]
+        suffix = suffixes[int(picks[i, 1]) % len(suffixes)]
+        out.append(
+            TickerInfo(
+                symbol=symbol,
+                long_name=f"{word} {suffix} {'Corp' if corp[i] else 'Inc'}",
+                sector=sector,
+                industry=industries[int(picks[i, 2]) % len(industries)],
+                primary_exchange=_NQ if nasdaq[i] else _NY,
+                market_cap=round(float(caps[i]), -6),
+                avg_volume=round(float(volumes[i]), -3),
+                price=round(float(prices[i]), 2),
+                vol=round(float(vol * vol_mult[i]), 3),
+                market_corr=round(float(corr[i]), 2),
+            )
+        )
+    return tuple(out)
+
+
+@cache
+def _generated_by_symbol() -> dict[str, TickerInfo]:
+    return {info.symbol: info for info in _generated()}
+
 
 def _hash01(text: str, salt: str) -> float:
     return (zlib.crc32(f"{salt}:{text}".encode()) & 0xFFFFFFFF) / 2**32
 
 
 def ticker_info(symbol: str) -> TickerInfo:
-    """The table row, or deterministic made-up data for a symbol outside the table."""
-    known = TICKERS.get(symbol)
+    """The table row or generated name, else deterministic made-up data (module doc)."""
+    known = TICKERS.get(symbol) or _generated_by_symbol().get(symbol)
     if known is not None:
         return known
     price = round(20.0 * 10 ** (1.5 * _hash01(symbol, "price")), 2)  # $20 .. $630

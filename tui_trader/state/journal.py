@@ -60,7 +60,7 @@ import os
 import sqlite3
 import stat
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
@@ -164,6 +164,27 @@ CREATE TABLE auto_candidates (
 ) WITHOUT ROWID;
 """
 
+#: Version 3: SPEC 13's alert outbox (``tui_trader.alerts.outbox``), one row per alert and
+#: channel, journaled before it is sent; ``sent_at`` stays NULL until the channel took it,
+#: ``late`` is set on the rows a restart found unsent.
+_V3 = """
+CREATE TABLE alert_outbox (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at TEXT NOT NULL,
+    channel    TEXT NOT NULL,
+    severity   TEXT NOT NULL,
+    dedupe_key TEXT NOT NULL,
+    title      TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    late       INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    sent_at    TEXT
+);
+CREATE INDEX alert_outbox_unsent ON alert_outbox (channel, sent_at, id);
+CREATE INDEX alert_outbox_key ON alert_outbox (dedupe_key, created_at);
+"""
+
 #: ``PRAGMA application_id`` of a tui-trader journal: ``"TuiT"`` in ASCII, big-endian, as
 #: SQLite stores it at offset 68 of the file header. Fixed forever: it is how a journal is
 #: told from any other SQLite file.
@@ -180,7 +201,7 @@ _STORAGE_CODES = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.S
 
 #: Forward migrations; ``MIGRATIONS[i]`` takes the schema from version i to i + 1. Append
 #: only: a released script is never edited, since journals out there already ran it.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -516,6 +537,41 @@ def _event_from(row: sqlite3.Row) -> JournalEvent:
         text=row["text"],
         intent_id=row["intent_id"],
     )
+
+
+class HistoryInputs(NamedTuple):
+    """What :func:`tui_trader.core.history.closed_trades` pairs: the filled intents, their
+    fills, and closing intent id -> the auto-trader's exit rule (its ``auto/exit/`` records)."""
+
+    intents: list[OrderIntent]
+    fills: list[Fill]
+    exit_rules: dict[str, str]
+
+
+def read_history(conn: sqlite3.Connection) -> HistoryInputs:
+    """Read the History's inputs on any connection to a journal (the engine's, or the
+    read-only one of ``tui-trader journal``); only filled intents and their fills."""
+    conn.row_factory = sqlite3.Row
+    intents = [
+        _intent_from(r)
+        for r in conn.execute(
+            f"SELECT {_INTENT_COLUMNS} FROM intents WHERE filled > 0 ORDER BY rowid"
+        )
+    ]
+    fills = [
+        _fill_from(r)
+        for r in conn.execute(
+            f"SELECT {_FILL_COLUMNS} FROM fills WHERE intent_id IN "
+            "(SELECT intent_id FROM intents WHERE filled > 0) ORDER BY time, rowid"
+        )
+    ]
+    rules: dict[str, str] = {}
+    for r in conn.execute("SELECT value FROM kv WHERE key LIKE 'auto/exit/%'"):
+        with suppress(ValueError, TypeError, AttributeError):
+            record = json.loads(r["value"])
+            if record.get("intent_id") and record.get("rule"):
+                rules[str(record["intent_id"])] = str(record["rule"])
+    return HistoryInputs(intents, fills, rules)
 
 
 class Journal:
@@ -978,6 +1034,21 @@ class Journal:
         """The stored JSON value, or None when the key is absent."""
         row = self._conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
         return None if row is None else json.loads(row["value"])
+
+    def history_inputs(self) -> HistoryInputs:
+        """The History screen's inputs (:func:`read_history`)."""
+        return read_history(self._conn)
+
+    # -- tables other modules keep in this file (tui_trader.alerts.outbox) ----------------
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One write transaction, as every method here uses (a storage failure raises
+        :class:`JournalWriteError`): for a module that keeps its own table in this file."""
+        return self._tx()
+
+    def query(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """The rows of one statement, outside any transaction (same purpose)."""
+        return self._conn.execute(sql, tuple(args)).fetchall()
 
     # -- internals ------------------------------------------------------------------------
 

@@ -62,6 +62,11 @@ class Health:
     request_queue_depth: int = 0
     throttled: bool = False
     oldest_quote_age_s: float | None = None
+    #: Where the session connects (``host:port``), and while its attempts fail why (IB's
+    #: or the system's words) and what to check, these two None once connected (issue 13).
+    endpoint: str | None = None
+    connect_problem: str | None = None
+    connect_hint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +82,9 @@ class ScanResults:
     symbols_per_s: float | None = None
     #: Universe symbols left out of the scan and why (IB does not know them, no bars).
     problems: tuple[tuple[str, str], ...] = ()
+    #: Seconds since each symbol's live price (None: none yet), refreshed every few
+    #: seconds: a universe past the line budget is priced by rotating snapshots (issue 12).
+    price_ages: tuple[tuple[str, float | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +352,16 @@ class EventLog:
         return replace(self, items=(*self.items, event))
 
 
+@dataclass(frozen=True, slots=True)
+class Alerts:
+    """SPEC 13's delivery, written only by ``tui_trader.alerts``: the channels whose last
+    delivery failed, each with when its failing streak began (engine clock), oldest first;
+    ``unsent`` alerts wait in the journal's outbox."""
+
+    failing: tuple[tuple[str, datetime], ...] = ()
+    unsent: int = 0
+
+
 #: The slices every store holds, with their defaults (BreakerState: the risk banner).
 SLICES: tuple[type[Any], ...] = (
     Health,
@@ -356,6 +374,7 @@ SLICES: tuple[type[Any], ...] = (
     EventLog,
     BreakerState,
     Automation,
+    Alerts,
 )
 
 

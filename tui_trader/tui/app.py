@@ -46,16 +46,18 @@ Decisions:
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from loguru import logger
 from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.notifications import Notification, Notify, SeverityLevel
 from textual.screen import Screen
 from textual.signal import Signal
 from textual.theme import BUILTIN_THEMES, Theme
@@ -75,13 +77,15 @@ from tui_trader.state.store import (
     Store,
 )
 from tui_trader.tui.gcpacing import GcPacer
-from tui_trader.tui.host import TraderHost
+from tui_trader.tui.host import DailyBarsSource, TraderHost
 from tui_trader.tui.keymap import binding_ids, effective_bindings, validate_keymap
 from tui_trader.tui.screens.arm import LIVE_WORD, ArmAnswer, ArmScreen, arm_question
 from tui_trader.tui.screens.automation import AutomationScreen
+from tui_trader.tui.screens.backtest import BacktestScreen
 from tui_trader.tui.screens.base import TraderScreen
 from tui_trader.tui.screens.confirm import ConfirmScreen, clear_kill_switch_question, order_text
 from tui_trader.tui.screens.help import HelpScreen
+from tui_trader.tui.screens.history import HistoryScreen
 from tui_trader.tui.screens.log import LogScreen
 from tui_trader.tui.screens.orders import OrdersScreen
 from tui_trader.tui.screens.positions import PositionsScreen
@@ -93,14 +97,29 @@ from tui_trader.tui.themes import (
     ThemeError,
     available_themes,
 )
+from tui_trader.tui.widgets.plot_theme import register_plot_themes
+
+if TYPE_CHECKING:
+    from tui_trader.core.bars import Bars
 
 #: Seconds between redraws from the store (at most four a second).
 DEFAULT_REFRESH_S = 0.25
 #: Seconds between footer clock ticks.
 CLOCK_TICK_S = 1.0
 
+#: Toasts on screen at once at most (the oldest goes first); each is also on a screen.
+MAX_TOASTS = 4
+#: A step (``+1``, ``-5``) or a spread number (``#3``) in an action's label.
+_STEP = re.compile(r"(?<!\w)[+-]\d+|#\d+")
+
 NOT_CONNECTED_TITLE = "Trading is not connected"
 STARTING_TITLE = "Starting, a moment"
+
+
+def notice_topic(label: str) -> str:
+    """What a notice is about, so a newer one on it replaces the older: an action's label
+    without its step or spread number (thirty ``[`` and ``]`` presses are one topic)."""
+    return _STEP.sub("#", label)
 
 
 class TraderApp(App[None]):
@@ -114,6 +133,8 @@ class TraderApp(App[None]):
         "orders": OrdersScreen,
         "log": LogScreen,
         "automation": AutomationScreen,
+        "backtest": BacktestScreen,
+        "history": HistoryScreen,
     }
     DEFAULT_MODE = "scanner"
     # Screen.-narrow hides the payoff plot; Textual annotates this "ClassVar[...] | None".
@@ -124,6 +145,8 @@ class TraderApp(App[None]):
         Binding("3", "goto('orders')", "Orders", id="orders"),
         Binding("4", "goto('log')", "Log", id="log"),
         Binding("5", "goto('automation')", "Automation", id="automation"),
+        Binding("6", "goto('backtest')", "Backtest", id="backtest"),
+        Binding("7", "goto('history')", "History", id="history"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "request_quit", "Quit (asks when orders are working)", id="quit"),
         Binding("ctrl+q", "request_quit", "Quit", show=False, priority=True, id="quit_ctrl"),
@@ -185,6 +208,9 @@ class TraderApp(App[None]):
         self.gc_pacer = GcPacer()
         #: Input cursors blink unless switched off (snapshot tests need a still picture).
         self.cursor_blink = True
+        #: Notice topics: pending (notification identity -> topic) and shown (topic -> it).
+        self._topic_of: dict[str, str] = {}
+        self._notice_on: dict[str, Notification] = {}
         for t in themes.values():
             self.register_theme(t)
         self.theme = theme
@@ -237,6 +263,8 @@ class TraderApp(App[None]):
     def _first_frame_drawn(self) -> None:
         self.gc_pacer.start()
         self.first_frame.set()
+        # issue 13: 16-colour charts for ansi themes (imports plotext: after the first frame)
+        register_plot_themes(self.available_themes.values(), self.screen_stack)
 
     def on_unmount(self) -> None:
         self.gc_pacer.stop()
@@ -294,8 +322,60 @@ class TraderApp(App[None]):
 
     # -- toasts ------------------------------------------------------------------------
 
-    def _toast(self, message: str, *, title: str = "", severity: str = "information") -> None:
-        self.notify(message, title=title, severity=severity)  # type: ignore[arg-type]
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+        topic: str | None = None,
+    ) -> None:
+        """Textual's notification, with two differences (issue 13: thirty key presses
+        stacked thirty popups over the footer and the dialogs):
+
+        - **A newer notice on the same topic replaces the older** instead of stacking.
+          ``topic`` defaults to the title (or, untitled, the message), passed through
+          :func:`notice_topic`; screens' own ``notify`` calls land here too.
+        - **Plain text by default** (``markup`` False): IB's words and order texts may hold
+          square brackets, which Textual would parse as markup.
+
+        At most :data:`MAX_TOASTS` are shown; the oldest goes first (every notice is also
+        on a screen: Orders, the footer, the Log). Thread-safe, as Textual's.
+        """
+        notification = Notification(
+            message,
+            title,
+            severity,
+            self.NOTIFICATION_TIMEOUT if timeout is None else timeout,
+            markup=markup,
+        )
+        self._topic_of[notification.identity] = topic or notice_topic(title or message)
+        self.post_message(Notify(notification))
+
+    def _on_notify(self, event: Notify) -> None:
+        # Runs before App._on_notify (Textual dispatches to each class of the MRO), which
+        # adds the new notification and redraws the toasts.
+        new = event.notification
+        topic = self._topic_of.pop(new.identity, None)
+        shown = self._notifications
+        if topic is not None:
+            old = self._notice_on.get(topic)
+            if old is not None and old in shown:
+                del shown[old]
+            self._notice_on[topic] = new
+        for stale in [t for t, n in self._notice_on.items() if n not in shown and n is not new]:
+            del self._notice_on[stale]
+        excess = len(shown) + 1 - MAX_TOASTS
+        if excess > 0:
+            for oldest in sorted(shown, key=lambda n: n.raised_at)[:excess]:
+                del shown[oldest]
+
+    def _toast(
+        self, message: str, *, title: str = "", severity: str = "information", topic: str = ""
+    ) -> None:
+        self.notify(message, title=title, severity=severity, topic=topic or None)  # type: ignore[arg-type]
         if severity == "error" and self._bell_on_alert:
             self.bell()
 
@@ -316,9 +396,16 @@ class TraderApp(App[None]):
             was, now = change.previous.status, change.value.status
             if was is BreakerStatus.ACTIVE and now is BreakerStatus.HALTED:
                 reason = change.value.reason or "a circuit breaker tripped"
-                self._toast(f"New entries halted: {reason}.", title="HALTED", severity="error")
+                self._toast(
+                    f"New entries halted: {reason}.",
+                    title="HALTED",
+                    severity="error",
+                    topic="breakers",
+                )
             elif was is BreakerStatus.HALTED and now is BreakerStatus.ACTIVE:
-                self._toast("New entries allowed again.", title="Breakers cleared")
+                self._toast(
+                    "New entries allowed again.", title="Breakers cleared", topic="breakers"
+                )
 
     def _alert_order(self, old: OrderIntent | None, new: OrderIntent) -> None:
         if old is not None and old.status == new.status and old.filled == new.filled:
@@ -328,17 +415,37 @@ class TraderApp(App[None]):
             reason = new.last_error_text or (
                 f"IB error {new.last_error_code}" if new.last_error_code else "no reason given"
             )
-            self._toast(f"{what}: {reason}", title="Order rejected", severity="error")
+            self._toast(
+                f"{what}: {reason}",
+                title="Order rejected",
+                severity="error",
+                topic=f"{new.intent_id} rejected",
+            )
         elif new.filled > (old.filled if old else 0):
             avg = "" if new.avg_fill_price is None else f" avg {new.avg_fill_price:.2f}"
             title = "Filled" if new.status is IntentStatus.FILLED else "Partial fill"
-            self._toast(f"{what}: {new.filled}/{new.spec.quantity}{avg}", title=title)
+            self._toast(
+                f"{what}: {new.filled}/{new.spec.quantity}{avg}",
+                title=title,
+                topic=f"{new.intent_id} {title}",
+            )
         elif old is not None and new.status is IntentStatus.CANCELLED:
-            self._toast(what, title="Order cancelled")
+            self._toast(what, title="Order cancelled", topic=f"{new.intent_id} cancelled")
         elif old is not None and new.status is IntentStatus.UNKNOWN:
             self._toast(
-                f"{what}: outcome unknown, check TWS.", title="Order unknown", severity="warning"
+                f"{what}: outcome unknown, check TWS.",
+                title="Order unknown",
+                severity="warning",
+                topic=f"{new.intent_id} unknown",
             )
+
+    # -- the engine's daily bars (the Backtest screen) ------------------------------------
+
+    def daily_bars(self) -> Bars | None:
+        """The universe's daily bars the engine loaded (the scanner's; in the demo the
+        simulated gateway's history); None without an engine or before they are loaded."""
+        engine = self.engine
+        return engine.daily_bars() if isinstance(engine, DailyBarsSource) else None
 
     # -- engine calls ------------------------------------------------------------------
 
@@ -359,6 +466,7 @@ class TraderApp(App[None]):
                 f"Cannot {label} yet: the engine is still starting.",
                 title=STARTING_TITLE,
                 severity="warning",
+                topic=notice_topic(f"cannot {label}"),
             )
             return False
         if engine is None:
@@ -366,6 +474,7 @@ class TraderApp(App[None]):
                 f"Cannot {label}: no engine is connected to this dashboard.",
                 title=NOT_CONNECTED_TITLE,
                 severity="warning",
+                topic=notice_topic(f"cannot {label}"),
             )
             return False
 
@@ -374,7 +483,12 @@ class TraderApp(App[None]):
                 outcome = await call(engine)
             except Exception as exc:
                 logger.exception("engine action {!r} failed", label)
-                self.notify(f"{label} failed: {exc}", title="Error", severity="error")
+                self.notify(
+                    f"{label} failed: {exc}",
+                    title="Error",
+                    severity="error",
+                    topic=notice_topic(label),
+                )
                 return
             if not (quiet and outcome.ok):
                 self.notify(
@@ -390,14 +504,22 @@ class TraderApp(App[None]):
 
     # -- actions -----------------------------------------------------------------------
 
-    def action_goto(self, mode: str) -> None:
-        """Show a main screen; from a screen pushed on top of it (preview, help), go back to
-        the main screen itself."""
-        if self.current_mode != mode:
-            self.switch_mode(mode)
-            return
+    async def action_goto(self, mode: str) -> None:
+        """Show the main screen ``mode`` itself, from anywhere, every time.
+
+        Each main screen is a Textual mode with its own screen stack, so whatever was
+        pushed over it (a preview, help, a pending question) must not outlive the visit:
+        a preview left on the Positions stack came back on the next ``2`` instead of
+        Positions. So the stack being left is cut back to its main screen (a question
+        left this way is answered by nobody: nothing is sent), and so is the one arrived
+        at, should anything be on it.
+        """
         while len(self.screen_stack) > 1:
-            self.pop_screen()
+            await self.pop_screen()
+        if self.current_mode != mode:
+            await self.switch_mode(mode)
+        while len(self.screen_stack) > 1:
+            await self.pop_screen()
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
@@ -517,7 +639,15 @@ class TraderApp(App[None]):
                     f"key: {self.get_key_display(binding)}",
                     partial(self.run_action, binding.action, namespace),
                 )
-        yield from super().get_system_commands(screen)
+        # issue 13: this project's themes only (Textual's "Theme" lists its twenty own), and
+        # no second "Quit" (Textual's would not ask about working orders)
+        for name in sorted(n for n in self.available_themes if n not in BUILTIN_THEMES):
+            yield SystemCommand(
+                f"Theme: {name}", "Switch to this theme", partial(setattr, self, "theme", name)
+            )
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Theme", "Quit"):
+                yield command
 
 
 def create_app(
@@ -575,6 +705,7 @@ def known_binding_ids() -> set[str]:
             OrdersScreen.BINDINGS,
             LogScreen.BINDINGS,
             AutomationScreen.BINDINGS,
+            BacktestScreen.BINDINGS,
             ConfirmScreen.BINDINGS,
             ArmScreen.BINDINGS,
             HelpScreen.BINDINGS,

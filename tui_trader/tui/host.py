@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from textual.binding import BindingType
 from textual.signal import Signal
@@ -18,6 +18,16 @@ from tui_trader.state.store import Store
 
 if TYPE_CHECKING:
     from textual.screen import Screen
+
+    from tui_trader.core.bars import Bars
+
+
+@runtime_checkable
+class DailyBarsSource(Protocol):
+    """An engine that hands the dashboard the daily bars it loaded for the universe (the
+    Backtest screen runs on them); :class:`tui_trader.engine.engine.Engine` is one."""
+
+    def daily_bars(self) -> Bars | None: ...
 
 
 class TraderHost(Protocol):
@@ -50,3 +60,7 @@ class TraderHost(Protocol):
     ) -> bool: ...
 
     def push_screen(self, screen: Screen[Any], *args: Any, **kwargs: Any) -> Any: ...
+
+    def daily_bars(self) -> Bars | None:
+        """The universe's daily bars the engine loaded (None: no engine, or not yet)."""
+        ...

@@ -21,7 +21,7 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 
 from tui_trader.core.risk import BreakerState
-from tui_trader.state.store import Account, Automation, Health
+from tui_trader.state.store import Account, Alerts, Automation, Health
 from tui_trader.tui.widgets.cells import Palette
 from tui_trader.tui.widgets.footer import HealthFooter
 from tui_trader.tui.widgets.title import TitleBar
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from tui_trader.tui.host import TraderHost
 
 #: The slices the health footer shows.
-FOOTER_SLICES: frozenset[type[Any]] = frozenset({Health, Account, BreakerState, Automation})
+FOOTER_SLICES: frozenset[type[Any]] = frozenset({Health, Account, BreakerState, Automation, Alerts})
 
 
 class TraderScreen(Screen[None]):
@@ -112,14 +112,23 @@ class TraderScreen(Screen[None]):
     def refresh_footer(self, now: datetime | None = None) -> None:
         trader = self.trader
         store = trader.store
+        now = now or trader.now()
+        failing = store.get(Alerts)
+        if failing.failing and now is not None:  # SPEC 13: a channel that keeps failing
+            from tui_trader.alerts.sender import failing_text
+
+            alerts_failing = failing_text(failing, now)
+        else:
+            alerts_failing = None
         self.query_one(HealthFooter).show_state(
             store.get(Health),
             store.get(Account),
             store.get(BreakerState),
-            now or trader.now(),
+            now,
             trader.settings.timing,
             starting=trader.starting,
             automation=store.get(Automation),
+            alerts_failing=alerts_failing,
         )
 
     def redraw(self) -> None:

@@ -13,6 +13,7 @@ from textual.widgets import Static
 
 from tui_trader.tui.keymap import effective_bindings
 from tui_trader.tui.screens.arm import ArmScreen
+from tui_trader.tui.screens.backtest import BacktestScreen
 from tui_trader.tui.screens.base import TraderScreen
 from tui_trader.tui.screens.confirm import ConfirmScreen
 from tui_trader.tui.screens.log import LogScreen
@@ -28,6 +29,12 @@ EXTRA_KEYS: tuple[tuple[str, str], ...] = (
     ("pgup/pgdn", "Page through a table"),
     ("home/end", "First / last row of a table"),
     ("left/right", "Scroll a wide table sideways (narrow terminals)"),
+)
+
+#: The Backtest screen's keys that belong to its widgets, not to a binding of ours.
+BACKTEST_KEYS: tuple[tuple[str, str], ...] = (
+    ("tab", "Next box: a strategy (space toggles it), the from/to dates (YYYY-MM-DD)"),
+    ("enter", "In a date box: run the back-test"),
 )
 
 
@@ -62,6 +69,7 @@ class HelpScreen(TraderScreen):
             ("Positions", rows(PositionsScreen.BINDINGS)),
             ("Orders", rows(OrdersScreen.BINDINGS)),
             ("Log", rows(LogScreen.BINDINGS)),
+            ("Backtest", rows(BacktestScreen.BINDINGS) + list(BACKTEST_KEYS)),
             ("Confirmation dialogs", rows(ConfirmScreen.BINDINGS)),
             ("Arming the auto-trader", rows(ArmScreen.BINDINGS)),
             ("Help", rows(HelpScreen.BINDINGS)),

@@ -101,6 +101,9 @@ class OrdersScreen(TraderScreen):
     WATCHES = frozenset({Orders})
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "cancel_order", "Cancel the selected order (asks first)", id="cancel_order"),
+        Binding(
+            "d", "order_details", "Details: fills, commission, TIF, permId", id="order_details"
+        ),
     ]
 
     def compose_body(self) -> Iterable[Any]:
@@ -130,6 +133,17 @@ class OrdersScreen(TraderScreen):
     def selected_intent(self) -> OrderIntent | None:
         key = self.table.highlighted_key
         return next((i for i in self.trader.store.get(Orders).intents if i.intent_id == key), None)
+
+    def action_order_details(self) -> None:
+        """The highlighted order's details (:mod:`tui_trader.tui.screens.order_detail`)."""
+        from tui_trader.tui.screens.order_detail import OrderDetailScreen, read_fills
+
+        intent = self.selected_intent()
+        if intent is None:
+            self.notify("No order selected.", severity="warning")
+            return
+        fills = read_fills(self.trader.engine, intent.intent_id)
+        self.app.push_screen(OrderDetailScreen(intent, fills))
 
     def action_cancel_order(self) -> None:
         intent = self.selected_intent()

@@ -21,8 +21,7 @@ else sends nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -31,17 +30,23 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Static
 
-from tui_trader.core.calendar import ET
 from tui_trader.core.models import SpreadOrderSpec
-from tui_trader.core.pricing import OrderPrice, PriceRefusal
+from tui_trader.core.pricing import PriceRefusal
 from tui_trader.core.settings import Settings
-from tui_trader.state.store import Candidates, CandidateSet, Preview
+from tui_trader.engine.actions import Outcome
+from tui_trader.state.store import Candidates, CandidateSet, Positions, Preview, SpreadPosition
 from tui_trader.tui.screens.base import TraderScreen
 from tui_trader.tui.screens.confirm import ConfirmScreen, order_text
+from tui_trader.tui.screens.preview_order import (
+    breakeven_at,
+    closing_position,
+    confirm_detail,
+    is_stale,
+    order_content,
+)
 from tui_trader.tui.widgets.cells import (
     MISSING,
     field_number,
-    field_text,
     left,
     number,
     percent,
@@ -157,28 +162,59 @@ def spread_cells(row: SpreadRow, in_order: bool) -> tuple[Text, ...]:
     )
 
 
-def detail_content(row: SpreadRow | None, cset: CandidateSet | None) -> Content:
-    """The highlighted spread's numbers (``core.spreads``), six short lines."""
+def at_limit(row: SpreadRow, limit: float | None, multiplier: float) -> SpreadRow:
+    """``row`` bought at ``limit`` (the previewed order's) instead of its natural debit:
+    max profit, max loss, breakeven and reward/risk follow the limit (issue 13, defect 3).
+    Per contract, as ``core.spreads`` reports them."""
+    if limit is None:
+        return row
+    k = row.long_strike
+    loss = limit * multiplier
+    profit = (row.width - limit) * multiplier
+    return replace(
+        row,
+        debit=limit,
+        cost=loss,
+        max_loss=loss,
+        max_profit=profit,
+        breakeven=k + limit if row.right == "C" else k - limit,
+        reward_risk=profit / loss if loss > 0 else row.reward_risk,
+    )
+
+
+def detail_content(
+    row: SpreadRow | None,
+    cset: CandidateSet | None,
+    limit: float | None = None,
+    multiplier: float = 100.0,
+) -> Content:
+    """The highlighted spread's numbers (``core.spreads``), six short lines; for the
+    ordered spread ``limit`` is the order's limit and the money lines are at it."""
     if row is None or cset is None:
         return Content("No spread highlighted.")
     kind = "bull call" if row.right == "C" else "bear put"
+    price = (
+        f"Debit {number(row.debit)} nat, {number(row.mid_debit)} mid  Width {number(row.width)}"
+        if limit is None
+        else f"Lim {number(limit)} (nat {number(row.debit)}, mid {number(row.mid_debit)})"
+    )
+    shown = at_limit(row, limit, multiplier)
     lines = [
         Content.assemble(
             (f"#{row.index + 1} ", "bold"),
             f"{row.expiry} {strike(row.long_strike)}/{strike(row.short_strike)} {row.right}"
             f", {row.dte} DTE",
         ),
-        Content(
-            f"Debit {number(row.debit)} nat, {number(row.mid_debit)} mid  Width {number(row.width)}"
-        ),
+        Content(price),
         Content.assemble(
             "Max profit ",
-            (number(row.max_profit), "$pnl-up"),
+            (number(shown.max_profit), "$pnl-up"),
             "  Max loss ",
-            (number(row.max_loss), "$pnl-down"),
+            (number(shown.max_loss), "$pnl-down"),
+            " /ct" if limit is not None else "",
         ),
         Content(
-            f"BE {number(row.breakeven)}  POP {percent(row.pop)}  R/R {number(row.reward_risk)}"
+            f"BE {number(shown.breakeven)}  POP {percent(row.pop)}  R/R {number(shown.reward_risk)}"
         ),
         Content(
             f"Net Δ {number(row.net_delta, 3, sign=True)}"
@@ -205,15 +241,21 @@ LEG_COLUMNS: tuple[tuple[str, str, Justify], ...] = (
 
 
 def leg_rows(preview: Preview) -> list[tuple[str, tuple[Text, ...]]]:
-    """The previewed spread's legs with their quotes and greeks (``Preview.legs``)."""
+    """The previewed spread's legs with their quotes and greeks (``Preview.legs``), each
+    with the action this order takes on it (a closing SELL sells the long leg)."""
     rows: list[tuple[str, tuple[Text, ...]]] = []
+    spec = preview.spec
+    closing = spec is not None and spec.action == "SELL"
     for k, leg in enumerate(getattr(preview, "legs", ()) or ()):
         age = field_number(leg, "quote_age_s")
+        action = str(getattr(leg, "action", "?"))
+        if closing:  # a leg's action is its opening side: a close does the opposite
+            action = {"BUY": "SELL", "SELL": "BUY"}.get(action, action)
         rows.append(
             (
                 f"{k}:{getattr(leg, 'con_id', k)}",
                 (
-                    left(str(getattr(leg, "action", "?")), "bold"),
+                    left(action, "bold"),
                     left(
                         f"{getattr(leg, 'expiry', '?')} "
                         f"{strike(float(getattr(leg, 'strike', 0.0)))} {getattr(leg, 'right', '?')}"
@@ -254,64 +296,6 @@ def gate_content(preview: Preview) -> Content:
     return Content.assemble(*parts)
 
 
-def order_content(preview: Preview) -> Content:
-    """The previewed order's numbers (the Preview slice): quantity, limit, max loss,
-    natural/mid/limit debit, the natural market, net greeks, IB's what-if margin and
-    commission and its warning. Short lines: it shares the width with two other panels."""
-    spec = preview.spec
-    if spec is None:
-        return Content("")
-    qty = field_number(preview, "quantity")
-    limit = spec.limit_price
-    lines = [
-        Content.assemble(
-            f"Qty {spec.quantity if qty is None else f'{qty:g}'}"
-            f"  {spec.order_type}{'' if limit is None else ' ' + number(limit)}"
-            "  Max loss ",
-            (number(preview.max_loss), "$pnl-down"),
-        ),
-        Content(
-            f"Debit nat {number(field_number(preview, 'natural_debit'))}"
-            f" mid {number(field_number(preview, 'mid_debit'))}"
-            f" lim {number(field_number(preview, 'limit_debit'))}"
-        ),
-    ]
-    price = preview.price
-    if isinstance(price, OrderPrice):
-        lines.append(
-            Content(f"Natural bid {number(price.natural_bid)} / ask {number(price.natural_ask)}")
-        )
-    lines.append(
-        Content(
-            f"Net Δ{number(field_number(preview, 'net_delta'), 3, sign=True)}"
-            f" Γ{number(field_number(preview, 'net_gamma'), 4, sign=True)}"
-            f" V{number(field_number(preview, 'net_vega'), 3, sign=True)}"
-            f" Θ{number(field_number(preview, 'net_theta'), 3, sign=True)}"
-        )
-    )
-    commission = field_number(preview, "commission")
-    lo, hi = field_number(preview, "min_commission"), field_number(preview, "max_commission")
-    span = f" ({number(lo)}-{number(hi)})" if lo is not None and hi is not None and lo != hi else ""
-    lines.append(
-        Content(
-            f"Margin {number(field_number(preview, 'init_margin_change'), sign=True)} init"
-            f" {number(field_number(preview, 'maint_margin_change'), sign=True)} maint"
-        )
-    )
-    what_if_at = getattr(preview, "what_if_at", None)
-    when = (
-        f"  ({what_if_at.astimezone(ET):%H:%M:%S} ET)" if isinstance(what_if_at, datetime) else ""
-    )
-    if commission is None and not when:
-        lines.append(Content.styled("what-if not asked yet (w)", "$muted"))
-    else:
-        lines.append(Content(f"Commission {number(commission)}{span}{when}"))
-    warning = field_text(preview, "what_if_warning")
-    if warning:
-        lines.append(Content.assemble(("IB: ", "$warning bold"), warning))
-    return Content("\n").join(lines)
-
-
 def leg_ivs(row: SpreadRow, preview: Preview) -> tuple[float | None, float | None]:
     """The long and short legs' IVs of ``row`` from the Preview slice, (None, None) when
     the previewed order is not this spread (the engine has not re-priced it yet).
@@ -339,6 +323,9 @@ def payoff_inputs(
     from tui_trader.tui.widgets.payoff import PayoffInputs  # numpy: not for the first frame
 
     iv_long, iv_short = leg_ivs(row, preview)
+    spec = preview.spec
+    if spec is not None and row.matches(spec):  # the order's spread: drawn at its limit
+        row = at_limit(row, spec.limit_price, float(settings.selection.multiplier))
     return PayoffInputs(
         long_strike=row.long_strike,
         short_strike=row.short_strike,
@@ -397,6 +384,13 @@ class PreviewScreen(TraderScreen):
     def table(self) -> DiffTable:
         return self.query_one("#preview-table", DiffTable)
 
+    def on_show(self) -> None:
+        # A closing preview offers nothing else to choose: the entry candidates are hidden
+        # (and Down cannot switch the detail to another spread).
+        self.table.display = not self.closing
+        if self.closing:
+            self.query_one("#legs-table", DiffTable).focus()
+
     def on_mount(self) -> None:
         # Textual calls TraderScreen.on_mount after this one (handlers run for every class
         # of the MRO): no super() call, or the screen would subscribe twice.
@@ -423,21 +417,85 @@ class PreviewScreen(TraderScreen):
         preview = self.trader.store.get(Preview)
         self.query_one("#order-line", Static).update(gate_content(preview))
         self.query_one("#legs-table", DiffTable).sync(leg_rows(preview))
-        self.query_one("#order-panel", Static).update(order_content(preview))
-        self._show_highlighted()
+        self.query_one("#order-panel", Static).update(
+            order_content(preview, self._multiplier, self.closed_position())
+        )
+        if self.closing:
+            self._show_closing(preview)
+        else:
+            self._show_highlighted()
         self.set_status(self._status())
 
+    @property
+    def _multiplier(self) -> float:
+        return float(self.trader.settings.selection.multiplier)
+
+    def closed_position(self) -> SpreadPosition | None:
+        """The held spread the previewed SELL closes (None for an opening order)."""
+        spec = self.trader.store.get(Preview).spec
+        if spec is None or spec.action != "SELL":
+            return None
+        return closing_position(spec, self.trader.store.get(Positions).spreads)
+
+    def _show_closing(self, preview: Preview) -> None:
+        """The position being closed, in place of a candidate spread, and its payoff at
+        the price it was bought at (per contract)."""
+        from tui_trader.tui.widgets.payoff import PayoffInputs, PayoffPlot
+
+        spec, sp = preview.spec, self.closed_position()
+        detail = self.query_one("#spread-detail", Static)
+        plot = self.query_one(PayoffPlot)
+        if spec is None or spec.underlying != self.symbol:
+            detail.update(Content("No closing order previewed yet."))
+            plot.show(None)
+            return
+        lo, sh = spec.long_leg, spec.short_leg
+        lines = [
+            Content.assemble(
+                ("Closing ", "bold"),
+                f"{lo.expiry} {strike(lo.strike)}/{strike(sh.strike)} {lo.right}",
+            )
+        ]
+        debit: float | None = None
+        if sp is not None:
+            lines.append(Content(f"Held {sp.quantity}, closing {spec.quantity}"))
+            if sp.cost is not None and sp.quantity > 0:
+                debit = sp.cost / (sp.quantity * self._multiplier)
+                lines.append(Content(f"Cost {number(sp.cost)} ({number(debit)}/sh)"))
+            if sp.pnl is not None:
+                lines.append(Content(f"Open P&L at mid {number(sp.pnl, sign=True)}"))
+        detail.update(Content("\n").join(lines))
+        if debit is None:
+            plot.show(None)
+            return
+        m, width = self._multiplier, abs(sh.strike - lo.strike)
+        plot.show(
+            PayoffInputs(
+                long_strike=lo.strike,
+                short_strike=sh.strike,
+                is_call=lo.right == "C",
+                max_profit=(width - debit) * m,
+                max_loss=debit * m,
+                breakeven=breakeven_at(spec, debit),
+                spot=None,
+                debit=debit,
+                multiplier=m,
+            )
+        )
+
     def _status(self) -> str:
+        """Short enough for the title bar at 120 columns with the title and the hint."""
+        if self.closing:
+            sp = self.closed_position()
+            held = f" · {sp.quantity} held" if sp is not None else ""
+            return f"SELL to close{held} · priced as a credit"
         cset = self._cset
         if cset is None:
             return f"no candidate spreads for {self.symbol} (yet)"
         sel = cset.selection
         rejected = ", ".join(f"{k} {v}" for k, v in sel.rejected.items() if v)
-        status = (
-            f"{cset.direction} · spot {number(cset.spot)} · {len(sel)} of {sel.candidates} "
-            "candidates kept"
-        )
-        return status + (f" (rejected: {rejected})" if rejected else "")
+        status = f"{cset.direction} · spot {number(cset.spot)} · {len(sel)}/{sel.candidates} kept"
+        return status + (f" (rejected {rejected})" if rejected else "")
 
     def highlighted_row(self) -> SpreadRow | None:
         key = self.table.highlighted_key
@@ -447,7 +505,13 @@ class PreviewScreen(TraderScreen):
         from tui_trader.tui.widgets.payoff import PayoffPlot
 
         row = self.highlighted_row()
-        self.query_one("#spread-detail", Static).update(detail_content(row, self._cset))
+        spec = self.trader.store.get(Preview).spec
+        limit = (
+            spec.limit_price if spec is not None and row is not None and row.matches(spec) else None
+        )
+        self.query_one("#spread-detail", Static).update(
+            detail_content(row, self._cset, limit, self._multiplier)
+        )
         plot = self.query_one(PayoffPlot)
         if row is None:
             plot.show(None)
@@ -463,6 +527,8 @@ class PreviewScreen(TraderScreen):
 
     def on_diff_table_row_highlighted(self, event: DiffTable.RowHighlighted) -> None:
         event.stop()
+        if self.closing:  # nothing to choose while closing (the table is hidden)
+            return
         self._show_highlighted()
         row = self.highlighted_row()
         if row is None or self.closing or self.trader.engine is None:
@@ -487,8 +553,17 @@ class PreviewScreen(TraderScreen):
 
     def action_limit(self, ticks: int) -> None:
         self.trader.call_engine(
-            f"move the limit {ticks:+d} tick", lambda e: e.adjust_limit(ticks), quiet=True
+            f"move the limit {ticks:+d} tick",
+            lambda e: e.adjust_limit(ticks),
+            self._limit_held,
+            quiet=True,
         )
+
+    def _limit_held(self, outcome: Outcome) -> None:
+        """A move the engine held at the edge of the natural market is said, although it
+        succeeded (a refusal is already shown by ``call_engine``)."""
+        if outcome.ok and "held at the" in outcome.message:
+            self.notify(outcome.message.split(". ")[0] + ".", severity="warning")
 
     def action_what_if(self) -> None:
         self.trader.call_engine("refresh the what-if", lambda e: e.refresh_what_if())
@@ -519,9 +594,18 @@ class PreviewScreen(TraderScreen):
             code = gate.reason_code.value if gate.reason_code is not None else "REFUSED"
             self.notify(f"{code}: {gate.message}", title="Risk gate refused", severity="error")
             return
-        detail = []
-        if preview.max_loss is not None:
-            detail.append(f"Max loss {number(preview.max_loss)}.")
+        if is_stale(preview):
+            # The legs moved since the order was priced: re-price (and ask IB's what-if for
+            # the new order) first, so the confirmation states the order as it is now.
+            self.notify(
+                "The market moved since the order was priced: re-pricing from the quotes "
+                "now. Check the order and press t again.",
+                title="Re-priced first",
+                severity="warning",
+            )
+            trader.call_engine("re-price the order", lambda e: e.refresh_what_if(), quiet=True)
+            return
+        detail = [confirm_detail(preview, self._multiplier, self.closed_position())]
         detail.append(
             "Risk gates not checked yet: the engine checks them before sending."
             if gate is None and spec.action == "BUY"

@@ -10,6 +10,10 @@ RSI, ATR descending, trend, signals, eligibility); unknown values always sort la
 by symbol. Filtering: ``/`` opens a filter line; a row is kept when the text occurs
 (case-insensitive) in its symbol, direction, signals or reasons; ``escape`` clears it.
 
+A reason every row carries (``market_cap_unknown`` when the gateway gives no market caps)
+is said once, in the title (``every symbol: market_cap_unknown``), not on every row
+(issue 13): the Eligibility cells show the other reasons only.
+
 Change % is shown when the scan result carries ``change_pct`` (percent points, 1.5 =
 +1.5%); the current ``core.scanner.SymbolScan`` has no previous close, so the column shows
 ``-`` until it does.
@@ -30,6 +34,7 @@ from tui_trader.core.models import usable_number
 from tui_trader.state.store import ScanResults
 from tui_trader.tui.screens.base import TraderScreen
 from tui_trader.tui.screens.preview import PreviewScreen
+from tui_trader.tui.screens.scanner_ages import AGE_AT, AGE_COLUMN, AgeCells
 from tui_trader.tui.widgets.cells import MISSING, Palette, left, number, right
 from tui_trader.tui.widgets.tables import DiffTable, Justify
 
@@ -112,6 +117,18 @@ def _eligibility(value: tuple[bool, tuple[str, ...]], palette: Palette) -> Text:
     return left(", ".join(reasons) or "no", palette.muted)
 
 
+def shared_reasons(results: Sequence[SymbolScan]) -> frozenset[str]:
+    """The reasons every result carries (none for no results): said once in the title."""
+    if not results:
+        return frozenset()
+    common = set(results[0].reasons)
+    for r in results[1:]:
+        if not common:
+            break
+        common.intersection_update(r.reasons)
+    return frozenset(common)
+
+
 def _trend(value: str | None, palette: Palette) -> Text:
     if value == "up":
         return left("▲ up", palette.up)
@@ -133,6 +150,8 @@ CELLS: tuple[tuple[Callable[[SymbolScan], Any], Callable[[Any, Palette], Text]],
     (lambda r: r.signals, lambda v, p: left(",".join(v) or MISSING)),
     (lambda r: (r.eligible, r.reasons), _eligibility),
 )
+#: The Eligibility column's index in :data:`CELLS` (its reasons lose the shared ones).
+ELIG_AT = len(CELLS) - 1
 
 
 def scanner_cells(result: SymbolScan, palette: Palette) -> tuple[Text, ...]:
@@ -160,14 +179,20 @@ class RowCache:
         self._cells: list[dict[Any, Text]] = [{} for _ in CELLS]
         self._last: dict[str, tuple[SymbolScan, tuple[Text, ...]]] = {}
         self._palette: Palette | None = None
+        self._hide: frozenset[str] = frozenset()
 
     def rows(
-        self, results: Sequence[SymbolScan], palette: Palette
+        self,
+        results: Sequence[SymbolScan],
+        palette: Palette,
+        hide: frozenset[str] = frozenset(),
     ) -> list[tuple[str, tuple[Text, ...]]]:
-        if palette is not self._palette:
+        """``hide``: reasons left out of the Eligibility cells (:func:`shared_reasons`)."""
+        if palette is not self._palette or hide != self._hide:
             self._cells = [{} for _ in CELLS]
             self._last = {}
             self._palette = palette
+            self._hide = hide
         out: list[tuple[str, tuple[Text, ...]]] = []
         last, caches = self._last, self._cells
         for r in results:
@@ -176,8 +201,8 @@ class RowCache:
                 out.append((r.symbol, seen[1]))
                 continue
             built: list[Text] = []
-            for (value_of, draw), cache in zip(CELLS, caches, strict=True):
-                value = value_of(r)
+            for i, ((_, draw), cache) in enumerate(zip(CELLS, caches, strict=True)):
+                value = self._value(i, r)
                 cell = cache.get(value)
                 if cell is None:
                     cell = cache[value] = draw(value, palette)
@@ -195,8 +220,15 @@ class RowCache:
     def _prune(self, shown: set[str]) -> None:
         """Keep the rows and cells of the symbols shown; drop the rest."""
         self._last = {s: v for s, v in self._last.items() if s in shown}
-        for i, (value_of, _) in enumerate(CELLS):
-            self._cells[i] = {value_of(r): cells[i] for r, cells in self._last.values()}
+        for i in range(len(CELLS)):
+            self._cells[i] = {self._value(i, r): cells[i] for r, cells in self._last.values()}
+
+    def _value(self, i: int, r: SymbolScan) -> Any:
+        """What column ``i`` shows for ``r`` (the Eligibility reasons without the hidden)."""
+        value = CELLS[i][0](r)
+        if i == ELIG_AT and self._hide:
+            value = (value[0], tuple(x for x in value[1] if x not in self._hide))
+        return value
 
 
 def scanner_rows(
@@ -206,11 +238,13 @@ def scanner_rows(
     palette: Palette,
     cache: RowCache | None = None,
 ) -> list[tuple[str, tuple[Text, ...]]]:
-    """The rows the table should show: filtered, sorted, formatted."""
+    """The rows the table should show: filtered, sorted, formatted; the reasons every
+    result carries (all of ``results``, not only those the filter keeps) are left out of
+    the Eligibility cells: the title says them once."""
     kept = sorted((r for r in results if matches(r, needle)), key=sort.key)
     if cache is None:
-        return [(r.symbol, scanner_cells(r, palette)) for r in kept]
-    return cache.rows(kept, palette)
+        cache = RowCache()
+    return cache.rows(kept, palette, shared_reasons(results))
 
 
 class ScannerScreen(TraderScreen):
@@ -232,12 +266,13 @@ class ScannerScreen(TraderScreen):
         self.sort_index = 0
         self.filter_text = ""
         self._cache = RowCache()
+        self._ages = AgeCells()  # issue 12: each row's price age, after "Last"
 
     def compose_body(self) -> Iterable[Any]:
         # The filter line is mounted on the first "/": an Input mounted while the app is
         # still installing its first screen trips Textual (ScreenStackError in
         # Input._watch_selection under App.run).
-        yield DiffTable(COLUMNS, id="scanner-table")
+        yield DiffTable((*COLUMNS[:AGE_AT], AGE_COLUMN, *COLUMNS[AGE_AT:]), id="scanner-table")
 
     @property
     def table(self) -> DiffTable:
@@ -251,6 +286,7 @@ class ScannerScreen(TraderScreen):
         scan = self.trader.store.get(ScanResults)
         results = scan.report.results if scan.report is not None else []
         rows = scanner_rows(results, self.sort, self.filter_text, self.palette, self._cache)
+        rows = self._ages.add(rows, scan.price_ages, self.palette)
         self.table.sync(rows)
         self.set_status(self._status(scan, len(rows)))
 
@@ -266,6 +302,9 @@ class ScannerScreen(TraderScreen):
             parts.append(f"sort: {self.sort.label}")
             if self.filter_text:
                 parts.append(f"{shown} match {self.filter_text!r}")
+            shared = shared_reasons(results)
+            if shared:
+                parts.append("every symbol: " + ", ".join(sorted(shared)))
             if scan.updated_at is not None:
                 parts.append(f"scanned {scan.updated_at.astimezone(ET):%H:%M:%S} ET")
         if scan.running:
@@ -323,8 +362,10 @@ class ScannerScreen(TraderScreen):
         if symbol is None:
             self.notify("No symbol to preview.", severity="warning")
             return
-        self.trader.call_engine(f"preview {symbol}", lambda e: e.preview(symbol))
+        # quiet: the preview screen is the answer; a refusal is still a notice
+        self.trader.call_engine(f"preview {symbol}", lambda e: e.preview(symbol), quiet=True)
         self.app.push_screen(PreviewScreen(symbol))
 
     def action_rescan(self) -> None:
-        self.trader.call_engine("rescan", lambda e: e.rescan())
+        # quiet: the title bar says SCANNING and then the scan's time; a failure is a notice
+        self.trader.call_engine("rescan", lambda e: e.rescan(), quiet=True)

@@ -3,7 +3,9 @@
 Line 1 is the link to IB: account mode (PAPER, or LIVE shown reversed and bold in the
 theme's ``$live`` colour), connection state and since when, market-data lines in use
 against the limit with evictions, the request queue with THROTTLED, and the last IB error
-code with its age. Line 2 is time and trading state: the New York clock, the entry window
+code with its age; while connection attempts fail, the host:port tried and why instead
+of the lines, queue and error (issue 13).
+Line 2 is time and trading state: the New York clock, the entry window
 (from ``core.calendar.window_status``), the day P&L, the circuit breakers when they halt
 entries (or a paper/live mismatch that refuses trading), the auto-trader's state (SPEC 11,
 from the ``Automation`` slice: ``auto OFF``, ``auto ARMED 1/3`` and ``auto DRY-RUN 0/3``
@@ -120,6 +122,16 @@ def auto_part(automation: Automation) -> Part:
             return Part(f"auto {other}", "-warn")
 
 
+def connect_problem_part(health: Health, compact: bool) -> Part | None:
+    """Why the connection attempts fail (IB's or the system's words), while they fail:
+    None when connected or when no attempt has failed. Compact: the words before IB's
+    ``:`` explanation ("connection refused"); the Log has the whole of it and the hint."""
+    reason = health.connect_problem
+    if not reason or health.state is ConnectionState.CONNECTED:
+        return None
+    return Part(reason.split(":", 1)[0] if compact else reason, "-bad")
+
+
 def footer_parts(
     health: Health,
     account: Account,
@@ -130,13 +142,15 @@ def footer_parts(
     compact: bool = False,
     starting: bool = False,
     automation: Automation | None = None,
+    alerts_failing: str | None = None,
 ) -> dict[str, Part]:
     """Every footer part by id (:data:`LINE1` + :data:`LINE2`), for the given state.
 
     ``compact`` (terminals narrower than :data:`COMPACT_BELOW` columns) says the same in
     fewer characters: durations instead of clock times, no "window"/"day" prefixes.
     ``now`` None: no clock yet; ``starting``: the engine is not attached yet (module doc).
-    ``automation`` None: the auto-trader's default state (OFF).
+    ``automation`` None: the auto-trader's default state (OFF). ``alerts_failing``: SPEC
+    13's ``alerts: slack failing 3m``, shown where a halt would be when nothing is halted.
     """
     parts: dict[str, Part] = {}
     if account.mode is AccountMode.LIVE:
@@ -157,6 +171,8 @@ def footer_parts(
                 conn += f" {since(now, health.since)}"
         parts["conn"] = Part(conn, _CONN_CLASS.get(health.state, "-warn"))
 
+    problem = None if starting else connect_problem_part(health, compact)
+
     lines = f"lines {health.lines_active}/{health.lines_max}"
     if health.line_evictions:
         lines += f" ev{health.line_evictions}" if compact else f" ev {health.line_evictions}"
@@ -171,7 +187,14 @@ def footer_parts(
     else:
         parts["queue"] = Part(queue)
 
-    if health.last_error_code is None:
+    if problem is not None:
+        # issue 13: no gateway, no hint: where it connects and why it cannot, in place
+        # of the lines and queue (nothing to count without a connection)
+        if health.endpoint:
+            parts["conn"] = Part(f"{parts['conn'].text} {health.endpoint}", parts["conn"].css)
+        parts["lines"] = parts["queue"] = Part("")
+        parts["error"] = problem
+    elif health.last_error_code is None:
         parts["error"] = Part("no errors" if compact else "no IB errors", "-muted")
     else:
         text = f"err {health.last_error_code}"
@@ -209,6 +232,8 @@ def footer_parts(
             parts["breaker"] = Part("HALTED", "-bad")
         else:
             parts["breaker"] = Part(f"HALTED: {breakers.reason or 'entries blocked'}", "-bad")
+    elif alerts_failing:
+        parts["breaker"] = Part(alerts_failing, "-warn")
     else:
         parts["breaker"] = Part("")
 
@@ -233,6 +258,7 @@ class _State:
     timing: TimingSettings
     starting: bool
     automation: Automation | None
+    alerts_failing: str | None = None
 
 
 class HealthFooter(Widget):
@@ -293,10 +319,13 @@ class HealthFooter(Widget):
         *,
         starting: bool = False,
         automation: Automation | None = None,
+        alerts_failing: str | None = None,
     ) -> None:
         """Render the given state, compact when the footer is narrow; remembered so a
         resize can re-render it."""
-        self._state = _State(health, account, breakers, now, timing, starting, automation)
+        self._state = _State(
+            health, account, breakers, now, timing, starting, automation, alerts_failing
+        )
         width = self.size.width or self.app.size.width
         self.show(
             footer_parts(
@@ -308,6 +337,7 @@ class HealthFooter(Widget):
                 compact=width < COMPACT_BELOW,
                 starting=starting,
                 automation=automation,
+                alerts_failing=alerts_failing,
             )
         )
 
@@ -322,6 +352,7 @@ class HealthFooter(Widget):
                 s.timing,
                 starting=s.starting,
                 automation=s.automation,
+                alerts_failing=s.alerts_failing,
             )
 
     def show(self, parts: Mapping[str, Part]) -> None:

@@ -10,7 +10,9 @@ usable IV for both legs (None, NaN, IB's markers, <= 0) it is not drawn and the 
 "today: no IV".
 
 Both curves are per spread (``qty`` 1, multiplier included), like max profit and max loss,
-so they meet at expiry: today's curve uses the same natural debit the expiry line does.
+so they meet at expiry: today's curve uses the same debit the expiry line does (the
+order's limit for the ordered spread). The title says "per contract": the order may be
+for several.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 from textual_plotext import PlotextPlot
 
 from tui_trader.core.models import usable_number
+from tui_trader.tui.widgets.plot_theme import zero_line_colour
 
 #: Points of the "today" curve across the plotted price range.
 TODAY_POINTS = 81
@@ -131,18 +134,23 @@ class PayoffPlot(PlotextPlot):
             self.refresh()
             return
         xs, ys = payoff_points(p)
-        plt.plot(xs, ys, marker="braille", label="expiry")
+        plt.plot(xs, ys, marker="braille", label="expiry /ct")
         today = today_points(p)
         if today is None:
             # An empty series still puts its label in the legend: why there is no curve.
             plt.plot([xs[0]], [ys[0]], marker=" ", label="today: no IV")
         else:
-            plt.plot(today[0], today[1], marker="braille", color="green", label="today")
-        plt.horizontal_line(0.0)
+            plt.plot(today[0], today[1], marker="braille", color="green", label="today /ct")
+        plt.horizontal_line(0.0, color=zero_line_colour(self.app.current_theme))
         plt.vertical_line(p.breakeven, color="orange")
         spot = ""
         if p.spot is not None and usable_number(p.spot):
             plt.vertical_line(p.spot, color="cyan")
             spot = f" | spot {p.spot:.2f}"
-        plt.title(f"P&L | BE {p.breakeven:.2f}{spot}")
+        if not p.is_call:
+            # The legend sits top left, where a bear put's max-profit plateau is: headroom
+            # above the plateau keeps the line visible under the legend.
+            span = p.max_profit + p.max_loss
+            plt.ylim(-p.max_loss - 0.05 * span, p.max_profit + 0.45 * span)
+        plt.title(f"P&L per contract | BE {p.breakeven:.2f}{spot}")
         self.refresh()

@@ -15,10 +15,12 @@ widget (``ScrollView``) that keeps each row it drew lately as one pre-rendered s
 - Columns are as wide as their widest cell (or label): they grow at once when a value gets
   wider, and shrink back when rows are removed.
 - The cursor stays on the same row *key* whatever the order does, so a trader's selection
-  never jumps to another symbol under his fingers; :class:`DiffTable.RowHighlighted` is
+  never jumps to another symbol under his fingers; a row hidden (a filter) hands the cursor
+  to its nearest neighbour and takes it back when shown again; :class:`DiffTable.RowHighlighted` is
   posted whenever the highlighted key changes (a move, or a sync that changed the row under
   the cursor).
-- The table binds only movement keys (up/down, page up/down, home/end, left/right scroll).
+- The table binds only movement keys (up/down, page up/down, home/end, left/right scroll
+  a whole column).
   ``enter`` and every action key belong to the screens, so remapping a screen's binding in
   ``[ui] keys`` really moves it.
 """
@@ -101,8 +103,8 @@ class DiffTable(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False),
         Binding("home", "first", "First row", show=False),
         Binding("end", "last", "Last row", show=False),
-        Binding("left", "scroll_left", "Scroll left", show=False),
-        Binding("right", "scroll_right", "Scroll right", show=False),
+        Binding("left", "column(-1)", "Scroll a column left", show=False),
+        Binding("right", "column(1)", "Scroll a column right", show=False),
     ]
 
     class RowHighlighted(Message):
@@ -143,6 +145,8 @@ class DiffTable(ScrollView, can_focus=True):
         self._lines: dict[tuple[str, bool], Strip] = {}
         self._line_styles: tuple[Style, Style, Style] | None = None
         self._announced: str | None = None
+        #: The key the cursor was last put on (a key, a click, select_key): see sync.
+        self._chosen: str | None = None
         self.cursor_row = 0
         #: Counters for tests and benchmarks: cells updated in place, row reorders.
         self.cells_updated = 0
@@ -196,7 +200,7 @@ class DiffTable(ScrollView, can_focus=True):
         for key, cells in todo:
             if len(cells) != width:
                 raise ValueError(f"row {key!r} has {len(cells)} cells, the table {width} columns")
-        cursor_key = self.highlighted_key
+        cursor_key, before = self.highlighted_key, self._order
         wanted = set(keys) if structural else None
         removed = [k for k in self._order if k not in wanted] if wanted is not None else []
         for key in removed:
@@ -236,7 +240,7 @@ class DiffTable(ScrollView, can_focus=True):
         size = Size(self._total_width(), len(keys) + 1)
         if size != self.virtual_size:  # setting it, even unchanged, repaints the whole table
             self.virtual_size = size
-        self._keep_cursor(cursor_key)
+        self._keep_cursor(cursor_key, before)
         if structural or resized:
             self.refresh()
         elif changed:
@@ -290,6 +294,7 @@ class DiffTable(ScrollView, can_focus=True):
             self._refresh_row(self.cursor_row)
             self.cursor_row = row
             self._refresh_row(row)
+        self._chosen = self.highlighted_key
         self._scroll_to_cursor()
         self._announce()
 
@@ -301,13 +306,41 @@ class DiffTable(ScrollView, can_focus=True):
         self.move_cursor(row=index)
         return True
 
-    def _keep_cursor(self, cursor_key: str | None) -> None:
-        index = self._index.get(cursor_key) if cursor_key is not None else None
+    def _keep_cursor(self, cursor_key: str | None, before: Sequence[str]) -> None:
+        """After a sync, the cursor follows its key, never its row index (issue 13: a new
+        order on top moved ``c`` to another order; a filter left the cursor on whatever
+        sat at the old position): the row the trader last chose (:meth:`move_cursor`)
+        when it is shown, else the row the cursor was on, else the nearest row that was
+        shown after it (``before``: the previous order), else the nearest before it, else
+        the first. The chosen row is remembered while hidden, so clearing a filter brings
+        the cursor back to it."""
+        index = self._index.get(self._chosen) if self._chosen is not None else None
+        if index is None and cursor_key is not None:
+            index = self._index.get(cursor_key)
+            if index is None:
+                index = self._nearest(cursor_key, before)
         if index is None:
-            index = min(self.cursor_row, max(len(self._order) - 1, 0))
+            index = 0
         if index != self.cursor_row:
             self.cursor_row = index
             self._scroll_to_cursor()
+
+    def _nearest(self, gone: str, before: Sequence[str]) -> int | None:
+        """The index of the first row shown after ``gone`` in ``before`` that is still
+        shown, else of the last one before it; None when none is left (or ``gone`` was
+        not shown). Only runs when the cursor's row went away."""
+        try:
+            at = before.index(gone)
+        except ValueError:
+            return None
+        index = self._index
+        for key in before[at + 1 :]:
+            if key in index:
+                return index[key]
+        for key in reversed(before[:at]):
+            if key in index:
+                return index[key]
+        return None
 
     def _scroll_to_cursor(self) -> None:
         body = self.scrollable_content_region.height - 1  # lines under the header
@@ -333,6 +366,21 @@ class DiffTable(ScrollView, can_focus=True):
 
     def action_page(self, direction: int) -> None:
         self.move_cursor(row=self.cursor_row + direction * self._page())
+
+    def action_column(self, direction: int) -> None:
+        """Scroll a whole column (issue 13: one character a press took forty presses to
+        read the Orders' last column): right brings the next column's left edge to the
+        window's left edge, or the table's right end; left the previous column's edge."""
+        edges, x = [], 0
+        for width in self._widths:
+            edges.append(x)
+            x += width + 2 * CELL_PADDING
+        now = round(self.scroll_x)
+        if direction > 0:
+            target = next((e for e in edges if e > now), self.max_scroll_x)
+        else:
+            target = max((e for e in edges if e < now), default=0)
+        self.scroll_to(x=min(target, self.max_scroll_x), animate=False)
 
     def action_first(self) -> None:
         self.move_cursor(row=0)

@@ -1,0 +1,193 @@
+"""Live prices past the line budget: the universe's symbols without a streaming line are
+refreshed by rotating snapshots (issue 12).
+
+- **Who streams.** What must stream (legs of positions and working orders, a previewed
+  chain) pins or takes its lines first (``LineBudget``: a pinned key is never evicted, and
+  a preview evicts universe lines). The universe streams into what is left, keeping
+  ``snapshot_lines`` of the budget free for snapshots when it has more symbols than lines
+  (:func:`universe_stream_room`). Every other symbol is refreshed here.
+- **Order.** Each :meth:`Rotation.tick` snapshots, oldest price first (a symbol never
+  priced first of all), every symbol whose price is older than half of
+  ``[scanner] max_price_age_s``, as far as :class:`~tui_trader.broker.snapshots.Snapshots`
+  has lines and rate. Half the limit leaves a whole cycle of margin: with 20 snapshots a
+  second, 430 rotating symbols are each refreshed about every 22 s.
+- **Price age.** A symbol's price is its streaming line's quote once it ticked, else its
+  latest snapshot's; its age is since that tick or since that snapshot ended
+  (:meth:`Rotation.price_age_s`; None: no price yet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+
+from ib_insync import Contract
+from loguru import logger
+
+from tui_trader.broker.lines import LineBudget
+from tui_trader.broker.marketdata import MarketData, clean_price
+from tui_trader.broker.snapshots import Snapshots
+
+Sleep = Callable[[float], Awaitable[object]]
+
+#: Lines of the budget kept for snapshots when the universe has more symbols than lines.
+SNAPSHOT_LINES = 20
+POLL_S = 0.25
+#: How often the price ages are published (``ScanResults.price_ages``), clock seconds.
+AGES_EVERY_S = 5.0
+
+
+def snapshot_reserve(max_lines: int, universe_size: int) -> int:
+    """Lines kept free for snapshots: none when the whole universe streams with a tenth
+    of the budget to spare, else ``SNAPSHOT_LINES`` (at most a quarter of the budget)."""
+    if universe_size + max_lines // 10 <= max_lines:
+        return 0
+    return max(1, min(SNAPSHOT_LINES, max_lines // 4))
+
+
+def universe_stream_room(budget: LineBudget[int], universe_size: int) -> int:
+    """How many more universe lines may stream now without evicting or queueing."""
+    if budget.queued or budget.starved:
+        return 0
+    reserve = snapshot_reserve(budget.max, universe_size)
+    return max(0, budget.max - reserve - budget.active)
+
+
+class Rotation:
+    """Refreshes the non-streaming universe by snapshots (module doc)."""
+
+    def __init__(
+        self,
+        marketdata: MarketData,
+        snapshots: Snapshots,
+        *,
+        stocks: Callable[[], Mapping[str, Contract]],
+        clock: Callable[[], datetime],
+        max_age_s: float,
+        sleep: Sleep = asyncio.sleep,
+        poll_s: float = POLL_S,
+        on_ages: Callable[[], object] | None = None,
+    ) -> None:
+        self._md = marketdata
+        self.snapshots = snapshots
+        self._stocks = stocks
+        self._clock = clock
+        self._max_age_s = max_age_s
+        self._sleep = sleep
+        self._poll_s = poll_s
+        self._on_ages = on_ages
+        self._ages_at: datetime | None = None
+
+    def _streaming(self, con_id: int) -> bool:
+        return self._md.ticker(con_id) is not None and self._md.is_live(con_id)
+
+    def price(self, symbol: str) -> tuple[float, float, datetime] | None:
+        """(last, volume, when) of the symbol's price: its line's once it ticked, else
+        its latest snapshot's; None without one. ``last`` falls back to the mid."""
+        c = self._stocks().get(symbol)
+        if c is None:
+            return None
+        md = self._md
+        if self._streaming(c.conId) and md.has_ticked(c.conId):
+            q = md.quote(c.conId)
+            t = md.last_tick(c.conId)
+            last = q.last if math.isfinite(q.last) else q.mid
+            ticker = md.ticker(c.conId)
+            volume = clean_price(ticker.volume) if ticker is not None else math.nan
+            if t is not None and math.isfinite(last):
+                return last, volume, t
+        snap = self.snapshots.prices.get(c.conId)
+        if snap is None:
+            return None
+        last = snap.last if math.isfinite(snap.last) else 0.5 * (snap.bid + snap.ask)
+        return (last, snap.volume, snap.at) if math.isfinite(last) else None
+
+    def price_age_s(self, symbol: str, now: datetime | None = None) -> float | None:
+        """Seconds since the symbol's price (module doc); None: no price yet."""
+        got = self.price(symbol)
+        if got is None:
+            return None
+        return ((now or self._clock()) - got[2]).total_seconds()
+
+    def due(self, now: datetime | None = None) -> list[str]:
+        """Symbols to snapshot, most urgent first: no line streaming for them, and no
+        price or one older than half the allowed age."""
+        now = now or self._clock()
+        half = 0.5 * self._max_age_s
+        aged: list[tuple[float, str]] = []
+        for sym, c in self._stocks().items():
+            if self._streaming(c.conId):  # its line prices it (a snapshot would double it)
+                continue
+            age = self.price_age_s(sym, now)
+            if age is None:
+                aged.append((math.inf, sym))
+            elif age >= half:
+                aged.append((age, sym))
+        aged.sort(key=lambda a: (-a[0], a[1]))
+        return [sym for _, sym in aged]
+
+    def trim(self) -> int:
+        """Give back universe lines past what the budget leaves them; returns how many.
+
+        After error 101 the budget shrinks to the lines IB granted and the refused universe
+        line waits in the queue: a queue blocks every snapshot (``Snapshots.free_lines``),
+        so the rotation would stop. The universe's queued keys leave the queue, and its
+        unpinned streaming lines beyond ``max - reserve`` are cancelled (least recently
+        used first); their symbols rotate through snapshots like the rest (issue 12: backing off
+        to the budget IB actually gave)."""
+        md, budget = self._md, self._md.budget
+        stocks = self._stocks()
+        ids = {c.conId for c in stocks.values()}
+        dropped = 0
+        for key in budget.queued_keys:
+            if key in ids and md.unsubscribe(key):
+                dropped += 1
+        keep = budget.max - snapshot_reserve(budget.max, len(stocks))
+        streaming = [k for k in budget.active_keys() if k >= 0]  # snapshots' keys are < 0
+        excess = len(streaming) - keep
+        if excess > 0:
+            for key in reversed(streaming):  # least recently used first
+                if excess <= 0:
+                    break
+                if key in ids and not budget.is_pinned(key) and md.unsubscribe(key):
+                    dropped += 1
+                    excess -= 1
+        if dropped:
+            logger.info("universe: {} line(s) handed to the snapshot rotation", dropped)
+        return dropped
+
+    def tick(self) -> int:
+        """Start the snapshots there is room for now; returns how many started."""
+        self.trim()
+        room = self.snapshots.room()
+        if room < 1:
+            return 0
+        stocks = self._stocks()
+        started = 0
+        for sym in self.due()[:room]:
+            if self.snapshots.request(stocks[sym]):
+                started += 1
+        return started
+
+    def ages_due(self) -> bool:
+        """Whether ``on_ages`` is due: every ``AGES_EVERY_S`` of the clock (the Scanner's
+        age column; oftener would redraw every row for a second's change)."""
+        now = self._clock()
+        if self._ages_at is not None and (now - self._ages_at).total_seconds() < AGES_EVERY_S:
+            return False
+        self._ages_at = now
+        return True
+
+    async def run(self) -> None:
+        """:meth:`tick` every ``poll_s`` until cancelled (never fatal); ``on_ages`` every
+        ``AGES_EVERY_S``."""
+        while True:
+            try:
+                self.tick()
+                if self._on_ages is not None and self.ages_due():
+                    self._on_ages()
+            except Exception:
+                logger.exception("snapshot rotation failed")
+            await self._sleep(self._poll_s)
