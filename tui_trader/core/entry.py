@@ -160,7 +160,9 @@ class Refusal:
     price: PriceRefusal | None = None
 
 
-def _natural(long: LegQuote, short: LegQuote) -> NaturalQuotes | PriceRefusal:
+def legs_natural(long: LegQuote, short: LegQuote) -> NaturalQuotes | PriceRefusal:
+    """The combo's natural market from its two legs' quotes (a missing quote is NaN, so
+    :func:`natural_quotes` refuses it): the planners' and the preview's one reading."""
     return natural_quotes(_num(long.bid), _num(long.ask), _num(short.bid), _num(short.ask))
 
 
@@ -240,7 +242,7 @@ def plan_entry(
     only unpriceable quotes are a :class:`Refusal`."""
     ex, sel = settings.execution, settings.selection
     cap = sel.max_spread_cost / sel.multiplier
-    nat = _natural(req.long, req.short)
+    nat = legs_natural(req.long, req.short)
     if isinstance(nat, PriceRefusal):
         return Refusal(nat.message, nat)
     price = limit_price("BUY", nat.bid, nat.ask, ex, max_debit=cap)
@@ -314,7 +316,7 @@ def plan_close(req: CloseRequest, settings: Settings) -> ClosePlan | Refusal:
     natural market, never below zero."""
     if req.held < 1:
         return Refusal(f"{req.symbol}: no spread units are held, so there is nothing to close.")
-    nat = _natural(req.long, req.short)
+    nat = legs_natural(req.long, req.short)
     if isinstance(nat, PriceRefusal):
         return Refusal(nat.message, nat)
     ex = settings.execution

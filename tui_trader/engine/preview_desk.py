@@ -58,12 +58,13 @@ from tui_trader.core.entry import (
     Refusal,
     WhatIf,
     entry_gate,
+    legs_natural,
     plan_close,
     plan_entry,
 )
 from tui_trader.core.limits import limit_bounds, step_limit
 from tui_trader.core.models import ConnectionState
-from tui_trader.core.pricing import NaturalQuotes, PriceRefusal, RefusalCode, natural_quotes
+from tui_trader.core.pricing import NaturalQuotes, PriceRefusal, RefusalCode
 from tui_trader.core.risk import BreakerState, GateResult
 from tui_trader.core.settings import Settings
 from tui_trader.core.spreads import Direction, OptionChain, SpreadSelection, select_spreads
@@ -213,8 +214,7 @@ class PreviewDesk:
         legs = self._legs(pv)
         if legs is None:
             return None
-        lo, sh = leg_quote(legs[0]), leg_quote(legs[1])
-        nat = natural_quotes(_num(lo.bid), _num(lo.ask), _num(sh.bid), _num(sh.ask))
+        nat = legs_natural(leg_quote(legs[0]), leg_quote(legs[1]))
         return None if isinstance(nat, PriceRefusal) else nat
 
     def _market_bounds(self, action: str, nat: NaturalQuotes) -> tuple[float, float]:
@@ -568,10 +568,6 @@ class PreviewDesk:
                 self.release()
                 self._store.set(Preview, Preview(updated_at=self._clock()))
             return out
-
-
-def _num(x: float | None) -> float:
-    return math.nan if x is None else float(x)
 
 
 def _edge(action: str, nat: NaturalQuotes, up: bool, lo: float, hi: float) -> str:
