@@ -1,39 +1,59 @@
-"""Traders' own strategies (issue 15): the scan with two pandas-ta strategies, the event
-loop's latency while that pass runs in its worker thread, and the back-test with one.
+"""Traders' own strategies (issue 15): the scan with two pandas-ta strategies, the
+dashboard's keys while that scan runs, and the back-test with one.
 
 1. Scan: 500 symbols x 500 days (the simulated gateway's history generator), every symbol
    eligible (filters at zero: the worst case, the user pass runs on all 500), two user
    strategies of five pandas-ta indicators each (``talib=True``: TA-Lib is installed on
-   this box). ``scan()`` end to end with them: under 2 s.
-2. Latency: while that scan runs in a worker thread (:class:`~tui_trader.engine.
-   user_strategies.UserScanPass` does exactly this), a task on the event loop asks to
-   wake every 5 ms and records how late it wakes: that lateness is what a keypress
-   waits. p99 under 50 ms. (The dashboard's keypress path adds its own, unchanged, cost
-   on top; tests/benchmarks/test_bench_tui.py measures that one.)
+   this box). ``scan()`` end to end with them, in the worker processes of
+   :mod:`tui_trader.engine.strategy_pool` (``[strategies] workers = 2``, the default),
+   warm: median of 3 under 2 s. The thread's time (``workers = 0``) and the workers' CPU
+   seconds per scan are printed beside it.
+2. Keys while it runs: the real TraderApp on that universe's 500-row scan, and in its
+   loop the engine's :class:`~tui_trader.engine.user_strategies.UserScanPass` (the two
+   strategies loaded from ``[strategies.NAME] function``, as the CLI does) scanning
+   back to back and delivering each report to the store the Scanner shows. ``down`` keys
+   are sent as the terminal driver sends them; key -> the first frame written after the
+   cursor moved (as tests/benchmarks/test_bench_tui.py), counted only while a pass runs:
+   p99 under 50 ms. The same keys with no pass running (the baseline) and with
+   ``workers = 0`` (the thread) are printed beside it.
 3. Back-test: 500 symbols x 2,520 days, SPEC 12's report for SPEC 4's four, then the
    same with one user strategy added (its evaluation over all 500 histories, the
    look-ahead sample check and the extra run included): within 2x.
 
+Figures depend on the machine being quiet (2 cores here, shared): rerun on an idle box.
 Run: ``python -m pytest tests/benchmarks/test_bench_user_strategies.py -o addopts="" -s -q``
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-import numpy as np
 import pandas as pd
 import pandas_ta  # noqa: F401  (df.ta)
 from pydantic import BaseModel
+from textual import events
 
 from tests.benchmarks.backtest_universe import universe_bars
+from tests.benchmarks.test_bench_tui import NOW, p99
 from tui_trader.core.backtest import run_backtest, standard_runs
 from tui_trader.core.backtest_market import STRATEGIES, prepare_market
-from tui_trader.core.scanner import scan
+from tui_trader.core.bars import Bars
+from tui_trader.core.scanner import ScanReport, scan
 from tui_trader.core.settings import Settings, StrategySettings, UniverseSettings
-from tui_trader.core.user_strategies import BoundStrategy, UserStrategy
-from tui_trader.engine.user_strategies import check_bars
+from tui_trader.core.user_strategies import EVALUATOR, BoundStrategy, UserStrategy
+from tui_trader.engine.strategy_pool import StrategyPool
+from tui_trader.engine.user_strategies import UserScanPass, check_bars, session_from_settings
+from tui_trader.state.store import ScanResults, Store
+from tui_trader.tui.app import TraderApp, create_app
+from tui_trader.tui.screens.scanner import ScannerScreen
 
 
 class SqueezeParams(BaseModel):
@@ -76,47 +96,208 @@ USER = [
 ]
 
 
-def test_scan_with_two_user_strategies_and_loop_latency() -> None:
+SCAN_LIMIT_S = 2.0
+P99_LIMIT_MS = 50.0
+KEYS = 200
+MODULE = __name__
+
+
+def settings_with(workers: int) -> Settings:
+    """The two strategies as a trader configures them, every symbol eligible."""
+    return Settings.model_validate(
+        {
+            "universe": OPEN.model_dump(include={"min_price", "min_volume", "min_market_cap"}),
+            "strategies": {
+                "workers": workers,
+                "timeout_s": 60.0,  # a busy box must not disable them mid-measurement
+                "squeeze": {"function": f"{MODULE}:squeeze"},
+                "trend": {"function": f"{MODULE}:trend"},
+            },
+        }
+    )
+
+
+def cpu_s(pids: list[int]) -> float:
+    """utime + stime of processes, in seconds (``/proc/<pid>/stat`` fields 14 and 15)."""
+    total = 0
+    for pid in pids:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def warm_pool(workers: int = 2) -> Iterator[StrategyPool]:
+    pool = StrategyPool(workers, modules=[MODULE])
+    pool.start()
+    try:
+        assert pool.wait_ready(120.0)
+        yield pool
+    finally:
+        pool.close()
+
+
+def timed_scans(bars: Bars, runs: int = 3) -> tuple[list[float], ScanReport]:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        report = scan(bars, OPEN, StrategySettings(), user=USER)
+        times.append(time.perf_counter() - started)
+    return times, report
+
+
+def test_scan_with_two_user_strategies_in_the_workers_within_2_s() -> None:
     bars = universe_bars(500, 500)
     scan(bars, OPEN, StrategySettings(), user=USER)  # warm-up: numba, pandas-ta imports
     started = time.perf_counter()
     scan(bars, OPEN, StrategySettings())
     built_in_s = time.perf_counter() - started
-    times = []
-    for _ in range(3):
-        started = time.perf_counter()
-        report = scan(bars, OPEN, StrategySettings(), user=USER)
-        times.append(time.perf_counter() - started)
+    thread, ref = timed_scans(bars)
+    with warm_pool() as pool:
+        token = EVALUATOR.set(pool.evaluate)
+        try:
+            scan(bars, OPEN, StrategySettings(), user=USER)  # the workers' first pandas calls
+            cpu0, mine0 = cpu_s(pool.pids()), time.process_time()
+            times, report = timed_scans(bars)
+            cpu = (cpu_s(pool.pids()) - cpu0) / len(times)
+            mine = (time.process_time() - mine0) / len(times)
+        finally:
+            EVALUATOR.reset(token)
     assert report.faults == () and sum(r.eligible for r in report.results) == 500
+    assert [r.signals for r in report.results] == [r.signals for r in ref.results]
     fired = sum(1 for r in report.results if {"SQUEEZE", "TREND"} & set(r.signals))
-    lags = asyncio.run(_lags_while_scanning(bars))
-    p99 = float(np.percentile(lags, 99)) * 1000
     print(
-        f"\nscan 500x500: built-in {built_in_s * 1000:.0f} ms; with 2 user strategies "
-        f"best {min(times):.2f} s, median {sorted(times)[1]:.2f} s ({fired} symbols with a "
-        f"user signal today); loop lag while the pass runs in a thread: p50 "
-        f"{np.percentile(lags, 50) * 1000:.1f} ms, p99 {p99:.1f} ms, max "
-        f"{max(lags) * 1000:.1f} ms over {len(lags)} wake-ups"
+        f"\nscan 500x500: built-in {built_in_s * 1000:.0f} ms; with 2 user strategies in "
+        f"2 workers best {min(times):.2f} s, median {statistics.median(times):.2f} s "
+        f"({cpu:.2f} CPU-s in the workers and {mine:.2f} in this process per scan; "
+        f"{fired} symbols with a user signal "
+        f"today); in a thread best {min(thread):.2f} s, median "
+        f"{statistics.median(thread):.2f} s; load average {os.getloadavg()[0]:.1f}"
     )
-    assert sorted(times)[1] < 2.0
-    assert p99 < 50.0
+    assert statistics.median(times) < SCAN_LIMIT_S
 
 
-async def _lags_while_scanning(bars: object) -> list[float]:
-    lags: list[float] = []
-    done = asyncio.Event()
+def scanner_app(report: ScanReport, tmp: Path) -> TraderApp:
+    store = Store([ScanResults(report=report)])
+    themes = tmp / "themes"
+    themes.mkdir(parents=True, exist_ok=True)
+    app = create_app(Settings(), store, clock=lambda: NOW, engine=None, user_theme_dir=themes)
+    app.animation_level = "none"
+    return app
 
-    async def tick() -> None:
-        while not done.is_set():
-            asked = time.perf_counter()
-            await asyncio.sleep(0.005)
-            lags.append(max(0.0, time.perf_counter() - asked - 0.005))
 
-    ticker = asyncio.create_task(tick())
-    await asyncio.to_thread(scan, bars, OPEN, StrategySettings(), None, user=USER)
-    done.set()
-    await ticker
-    return lags
+async def keys_while_scanning(workers: int | None, tmp: Path) -> tuple[list[float], int]:
+    """Key -> rendered latencies (s) of keys sent while a user pass ran, and passes run
+    (``workers`` None: no pass at all, the baseline)."""
+    bars = universe_bars(500, 500)
+    settings = settings_with(workers or 0)
+    app = scanner_app(scan(bars, OPEN, StrategySettings()), tmp)
+
+    def deliver(report: ScanReport) -> None:  # what the engine's _on_user_scan does
+        app.store.update(ScanResults, report=report)
+
+    user_pass = UserScanPass(session_from_settings(settings), settings, deliver)
+    displayed: list[float] = []
+    original = app._display
+
+    def display(screen: Any, renderable: Any) -> None:
+        if renderable is not None:
+            displayed.append(time.perf_counter())
+        original(screen, renderable)
+
+    app._display = display  # type: ignore[method-assign]
+    stop = asyncio.Event()
+
+    async def scans() -> None:
+        while workers is not None and not stop.is_set():
+            await user_pass.run(bars)
+
+    try:
+        if user_pass.pool is not None:
+            assert await asyncio.to_thread(user_pass.pool.wait_ready, 120.0)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, ScannerScreen) and len(screen.table.keys) == 500
+            keys = Keys(app, pilot, screen.table, displayed)
+            await keys.press(20)  # styles and first renders: not measured
+            keys.latencies.clear()
+            task = asyncio.create_task(scans())
+            while workers is not None and not user_pass.busy:
+                await asyncio.sleep(0.005)
+            # From here passes run back to back: the keys also meet each report's delivery
+            # (the Scanner redrawing 500 new rows), as they would in use.
+            await keys.press(KEYS)
+            stop.set()
+            await task
+    finally:
+        user_pass.close()
+    assert user_pass.session.disabled == {}
+    return keys.latencies, user_pass.passes
+
+
+@dataclass
+class Keys:
+    """``down`` keys sent as the terminal driver sends them, each timed from sent to the
+    first frame written after the cursor moved (``displayed``: frame times)."""
+
+    app: TraderApp
+    pilot: Any
+    table: Any
+    displayed: list[float]
+    latencies: list[float] = field(default_factory=list)
+
+    async def press(self, n: int) -> None:
+        app, table, displayed, latencies = self.app, self.table, self.displayed, self.latencies
+        driver = app._driver
+        assert driver is not None
+        for _ in range(n):
+            await self._one(app, driver, table, displayed, latencies)
+            await asyncio.sleep(0.01)  # a trader's pace, not a flood
+
+    async def _one(
+        self,
+        app: TraderApp,
+        driver: Any,
+        table: Any,
+        displayed: list[float],
+        latencies: list[float],
+    ) -> None:
+        if table.cursor_row >= 498:
+            table.move_cursor(row=0)
+            await self.pilot.pause()
+        row = table.cursor_row
+        key = events.Key("down", None)
+        key.set_sender(app)
+        t0 = time.perf_counter()
+        driver.send_message(key)
+        moved_at: float | None = None
+        while True:
+            now = time.perf_counter()
+            if moved_at is None and table.cursor_row != row:
+                moved_at = now
+            if moved_at is not None and displayed and displayed[-1] >= moved_at:
+                latencies.append(displayed[-1] - t0)
+                break
+            assert now < t0 + 5.0, "a key was not rendered within 5 s"
+            await asyncio.sleep(0)
+
+
+async def test_dashboard_keys_p99_under_50_ms_while_the_user_scan_runs(tmp_path: Path) -> None:
+    figures = {}
+    modes = {None: "no pass: the baseline", 2: "2 workers", 0: "thread"}
+    for workers, mode in modes.items():
+        latencies, passes = await keys_while_scanning(workers, tmp_path / mode)
+        ms = [x * 1000 for x in latencies]
+        figures[workers] = p99(ms)
+        print(
+            f"\n[user strategies] keys while the 500-symbol user pass runs "
+            f"({mode}, {passes} passes): {len(ms)} keys, "
+            f"p50 {statistics.median(ms):.1f} ms, p99 {p99(ms):.1f} ms, max {max(ms):.1f} ms; "
+            f"load average {os.getloadavg()[0]:.1f}"
+        )
+    assert figures[2] < P99_LIMIT_MS
 
 
 def test_backtest_with_one_user_strategy_within_2x_of_built_ins() -> None:

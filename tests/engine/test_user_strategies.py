@@ -1,10 +1,12 @@
 """Traders' own strategies in the running engine (issue 15): loaded from the user
-strategies folder, evaluated after each scan in a worker thread, their signals in the
-Scanner's report beside the built-in ones (CONFLICT over all), taken by the auto-trader,
-and a faulting one disabled for the session with one line while the built-ins go on."""
+strategies folder, evaluated after each scan in a worker thread (``workers = 0``) or in
+the worker processes (the default), their signals in the Scanner's report beside the
+built-in ones (CONFLICT over all), taken by the auto-trader, and a faulting one disabled
+for the session with one line while the built-ins go on."""
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -53,9 +55,13 @@ async def test_user_signals_join_the_scan_off_the_loop_and_the_auto_trader_takes
 ) -> None:
     settings = engine_settings(
         engine_gateway.port,
-        strategies={"every_day": {"function": f"{user_dir}:every_day", "params": {"floor": 1.0}}},
+        strategies={
+            "workers": 0,
+            "every_day": {"function": f"{user_dir}:every_day", "params": {"floor": 1.0}},
+        },
     )
     engine = await make_engine(settings=settings)
+    assert engine.user_pass.pool is None
     await until(lambda: engine.user_pass.passes >= 1, 10.0, "the user strategies' pass")
     report = engine.store.get(ScanResults).report
     assert report is not None and engine.universe.scanner.report is report
@@ -99,8 +105,36 @@ async def test_a_faulting_strategy_is_disabled_with_one_line_and_built_ins_go_on
     rows = {r.symbol: r for r in engine.store.get(ScanResults).report.results}  # type: ignore[union-attr]
     assert rows["MSFT"].direction == "LONG" and rows["AAPL"].direction == "SHORT"
     assert not engine.user_pass.wanted
+    assert engine.user_pass.pool is not None and engine.user_pass.pool.pids() == []
     # The next scan runs the built-ins alone and hands them straight to the auto-trader.
     before = engine.user_pass.passes
     engine.scanner.scan_now()
     assert engine.user_pass.passes == before
     assert engine.store.get(ScanResults).report is engine.scanner.report
+
+
+async def test_worker_processes_give_the_same_signals_at_a_lower_priority(
+    make_engine: MakeEngine, engine_gateway: SimGateway, user_dir: str
+) -> None:
+    settings = engine_settings(
+        engine_gateway.port,
+        strategies={
+            "workers": 2,
+            "every_day": {"function": f"{user_dir}:every_day", "params": {"floor": 1.0}},
+        },
+    )
+    engine = await make_engine(settings=settings)
+    pool = engine.user_pass.pool
+    assert pool is not None
+    await until(lambda: engine.user_pass.passes >= 1, 20.0, "the user strategies' pass")
+    rows = {r.symbol: r for r in engine.store.get(ScanResults).report.results}  # type: ignore[union-attr]
+    assert rows["MSFT"].signals[-1] == "EVERY_DAY" and rows["MSFT"].direction == "LONG"
+    assert rows["AAPL"].direction == "CONFLICT"
+    assert rows["SPY"].signals == ("EVERY_DAY",) and rows["TLT"].direction == "LONG"
+    assert __import__(user_dir).THREADS == []  # it ran in the workers, not here
+    pids = pool.pids()
+    assert len(pids) == 2 and os.getpid() not in pids
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    assert all(os.getpriority(os.PRIO_PROCESS, p) == min(mine + 10, 19) for p in pids)
+    await engine.stop()
+    assert pool.pids() == []

@@ -74,6 +74,20 @@ class RecordingEngine:
     async def disarm_auto(self) -> Outcome:
         return await self._record("disarm_auto")
 
+    async def open_chain(self, symbol: str) -> Outcome:
+        return await self._record("open_chain", symbol)
+
+    async def step_chain(self, expiries: int, strikes: int) -> Outcome:
+        return await self._record("step_chain", expiries, strikes)
+
+    async def close_chain(self) -> Outcome:
+        return await self._record("close_chain")
+
+    async def preview_chain_spread(
+        self, direction: str, long_strike: float, short_strike: float
+    ) -> Outcome:
+        return await self._record("preview_chain_spread", direction, long_strike, short_strike)
+
 
 @pytest.fixture(scope="session")
 def demo() -> Demo:

@@ -184,9 +184,10 @@ async def test_scan_preview_transmit_confirm_position_close_flat(
         assert isinstance(orders, OrdersScreen)
         await settle(pilot)
         rows = [row_text(orders.table.cells(k)) for k in orders.table.keys]
+        short = f"MSFT {expiry[2:]} {lo}/{sh} C"  # the Orders table's expiry is YYMMDD
         assert [(r[1], r[2], r[3]) for r in rows] == [  # newest first
-            ("FILLED", modal.message.removesuffix(", PAPER"), f"{qty}/{qty}"),
-            ("FILLED", f"BUY {qty} MSFT {expiry} {lo}/{sh} C @ {limit} LMT", f"{qty}/{qty}"),
+            ("FILLED", f"SELL {qty} {short}", f"{qty}/{qty}"),
+            ("FILLED", f"BUY {qty} {short}", f"{qty}/{qty}"),
         ]
         assert [i.status for i in engine.store.get(Orders).intents] == [IntentStatus.FILLED] * 2
 
@@ -249,7 +250,10 @@ async def test_a_rejected_order_shows_its_reason_in_a_toast_and_the_orders_row(
         (key,) = orders.table.keys
         cells = row_text(orders.table.cells(key))
         assert cells[1] == "REJECTED" and cells[3] == f"0/{order.split()[1]}"
-        assert "201" in cells[7] and "insufficient funds" in cells[7]
+        assert cells[7].startswith("201 ")  # cut to fit; whole on the detail screen
+        (intent,) = engine.store.get(Orders).intents
+        assert intent.last_error_code == 201
+        assert "insufficient funds" in (intent.last_error_text or "")
 
 
 async def test_a_connection_drop_shows_reconnecting_then_connected_in_the_footer(

@@ -13,12 +13,15 @@ from tui_trader.core.settings import Settings
 from tui_trader.state.store import Preview, Store
 from tui_trader.tui.app import TraderApp, create_app, known_binding_ids
 from tui_trader.tui.keymap import KeymapError, validate_keymap
+from tui_trader.tui.screens.chart import ChartScreen
 from tui_trader.tui.screens.confirm import ConfirmScreen
 from tui_trader.tui.screens.help import HelpScreen
+from tui_trader.tui.screens.order_detail import OrderDetailScreen
 from tui_trader.tui.screens.orders import OrdersScreen
 from tui_trader.tui.screens.positions import PositionsScreen
 from tui_trader.tui.screens.preview import PreviewScreen
 from tui_trader.tui.screens.scanner import ScannerScreen
+from tui_trader.tui.screens.watchlist import SymbolPrompt
 
 
 def remapped(demo: Demo, store: Store, folder: Path, keys: dict[str, str]) -> TraderApp:
@@ -40,14 +43,18 @@ def test_every_binding_has_a_unique_id() -> None:
     from tui_trader.tui.screens.arm import ArmScreen
     from tui_trader.tui.screens.automation import AutomationScreen
     from tui_trader.tui.screens.backtest import BacktestScreen
+    from tui_trader.tui.screens.chain import ChainScreen
     from tui_trader.tui.screens.log import LogScreen
+    from tui_trader.tui.screens.ticker_prompt import TickerPrompt
 
     assert {"automation", "arm_auto", "arm_yes", "arm_dry_run", "arm_no", "arm_cancel"} <= ids
     assert {"backtest", "backtest_run", "backtest_cancel", "backtest_metric"} <= ids
     groups = [TraderApp.BINDINGS, ScannerScreen.BINDINGS, PreviewScreen.BINDINGS,
               PositionsScreen.BINDINGS, OrdersScreen.BINDINGS, LogScreen.BINDINGS,
               AutomationScreen.BINDINGS, BacktestScreen.BINDINGS, ConfirmScreen.BINDINGS,
-              ArmScreen.BINDINGS, HelpScreen.BINDINGS]  # fmt: skip
+              ArmScreen.BINDINGS, HelpScreen.BINDINGS, OrderDetailScreen.BINDINGS,
+              SymbolPrompt.BINDINGS, ChartScreen.BINDINGS, ChainScreen.BINDINGS,
+              TickerPrompt.BINDINGS]  # fmt: skip
     all_ids = [b.id for g in groups for b in g]  # type: ignore[union-attr]
     assert None not in all_ids and len(all_ids) == len(set(all_ids)) == len(ids)
 

@@ -20,6 +20,7 @@ LAYERS: dict[str, int] = {
     "core": 0,
     "datafiles": 1,
     "config": 1,
+    "config_edit": 1,  # watchlist edits written back to the config file the app read
     "state": 1,
     "sim": 2,
     "broker": 2,
@@ -30,6 +31,15 @@ LAYERS: dict[str, int] = {
     "cli": 5,
     "journal_report": 5,
     "backtest_cli": 5,
+    "cli_common": 5,  # the subcommand modules split out of cli.py
+    "scan_cli": 5,
+    "strategy_cli": 5,
+    "gateway_cli": 5,
+    "run_cli": 5,
+    "kill_switch_cli": 5,
+    "journal_cli": 5,
+    "alert_test_cli": 5,
+    "doctor_cli": 5,
     "__main__": 5,
 }
 #: Peers that must not import each other.

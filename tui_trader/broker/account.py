@@ -124,6 +124,20 @@ def ticker_quotes(tickers: Iterable[Ticker]) -> dict[int, tuple[float, float]]:
     return out
 
 
+def ticker_greeks(tickers: Iterable[Ticker]) -> dict[int, dict[str, float]]:
+    """conId -> IB's model greeks per share (delta, gamma, theta, vega) of every option
+    ticker that has them; a greek IB left unset is absent (core.position_risk judges)."""
+    out: dict[int, dict[str, float]] = {}
+    for t in tickers:
+        con_id = t.contract.conId if t.contract is not None else 0
+        g = t.modelGreeks
+        if not con_id or g is None:
+            continue
+        values = {k: ib_number(getattr(g, k)) for k in ("delta", "gamma", "theta", "vega")}
+        out[con_id] = {k: v for k, v in values.items() if v is not None}
+    return out
+
+
 # --------------------------------------------------------------------------- grouping
 
 
@@ -409,7 +423,7 @@ def realized_pnl(
 
 def _position_leg(
     p: Position, portfolio: Mapping[int, PortfolioItem], quotes: Mapping[int, tuple[float, float]],
-    day_pnl: Mapping[int, float],
+    day_pnl: Mapping[int, float], greeks: Mapping[int, Mapping[str, float]] | None = None,
 ) -> PositionLeg:  # fmt: skip
     c = p.contract
     sec_type = c.secType or "OPT"
@@ -420,6 +434,7 @@ def _position_leg(
     bid_ask = quotes.get(c.conId)
     bid, ask = bid_ask if bid_ask is not None else (None, None)
     expiry = (c.lastTradeDateOrContractMonth or "").split()[0] if sec_type == "OPT" else ""
+    g = (greeks or {}).get(c.conId, {})
     return PositionLeg(
         con_id=c.conId,
         symbol=c.symbol,
@@ -435,6 +450,10 @@ def _position_leg(
         multiplier=multiplier,
         bid=bid,
         ask=ask,
+        delta=g.get("delta"),
+        gamma=g.get("gamma"),
+        theta=g.get("theta"),
+        vega=g.get("vega"),
     )
 
 
@@ -568,14 +587,18 @@ class AccountView:
         account = trading_account(ib)
         positions = ib.positions(account) if account else []
         portfolio = {i.contract.conId: i for i in (ib.portfolio(account) if account else [])}
-        quotes = ticker_quotes(ib.tickers())
+        tickers = ib.tickers()
+        quotes = ticker_quotes(tickers)
         day: dict[int, float] = {}
         if account:
             for s in ib.pnlSingle(account):
                 v = ib_number(s.dailyPnL)
                 if v is not None:
                     day[s.conId] = v
-        legs = [_position_leg(p, portfolio, quotes, day) for p in positions if p.position != 0]
+        greeks = ticker_greeks(tickers)
+        legs = [
+            _position_leg(p, portfolio, quotes, day, greeks) for p in positions if p.position != 0
+        ]
         if self._intents is None:
             self._intents = self._journal.intents()
         self._spreads = tuple(group_positions(legs, self._intents, self._today()))

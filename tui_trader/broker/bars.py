@@ -5,20 +5,31 @@ Decisions:
 - **Request**: daily ``TRADES`` bars, regular trading hours (``useRTH``), ``formatDate=1``,
   ending now (``endDateTime=""``), ``duration`` "2 Y" by default (about 500 sessions: the
   SMA200 needs 201 and the strategies look one bar back). Each stock is qualified first
-  (``Stock(symbol, "SMART", "USD")``); one IB does not know (error 200) is reported in the
-  problems and skipped, never fatal for the others.
-- **Cache**: the journal's bar cache holds each symbol's bars with ``fetched_on = today``.
-  A symbol cached today is not asked for again, so a restart the same day sends no
-  historical request at all. A cache from an earlier day is stale and refetched. During the
-  session IB's answer ends with today's partial bar; it is cached like the others and
-  :func:`apply_live_price` moves it with live prices (SPEC 1), so a same-day restart keeps
-  today's volume. Unknown symbols are not cached: they are re-qualified (one
-  contract-details request, no historical one) on the next load. A cache that cannot be
-  written (a full disk: :class:`~tui_trader.state.journal.JournalWriteError`, or a busy
-  lock) loses nothing: the fetched bars are used from memory, the failure is logged once
-  per load, no further symbol of that load is written, and the caller sees it in
-  ``journal.write_error``. Throwing fetched bars away would only refetch them into IB's
-  pacing limits (a ten-minute wait) and fail again.
+  (``Stock(symbol, "SMART", "USD")``), ``QUALIFY_BATCH`` at a time, each batch's
+  historical requests queued as soon as it is qualified (the first bars of a cold start of
+  500 arrive in a second or two, not after 500 contract-details requests); one IB does not
+  know (error 200) is reported in the problems and skipped, never fatal for the others.
+- **Cache**: a :class:`BarStore` (the engine's is
+  :class:`~tui_trader.state.bar_cache.BarCache`, in the user's cache folder; the journal
+  still satisfies it for tools that pass one) holds each symbol's bars with
+  ``fetched_on = today``. A symbol cached today is not asked for again, so a restart the
+  same day sends no historical request at all. A cache from an earlier day is stale and
+  refetched. During the session IB's answer ends with today's partial bar; it is cached
+  like the others and :func:`apply_live_price` moves it with live prices (SPEC 1), so a
+  same-day restart keeps today's volume. Unknown symbols are not cached: they are
+  re-qualified (one contract-details request, no historical one) on the next load.
+  Contracts qualified for the load go into the caller's ``contracts`` dict (and a
+  :class:`BarCache`'s contract table); those already in it are not qualified again
+  (issue 12's warm start). A cache that cannot be written (a full disk:
+  :class:`~tui_trader.state.bar_cache.BarCacheError` or
+  :class:`~tui_trader.state.journal.JournalWriteError`, or a busy lock) loses nothing:
+  the fetched bars are used from memory, the failure is logged once per load, no further
+  symbol of that load is written, and the caller sees it in the store's ``problem`` (a
+  cache) or ``write_error`` (a journal). Throwing fetched bars away would only refetch
+  them into IB's pacing limits (a ten-minute wait) and fail again.
+- **Progress**: ``on_progress(rows, done, total)`` is called once the cached bars are read
+  and after each symbol's request ends (bars or a problem), with every symbol's rows so far,
+  so the caller can show ``bars 312/500`` and scan what has loaded.
 - **Pacing**: every request goes through the caller's
   :class:`~tui_trader.broker.pacing.HistoricalPacer`, one per login, so pass the session's
   (``Session.pacer``). IB's 15 s / six-in-2 s / 60-in-10-minutes rules are for bars of
@@ -43,9 +54,9 @@ import asyncio
 import math
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 from ib_insync import IB, Contract, Stock
@@ -54,7 +65,8 @@ from loguru import logger
 from tui_trader.broker.marketdata import clean_price
 from tui_trader.broker.pacing import HistoricalKey, HistoricalPacer
 from tui_trader.core.bars import BAR_COLUMNS, Bars
-from tui_trader.state.journal import BarRow, Journal, JournalError
+from tui_trader.state.bar_cache import BarCache, BarCacheError
+from tui_trader.state.journal import BarRow, JournalError
 
 DEFAULT_DURATION = "2 Y"
 BAR_SIZE = "1 day"
@@ -80,6 +92,16 @@ def is_unknown_symbol(problem: str) -> bool:
 BarKey = HistoricalKey
 
 Sleep = Callable[[float], Awaitable[object]]
+#: ``(rows so far by symbol, symbols done, symbols wanted)``: see the module doc.
+OnProgress = Callable[[Mapping[str, Sequence[BarRow]], int, int], None]
+
+
+class BarStore(Protocol):
+    """Where a load keeps its bars for the day (module doc)."""
+
+    def get_bars(self, symbol: str, fetched_on: date) -> list[BarRow] | None: ...
+
+    def put_bars(self, symbol: str, rows: Sequence[BarRow], fetched_on: date) -> None: ...
 
 
 def _bar_row(bar: Any) -> BarRow:
@@ -105,6 +127,11 @@ def _frame(rows: Mapping[str, Sequence[BarRow]]) -> pd.DataFrame:
         for r in sym_rows
     ]
     return pd.DataFrame.from_records(records, columns=list(BAR_COLUMNS))
+
+
+def bars_from_rows(rows: Mapping[str, Sequence[BarRow]], asof: date) -> Bars:
+    """:class:`Bars` of the rows loaded so far (a partial scan while a load runs)."""
+    return Bars.from_frame(_frame(rows), asof=asof)
 
 
 class _Errors:
@@ -135,7 +162,7 @@ class _Errors:
 async def load_daily_bars(
     ib: IB,
     symbols: Iterable[str],
-    journal: Journal,
+    store: BarStore,
     pacer: HistoricalPacer[Any],
     *,
     today: date,
@@ -144,19 +171,36 @@ async def load_daily_bars(
     sleep: Sleep = asyncio.sleep,
     request_timeout_s: float = 60.0,
     max_pacing_retries: int = 3,
+    contracts: MutableMapping[str, Contract] | None = None,
+    on_progress: OnProgress | None = None,
 ) -> tuple[Bars, dict[str, str]]:
     """Bars for ``symbols`` as of ``today`` and ``{symbol: problem}`` for those left out
     (module doc)."""
     wanted = list(dict.fromkeys(s.strip() for s in symbols if s and s.strip()))
     rows: dict[str, list[BarRow]] = {}
     problems: dict[str, str] = {}
+    if isinstance(store, BarCache):
+        store.prune(today)
+        held = store.get_many(wanted, today)
+    else:
+        held = {s: got for s in wanted if (got := store.get_bars(s, today))}
     to_fetch: list[str] = []
     for sym in wanted:
-        cached = journal.get_bars(sym, today)
+        cached = held.get(sym)
         if cached:
             rows[sym] = cached
         else:
             to_fetch.append(sym)
+    known: MutableMapping[str, Contract] = {} if contracts is None else contracts
+    if to_fetch and isinstance(store, BarCache):
+        for sym, c in store.get_contracts(to_fetch, today).items():
+            known.setdefault(sym, c)
+
+    def progress() -> None:
+        if on_progress is not None:
+            on_progress(rows, len(rows) + len(problems), len(wanted))
+
+    progress()
     if to_fetch:
         logger.info(
             "daily bars: {} cached today, {} to fetch", len(wanted) - len(to_fetch), len(to_fetch)
@@ -167,14 +211,17 @@ async def load_daily_bars(
                 to_fetch,
                 errors,
                 pacer,
-                journal,
+                store,
                 problems,
+                rows,
+                known,
                 today=today,
                 duration=duration,
                 monotonic=monotonic,
                 sleep=sleep,
                 request_timeout_s=request_timeout_s,
                 max_pacing_retries=max_pacing_retries,
+                progress=progress,
             )
         rows.update(fetched)
     ordered = {s: rows[s] for s in wanted if s in rows}
@@ -184,10 +231,18 @@ async def load_daily_bars(
 
 
 async def _qualify(
-    ib: IB, symbols: Sequence[str], errors: _Errors, problems: dict[str, str]
+    ib: IB,
+    symbols: Sequence[str],
+    errors: _Errors,
+    problems: dict[str, str],
+    known: Mapping[str, Contract],
 ) -> dict[str, Contract]:
+    """The stock contract of each symbol: ``known``'s, else qualified by IB (batches)."""
     contracts: dict[str, Contract] = {}
+    out: dict[str, Contract] = {s: known[s] for s in symbols if s in known}
     for sym in symbols:
+        if sym in out:
+            continue
         stock: Contract = Stock(sym, "SMART", "USD")
         errors.watch(stock)
         contracts[sym] = stock
@@ -196,7 +251,6 @@ async def _qualify(
     for i in range(0, len(batch), QUALIFY_BATCH):
         for q in await ib.qualifyContractsAsync(*batch[i : i + QUALIFY_BATCH]):
             qualified.add(id(q))
-    out: dict[str, Contract] = {}
     for sym, c in contracts.items():
         if id(c) in qualified and c.conId > 0:
             out[sym] = c
@@ -216,8 +270,10 @@ async def _fetch(
     symbols: Sequence[str],
     errors: _Errors,
     pacer: HistoricalPacer[Any],
-    journal: Journal,
+    store: BarStore,
     problems: dict[str, str],
+    out: dict[str, list[BarRow]],
+    known: MutableMapping[str, Contract],
     *,
     today: date,
     duration: str,
@@ -225,14 +281,28 @@ async def _fetch(
     sleep: Sleep,
     request_timeout_s: float,
     max_pacing_retries: int,
+    progress: Callable[[], None],
 ) -> dict[str, list[BarRow]]:
-    contracts = await _qualify(ib, symbols, errors, problems)
+    contracts: dict[str, Contract] = {}
     by_key: dict[BarKey, str] = {}
-    for sym, c in contracts.items():
-        key = BarKey(c.conId, "", duration, BAR_SIZE, WHAT_TO_SHOW, True)
-        by_key[key] = sym
-        pacer.enqueue(key)
-    out: dict[str, list[BarRow]] = {}
+    batches = [symbols[i : i + QUALIFY_BATCH] for i in range(0, len(symbols), QUALIFY_BATCH)]
+
+    async def qualify(batch: Sequence[str]) -> None:
+        """One batch qualified (or known), its historical requests queued at once: the
+        first bars arrive while later batches are still being qualified."""
+        got = await _qualify(ib, batch, errors, problems, known)
+        fresh = {s: c for s, c in got.items() if s not in known}
+        known.update(fresh)
+        if fresh and isinstance(store, BarCache):
+            store.put_contracts(fresh, today)
+        for sym, c in got.items():
+            contracts[sym] = c
+            key = BarKey(c.conId, "", duration, BAR_SIZE, WHAT_TO_SHOW, True)
+            by_key[key] = sym
+            pacer.enqueue(key)
+        if any(s in problems for s in batch):
+            progress()
+
     retries: dict[str, int] = {}
     caching = True
 
@@ -241,12 +311,18 @@ async def _fetch(
         if not caching:
             return
         try:
-            journal.put_bars(sym, sym_rows, today)
-        except (JournalError, sqlite3.Error) as exc:
+            store.put_bars(sym, sym_rows, today)
+        except (BarCacheError, JournalError, sqlite3.Error) as exc:
             caching = False
             logger.error("daily bars used from memory, not cached: {}", exc)
 
     async def one(key: BarKey) -> None:
+        await request(key)
+        sym = by_key[key]
+        if sym in out or sym in problems:
+            progress()
+
+    async def request(key: BarKey) -> None:
         sym = by_key[key]
         c = contracts[sym]
         errors.watch(c)
@@ -289,17 +365,26 @@ async def _fetch(
         cache(sym, sym_rows)
 
     in_flight: set[asyncio.Task[None]] = set()
+    qualifying: asyncio.Task[None] | None = None
+    next_batch = 0
     try:
-        while in_flight or any(k in by_key for k in pacer.queued_keys):
+        while in_flight or next_batch < len(batches) or any(k in by_key for k in pacer.queued_keys):
             while (ready := pacer.next_ready(monotonic())) is not None:
                 if ready not in by_key:  # another loader's request: back to the queue
                     pacer.enqueue(ready)
                     break
                 in_flight.add(asyncio.create_task(one(ready)))
+            if qualifying is None and next_batch < len(batches):  # one batch at a time,
+                # asked after the bars already qualified (those come first)
+                qualifying = asyncio.create_task(qualify(batches[next_batch]))
+                in_flight.add(qualifying)
+                next_batch += 1
             if in_flight:
                 done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 for t in done:
                     t.result()
+                if qualifying in done:
+                    qualifying = None
                 continue
             wait = pacer.next_wait(monotonic())
             if wait is None or math.isinf(wait):

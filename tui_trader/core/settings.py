@@ -306,9 +306,10 @@ class UserStrategySettings(Section):
 
 
 class StrategiesSettings(Section):
-    """``[strategies]``: ``timeout_s``, the time one user strategy may take per scan, and
-    one ``[strategies.NAME]`` table per user strategy, in config order (which is the order
-    their signals are listed and the back-test attributes trades in, after SPEC 4's four).
+    """``[strategies]``: ``timeout_s``, the time one user strategy may take per scan,
+    ``workers``, the processes the scanner runs them in, and one ``[strategies.NAME]``
+    table per user strategy, in config order (which is the order their signals are
+    listed and the back-test attributes trades in, after SPEC 4's four).
 
     Names are upper-cased on load (as the built-in names are written) and must be
     identifiers distinct from SPEC 4's names and the back-test's ``ALL``.
@@ -320,6 +321,9 @@ class StrategiesSettings(Section):
     __pydantic_extra__: dict[str, UserStrategySettings] = Field(init=False)
 
     timeout_s: float = Field(5.0, gt=0)
+    #: Worker processes the scanner runs user strategies in (0: a thread of the UI
+    #: process; see tui_trader.engine.strategy_pool for why processes).
+    workers: int = Field(2, ge=0, le=64)
 
     @model_validator(mode="before")
     @classmethod
@@ -458,6 +462,13 @@ class AutoSettings(Section):
     exit_retries: int = Field(3, ge=0, le=20)
 
 
+class DoctorSettings(Section):
+    """Issue 11: ``at_start`` runs ``tui-trader doctor``'s checks once in the background
+    when the dashboard's engine has started (crosses on the health footer and the Log)."""
+
+    at_start: bool = True
+
+
 class Settings(Section):
     """Every section of the configuration file."""
 
@@ -476,3 +487,4 @@ class Settings(Section):
     auto: AutoSettings = Field(default_factory=AutoSettings)  # SPEC 11
     strategies: StrategiesSettings = Field(default_factory=StrategiesSettings)  # issue 15
     alerts: AlertSettings = Field(default_factory=AlertSettings)  # SPEC 13
+    doctor: DoctorSettings = Field(default_factory=DoctorSettings)  # issue 11

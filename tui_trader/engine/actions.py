@@ -78,3 +78,24 @@ class EngineActions(Protocol):
     async def disarm_auto(self) -> Outcome:
         """Turn the auto-trader off (working orders stay; exits are no longer sent)."""
         ...
+
+    async def open_chain(self, symbol: str) -> Outcome:
+        """Open any symbol's option chain (``:`` then a ticker; issue 13), in the universe
+        or not; an unknown ticker is the outcome's one sentence."""
+        ...
+
+    async def step_chain(self, expiries: int, strikes: int) -> Outcome:
+        """Move the chain ``expiries`` expiries later (< 0: earlier) and its window of
+        strikes ``strikes`` pages higher (< 0: lower)."""
+        ...
+
+    async def close_chain(self) -> Outcome:
+        """Leave the chain: every line it streamed is given back."""
+        ...
+
+    async def preview_chain_spread(
+        self, direction: str, long_strike: float, short_strike: float
+    ) -> Outcome:
+        """Preview the vertical picked on the chain (``direction`` LONG: bull call, SHORT:
+        bear put) through the one preview, gates and confirmation a signal uses."""
+        ...

@@ -73,11 +73,18 @@ class OrderDesk:
     def quote_age(self, con_id: int) -> float | None:
         return self._md.quote_age_s(con_id, self._clock())
 
-    def context(self, spec: SpreadOrderSpec, *, what_if_warning: str | None = None) -> SendContext:
-        """The engine's view of this moment for ``spec`` (module doc)."""
+    def context(
+        self, spec: SpreadOrderSpec, *, what_if_warning: str | None = None, manual: bool = False
+    ) -> SendContext:
+        """The engine's view of this moment for ``spec`` (module doc). ``manual``: the
+        trader chose the symbol and legs on the chain screen (issue 13), so no scan signal
+        backs it; the price age rule and every other check still apply."""
         session = self._session
         tradable, why = True, ""
-        if spec.action == "BUY":
+        if spec.action == "BUY" and manual:
+            stale = self._universe.price_problem(spec.underlying)
+            tradable, why = stale is None, stale or ""
+        elif spec.action == "BUY":
             row = self._universe.scan_row(spec.underlying)
             if row is None:
                 tradable, why = False, "not in the last scan"
@@ -107,10 +114,11 @@ class OrderDesk:
         *,
         max_debit: float | None = None,
         what_if_warning: str | None = None,
+        manual: bool = False,
     ) -> tuple[Outcome, OrderIntent | None]:
         """Send ``spec`` (module doc): the outcome in words and the SENT intent, or the
-        refusal and None when nothing was sent."""
-        context = self.context(spec, what_if_warning=what_if_warning)
+        refusal and None when nothing was sent (``manual``: see :meth:`context`)."""
+        context = self.context(spec, what_if_warning=what_if_warning, manual=manual)
         try:
             intent = await self._orders.transmit(
                 spec, gate=gate, context=context, max_debit=max_debit

@@ -47,6 +47,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from ib_insync import Fill as IbFill
@@ -61,6 +62,7 @@ from tui_trader.broker.orders import OrderManager
 from tui_trader.broker.session import GatewayClock, Session
 from tui_trader.core.bars import Bars
 from tui_trader.core.calendar import ET
+from tui_trader.core.chain_table import Direction
 from tui_trader.core.models import ConnectionState, EventLevel, is_our_ref
 from tui_trader.core.risk import BreakerState
 from tui_trader.core.scanner import ScanReport
@@ -68,6 +70,7 @@ from tui_trader.core.settings import Settings
 from tui_trader.engine.actions import EngineActions, Outcome
 from tui_trader.engine.autotrader import AutoTrader
 from tui_trader.engine.breakers import BreakerKeeper, rejection_times
+from tui_trader.engine.chain_desk import ChainDesk
 from tui_trader.engine.desk import OrderDesk
 from tui_trader.engine.events import EventLog, JournalHealth
 from tui_trader.engine.exit_monitor import ExitMonitor
@@ -77,6 +80,7 @@ from tui_trader.engine.preview_desk import PreviewDesk
 from tui_trader.engine.scanner import LiveScanner, ScanTiming
 from tui_trader.engine.universe import Universe
 from tui_trader.engine.user_strategies import UserScanPass, session_from_settings
+from tui_trader.engine.watchlist import Watchlist
 from tui_trader.state.journal import Journal
 from tui_trader.state.store import (
     Account,
@@ -128,6 +132,7 @@ class Engine:
         monitor_interval_s: float | None = 1.0,
         scanner_poll_s: float = 1.0,
         auto_what_if: bool = True,
+        bar_cache_path: Path | None = None,
     ) -> None:
         self.settings = settings
         self.journal = journal
@@ -185,6 +190,7 @@ class Engine:
             monotonic=monotonic,
             perf=perf,
             scanner_poll_s=scanner_poll_s,
+            bar_cache_path=bar_cache_path,  # None: the user cache folder (state.bar_cache)
         )
         self.pins = Pins(
             self.marketdata,
@@ -231,6 +237,10 @@ class Engine:
             quote_timeout_s=quote_timeout_s,
             auto_what_if=auto_what_if,
         )
+        self.chain_desk = ChainDesk(  # any symbol's chain (issue 13)
+            settings, self.store, self.session, self.marketdata, self.preview_desk,
+            clock=clock, today=self.today, quote_timeout_s=quote_timeout_s,
+        )  # fmt: skip
         self.auto = AutoTrader(
             settings,
             journal,
@@ -255,6 +265,20 @@ class Engine:
             settings,
             self._on_user_scan,
             self.universe.market_caps,
+        )
+        # Watchlist editing (issue 13); the dashboard's launcher sets where it saves.
+        self.watchlist = Watchlist(
+            settings,
+            self.universe,
+            self.store,
+            self.session,
+            self.marketdata,
+            journal,
+            events=self.events,
+            pins_changed=self._sync_pins,
+            today=self.today,
+            sleep=sleep,
+            monotonic=monotonic,
         )
         self._unsubscribe: list[Callable[[], None]] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -325,6 +349,7 @@ class Engine:
         self._unwire()
         await self.session.stop()
         self.marketdata.close()
+        self.user_pass.close()  # the user strategies' worker processes (issue 15)
         self._observe_health()
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
@@ -560,6 +585,7 @@ class Engine:
             self._reload.add_done_callback(_log_failure)
             self._tasks.append(self._reload)
         self.preview_desk.refresh()
+        self.chain_desk.refresh()
         self.exit_monitor.republish()
         self._update_breakers()
         self.universe.keep_streaming()
@@ -595,6 +621,23 @@ class Engine:
 
     async def cancel(self, intent_id: str) -> Outcome:
         return await self.desk.cancel(intent_id)
+
+    async def open_chain(self, symbol: str) -> Outcome:
+        return await self.chain_desk.open(symbol)
+
+    async def step_chain(self, expiries: int, strikes: int) -> Outcome:
+        return await self.chain_desk.step(expiries, strikes)
+
+    async def close_chain(self) -> Outcome:
+        return await self.chain_desk.close()
+
+    async def preview_chain_spread(
+        self, direction: str, long_strike: float, short_strike: float
+    ) -> Outcome:
+        if direction not in ("LONG", "SHORT"):
+            return Outcome(False, f"Unknown direction {direction!r}: LONG or SHORT.")
+        way: Direction = "LONG" if direction == "LONG" else "SHORT"
+        return await self.chain_desk.preview(way, long_strike, short_strike)
 
     async def arm_auto(self, dry_run: bool) -> Outcome:
         return await self.auto.arm(dry_run)

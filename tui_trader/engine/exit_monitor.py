@@ -3,9 +3,10 @@
 The account view groups IB's positions into spreads in a private store; the monitor
 republishes them in the shared store with each spread's stop and target levels and the
 exit rule that holds, from the entry snapshot journaled when the spread was opened
-(:func:`tui_trader.engine.exits.save_entry`). An exit signal is an event the first time it
-holds for a spread. Nothing is sent here: the auto-trader turns verdicts into closing
-orders through the order desk; by hand the trader previews the close.
+(:func:`tui_trader.engine.exits.save_entry`), and its risk from the legs' model greeks
+(greeks, breakeven, max profit/loss: ``engine.positions_risk``). An exit signal is an
+event the first time it holds for a spread. Nothing is sent here: the auto-trader turns
+verdicts into closing orders through the order desk; by hand the trader previews the close.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from tui_trader.core.scanner import SymbolScan
 from tui_trader.core.settings import ExitSettings
 from tui_trader.engine.events import EventSink
 from tui_trader.engine.exits import exit_message, load_entry, save_entry, with_exit_levels
+from tui_trader.engine.positions_risk import with_risk
 from tui_trader.state.journal import Journal
 from tui_trader.state.store import Positions, SpreadPosition, Store
 
 
 class ExitMonitor:
-    """Writes the Positions slice (module doc). ``raw`` is the account view's store."""
+    """Writes the Positions slice (module doc) with each spread's exit levels and risk
+    (``engine.positions_risk``). ``raw`` is the account view's store."""
 
     def __init__(
         self,
@@ -73,8 +76,9 @@ class ExitMonitor:
         """The raw positions with their levels and exit rule, into the shared store."""
         raw = self._raw.get(Positions)
         spreads = raw.spreads
-        enriched = with_exit_levels(
-            spreads, self.snapshots_for(spreads), self._spots(spreads), self._exits
+        spots = self._spots(spreads)
+        enriched = with_risk(
+            with_exit_levels(spreads, self.snapshots_for(spreads), spots, self._exits), spots
         )
         self._store.set(Positions, Positions(enriched, raw.updated_at))
 

@@ -23,6 +23,12 @@
 - **Manual entries are not held to the entry window** (SPEC 7): the window schedules the
   auto-trader's entries; a trader sending by hand sees the window in the footer and
   decides. (Decision; see the README.)
+- **A trader-chosen vertical** (the chain screen, issue 13: ``preview_spread``) is the same
+  preview with its legs chosen by the trader instead of ranked from a signal's chain: a
+  one-spread selection of those two contracts (SPEC 5's automatic picking rules -- DTE
+  window, delta band, reward/risk -- do not choose for him; bad quotes, missing greeks and
+  the cost cap still refuse), then the same plan, gates, what-if and transmit. At the send,
+  no scan signal is asked of it (``OrderDesk.context(manual=True)``).
 
 This desk is the only writer of the Preview and Candidates slices.
 """
@@ -36,11 +42,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from ib_insync import Contract
 from loguru import logger
 
 from tui_trader.broker.chains import (
     ChainError,
     fetch_chain,
+    quote_chain,
     release_chain,
     spot_of,
     underlying_quote,
@@ -88,6 +96,17 @@ from tui_trader.state.store import (
 
 Plan = EntryPlan | ClosePlan
 
+#: SPEC 5's picking rules lifted for a trader-chosen vertical (module doc): only the pair
+#: he chose is a candidate, whatever its DTE, delta or reward/risk.
+_MANUAL_RULES: dict[str, Any] = {
+    "min_dte": 0,
+    "max_dte": 100_000,
+    "max_strikes_apart": 1,
+    "min_delta": 0.0,
+    "max_delta": 1.0,
+    "min_reward_risk": 0.0,
+}
+
 
 @dataclass(slots=True)
 class _PreviewState:
@@ -108,6 +127,7 @@ class _PreviewState:
     what_if: tuple[Any, WhatIfPreview] | None = None
     what_if_at: datetime | None = None
     pinned: bool = False
+    manual: bool = False
 
     @property
     def entry(self) -> EntryPlan | None:
@@ -423,10 +443,48 @@ class PreviewDesk:
             chain, spot, direction, self._today(), self._settings.selection, self._settings.pricing
         )
         pv = _PreviewState(symbol, direction, spot, chain, selection, 0, pinned=True)
+        note = ""
+        if not row.eligible:
+            note = f" (not eligible: {', '.join(row.reasons)}; it cannot be sent)"
+        return await self._show(pv, note)
+
+    async def preview_spread(
+        self,
+        symbol: str,
+        direction: Direction,
+        spot: float,
+        long_leg: Contract,
+        short_leg: Contract,
+    ) -> Outcome:
+        """Preview the vertical a trader picked on the chain screen (module doc): only the
+        legs are chosen differently from :meth:`preview`."""
+        async with self._lock:
+            if not self._session.is_connected:
+                return Outcome(False, "Not connected to IB: cannot quote the legs.")
+            if not (math.isfinite(spot) and spot > 0):
+                return Outcome(False, f"{symbol}: no underlying price, so no preview.")
+            self.release()
+            self._store.set(Preview, Preview(updated_at=self._clock()))
+            chain = await quote_chain(
+                self._md, symbol, [long_leg, short_leg],
+                timeout_s=self._chain_timeout_s, release=False,
+            )  # fmt: skip
+            rules = self._settings.selection.model_copy(update=_MANUAL_RULES)
+            selection = select_spreads(
+                chain, spot, direction, self._today(), rules, self._settings.pricing
+            )
+            pv = _PreviewState(symbol, direction, spot, chain, selection, 0, pinned=True)
+            pv.manual = True
+            return await self._show(pv, " (chosen on the chain)")
+
+    async def _show(self, pv: _PreviewState, note: str) -> Outcome:
+        """Publish a new entry preview of ``pv``'s selection and plan its first spread."""
+        symbol, direction, selection = pv.symbol, pv.direction, pv.selection
+        assert selection is not None
         self._pv = pv
         self._store.set(
             Candidates,
-            Candidates((CandidateSet(symbol, direction, spot, selection),), self._clock()),
+            Candidates((CandidateSet(symbol, direction, pv.spot, selection),), self._clock()),
         )
         kind = "bull call" if direction == "LONG" else "bear put"
         if len(selection) == 0:
@@ -441,8 +499,7 @@ class PreviewDesk:
         head = (
             f"{symbol} {direction}: {len(selection)} of {selection.candidates} {kind} spreads kept"
         )
-        if not row.eligible:
-            head += f" (not eligible: {', '.join(row.reasons)}; it cannot be sent)"
+        head += note
         return Outcome(problem is None, f"{head}. {self._verdict(problem)}")
 
     async def select_spread(self, index: int) -> Outcome:
@@ -563,6 +620,7 @@ class PreviewDesk:
                 gate,
                 max_debit=max_debit,
                 what_if_warning=wi.warning if wi is not None else None,
+                manual=pv.manual,
             )
             if intent is not None:
                 self.release()

@@ -11,9 +11,12 @@ refreshed by rotating snapshots (issue 12).
   ``[scanner] max_price_age_s``, as far as :class:`~tui_trader.broker.snapshots.Snapshots`
   has lines and rate. Half the limit leaves a whole cycle of margin: with 20 snapshots a
   second, 430 rotating symbols are each refreshed about every 22 s.
-- **Price age.** A symbol's price is its streaming line's quote once it ticked, else its
-  latest snapshot's; its age is since that tick or since that snapshot ended
-  (:meth:`Rotation.price_age_s`; None: no price yet).
+- **Spread, not bursts.** A tick starts at most ``MAX_PER_S * poll_s`` snapshots (5 of the
+  20 a second every 0.25 s), not the second's whole allowance at once. IB counts messages
+  by when they arrive: with whole-second bursts the client sent 20 requests within 2 ms,
+  then the next 20 about 1.01 s later, so 10 ms of jitter on the way puts 40 in one of
+  IB's seconds (tests/engine/test_rotation_pacing.py measured a 40/s peak at the
+  simulated gateway once). Spread out, a second holds 20, and 0.25 s of jitter adds 5.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from loguru import logger
 
 from tui_trader.broker.lines import LineBudget
 from tui_trader.broker.marketdata import MarketData, clean_price
-from tui_trader.broker.snapshots import Snapshots
+from tui_trader.broker.snapshots import MAX_PER_S, Snapshots
 
 Sleep = Callable[[float], Awaitable[object]]
 
@@ -69,8 +72,13 @@ class Rotation:
         sleep: Sleep = asyncio.sleep,
         poll_s: float = POLL_S,
         on_ages: Callable[[], object] | None = None,
+        max_per_tick: int | None = None,
     ) -> None:
         self._md = marketdata
+        #: Snapshots one tick may start (module doc: spread, not bursts).
+        self.max_per_tick = (
+            max_per_tick if max_per_tick is not None else max(1, math.ceil(MAX_PER_S * poll_s))
+        )
         self.snapshots = snapshots
         self._stocks = stocks
         self._clock = clock
@@ -159,9 +167,10 @@ class Rotation:
         return dropped
 
     def tick(self) -> int:
-        """Start the snapshots there is room for now; returns how many started."""
+        """Start the snapshots there is room for now, at most :attr:`max_per_tick`;
+        returns how many started."""
         self.trim()
-        room = self.snapshots.room()
+        room = min(self.snapshots.room(), self.max_per_tick)
         if room < 1:
             return 0
         stocks = self._stocks()

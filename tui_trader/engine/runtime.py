@@ -227,7 +227,17 @@ async def running_engine(
         except (OSError, sqlite3.Error) as exc:
             raise EngineStartError(f"cannot open the journal {path}: {_reason(exc)}") from exc
         logger.info("journal: {}", path)
-        engine = Engine(settings, journal, clock=engine_clock, store=store)
+        # the demo's simulated bars never go into the user's bar cache (a real run the same
+        # day would take them for IB's): a cache of its own, removed at exit (issue 12)
+        bar_cache = (
+            Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tui-trader-bars-")))
+            / "bars.sqlite3"
+            if demo
+            else None
+        )
+        engine = Engine(
+            settings, journal, clock=engine_clock, store=store, bar_cache_path=bar_cache
+        )
         if metrics_port is not None:
             metrics_addr = metrics_addr or DEFAULT_ADDR
             try:

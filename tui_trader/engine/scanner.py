@@ -19,6 +19,10 @@ Decisions:
 - **Never fatal.** A scan that raises (a provisional bar older than the loaded history: a
   wrong clock) publishes ``error`` in the slice and keeps the last good report; the loop
   keeps running.
+- **Partial scans while the bars load** (issue 12): :meth:`LiveScanner.scan_partial` scans
+  the symbols loaded so far and publishes the report (the Scanner fills up as bars arrive),
+  but calls no ``on_scan`` and keeps no base: exits, the auto-trader and ``rescan`` wait for
+  the whole universe's first scan, so nothing trades on a universe it has half seen.
 - Time is injected: ``monotonic`` (interval arithmetic), ``sleep`` (waiting) and ``perf``
   (durations) for the loop, ``clock``/``today`` for the slice's timestamp and the bar date.
 """
@@ -163,6 +167,30 @@ class LiveScanner:
                 self._on_scan(report, timing)
             except Exception:
                 logger.exception("scan callback failed")
+        return report
+
+    def scan_partial(self, bars: Bars) -> ScanReport | None:
+        """Scan the bars loaded so far and publish the report only (module doc); None when
+        the scan failed (logged; the next partial or the full scan follows)."""
+        prices = self._live_prices()
+        started = self._perf()
+        try:
+            moved = apply_live_prices(bars, prices.last, self._today(), prices.volume)
+            report = scan(moved, self._universe, self._strategy, self._caps)
+        except Exception:
+            logger.exception("partial scan failed")
+            return None
+        timing = ScanTiming(max(0.0, self._perf() - started), report.symbols)
+        self.report = report
+        if self._store is not None:
+            self._store.update(
+                ScanResults,
+                report=report,
+                updated_at=self._clock(),
+                error=None,
+                duration_s=timing.seconds,
+                symbols_per_s=timing.symbols_per_s,
+            )
         return report
 
     def due_in(self) -> float:

@@ -1,10 +1,19 @@
 """The universe: its daily bars, its underlyings' live lines and the live scanner.
 
 - **Boot** (:meth:`Universe.boot`): once connected, the universe's daily bars are loaded
-  (cached for the day in the journal; a cache that cannot be written keeps the bars in
-  memory), the underlyings are qualified and streamed, the first scan is published and
-  the live scanner starts. If the connection drops while bars load, they are loaded again
-  on the next connection.
+  (cached per symbol and day in ``state.bar_cache``, the user's cache folder; a cache that
+  cannot be opened or written is one WARNING event and the bars live in memory), the
+  underlyings are qualified and streamed, the first scan is published and the live
+  scanner starts. If the connection drops while bars load, they are loaded again on the
+  next connection.
+- **While the bars load** (issue 12) the load's progress goes to ``Health`` and
+  ``ScanResults`` (``bars 312/500``), and what has loaded is scanned (a partial scan,
+  ``LiveScanner.scan_partial``) every ``PARTIAL_EVERY`` symbols (a tenth of a bigger
+  universe) or ``PARTIAL_S`` seconds: cached bars are on screen at once, fetched ones as
+  they arrive. A later load (a new day) keeps showing the last whole scan instead.
+- **Qualified contracts are cached for the day** with the bars: a warm start qualifies
+  nothing it already knows (issue 12: 500 contract-details requests were a warm start's
+  15.9 s).
 - **A new trading day** (:meth:`Universe.reload_bars`): yesterday's bar is final now, so
   the history is loaded again and scanned.
 - **Underlyings stream unpinned**: a chain preview may evict the least recently used;
@@ -27,15 +36,18 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from datetime import date, datetime
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from ib_insync import Contract, Stock
 from loguru import logger
 
-from tui_trader.broker.bars import is_unknown_symbol, load_daily_bars
+from tui_trader.broker.bars import bars_from_rows, is_unknown_symbol, load_daily_bars
 from tui_trader.broker.chains import spot_of
 from tui_trader.broker.marketdata import MarketData
 from tui_trader.broker.session import Session
@@ -49,8 +61,9 @@ from tui_trader.engine.actions import Outcome
 from tui_trader.engine.events import EventSink, JournalHealth
 from tui_trader.engine.rotation import Rotation, universe_stream_room
 from tui_trader.engine.scanner import LivePrices, LiveScanner, ScanTiming
-from tui_trader.state.journal import Journal
-from tui_trader.state.store import ScanResults, Store
+from tui_trader.state.bar_cache import BarCache, default_cache_path
+from tui_trader.state.journal import BarRow, Journal, JournalError
+from tui_trader.state.store import Health, ScanResults, Store
 
 Sleep = Callable[[float], Awaitable[object]]
 Spawn = Callable[[Coroutine[Any, Any, None], str], None]
@@ -58,6 +71,11 @@ Spawn = Callable[[Coroutine[Any, Any, None], str], None]
 QUALIFY_BATCH = 40
 QUALIFY_TRIES = 3
 QUALIFY_RETRY_S = 1.5
+#: A partial scan while bars load: after this many more symbols (a tenth of a bigger
+#: universe: each costs a Bars build of what has loaded), or this many seconds with at
+#: least one more (module doc).
+PARTIAL_EVERY = 50
+PARTIAL_S = 3.0
 
 
 class Universe:
@@ -83,8 +101,20 @@ class Universe:
         monotonic: Callable[[], float] = time.monotonic,
         perf: Callable[[], float] = time.perf_counter,
         scanner_poll_s: float = 1.0,
+        bar_cache_path: Path | None = None,
     ) -> None:
         self._settings = settings
+        #: Where the bars and contracts are cached (opened for each load and write).
+        self.bar_cache_path = default_cache_path() if bar_cache_path is None else bar_cache_path
+        self._cache_problem: str | None = None
+        self._cache_said: set[str] = set()
+        #: Qualified stock contracts by symbol for ``_known_day`` (cache + IB).
+        self._known: dict[str, Contract] = {}
+        self._known_day: date | None = None
+        self._partial_n = 0
+        self._partial_at: float | None = None
+        #: Partial scans published while bars loaded (issue 12).
+        self.partial_scans = 0
         self._journal = journal
         self._store = store
         self._session = session
@@ -154,16 +184,29 @@ class Universe:
             await self._session.wait_ready(None)
             day = self._today()
             self._store.update(ScanResults, running=True)
+            if self._known_day != day:
+                self._known, self._known_day = {}, day
+            wanted = [s for s in self._settings.universe.symbols if s not in self.unknown]
+            self._partial_n, self._partial_at = 0, self._monotonic()
             try:
-                bars, problems = await load_daily_bars(
-                    self._ib,
-                    [s for s in self._settings.universe.symbols if s not in self.unknown],
-                    self._journal,
-                    self._session.pacer,
-                    today=day,
-                    monotonic=self._monotonic,
-                    sleep=self._sleep,
-                )
+                with BarCache(self.bar_cache_path) as cache:
+                    self._known.update(
+                        cache.get_contracts([s for s in wanted if s not in self._known], day)
+                    )
+                    try:
+                        bars, problems = await load_daily_bars(
+                            self._ib,
+                            wanted,
+                            cache,
+                            self._session.pacer,
+                            today=day,
+                            monotonic=self._monotonic,
+                            sleep=self._sleep,
+                            contracts=self._known,
+                            on_progress=partial(self._progress, day=day),
+                        )
+                    finally:
+                        self._say_cache_problem(cache)
             except ConnectionError as exc:
                 logger.warning("the connection dropped while loading bars ({}): loading again", exc)
                 await self._sleep(1.0)
@@ -177,6 +220,58 @@ class Universe:
                 logger.warning("the connection dropped while loading bars; loading again")
                 continue
             return bars, self._drop_unknown(problems), day
+
+    def _say_cache_problem(self, cache: BarCache) -> None:
+        """One WARNING event per distinct cache problem or set-aside file (the log has it
+        too); ``_cache_problem`` is the last load's problem (None: the cache worked)."""
+        self._cache_problem = cache.problem
+        for text, then in (
+            (cache.notice, "the bars are fetched again."),
+            (cache.problem, "the bars are kept in memory and fetched again after a restart."),
+        ):
+            if text is None or text in self._cache_said:
+                continue
+            self._cache_said.add(text)
+            self._events(EventLevel.WARNING, "bars", f"{text[0].upper()}{text[1:]}: {then}")
+
+    def _progress(
+        self, rows: Mapping[str, Sequence[BarRow]], done: int, total: int, day: date
+    ) -> None:
+        """The load's progress into the store (each 1% of the universe: every store change
+        is a redraw), a partial scan when due (module doc)."""
+        now = self._monotonic()
+        late = self._partial_at is not None and now - self._partial_at >= PARTIAL_S
+        scan = (
+            done < total
+            and len(rows) > self._partial_n
+            and self.scanner.bars is None  # a reload keeps showing the last whole scan
+            and (len(rows) - self._partial_n >= max(PARTIAL_EVERY, total // 10) or late)
+        )
+        shown = self._store.get(Health)
+        moved = done - shown.bars_loaded
+        if scan or done >= total or shown.bars_total != total or not 0 <= moved < total // 100:
+            self._store.update(Health, bars_loaded=done, bars_total=total)
+            self._store.update(ScanResults, bars_loaded=done, bars_total=total)
+        if not scan:
+            return
+        order = {s: i for i, s in enumerate(self._settings.universe.symbols)}
+        loaded = {s: rows[s] for s in sorted(rows, key=lambda s: order.get(s, len(order)))}
+        self._partial_n, self._partial_at = len(rows), now
+        try:
+            bars = bars_from_rows(loaded, day)
+        except Exception:
+            logger.exception("the bars loaded so far cannot be scanned")
+            return
+        if self.scanner.scan_partial(bars) is not None:
+            self.partial_scans += 1
+
+    def _cache_contracts(self, contracts: Mapping[str, Contract]) -> None:
+        """Keep newly qualified contracts for the day (a warm start asks IB for none)."""
+        if not contracts or self._known_day is None:
+            return
+        with BarCache(self.bar_cache_path) as cache:
+            cache.put_contracts(contracts, self._known_day)
+            self._say_cache_problem(cache)
 
     def _drop_unknown(self, problems: dict[str, str]) -> dict[str, str]:
         """Remember the symbols IB does not know, so no later load asks for them again;
@@ -194,6 +289,14 @@ class Universe:
         self._store.update(ScanResults, problems=tuple(sorted(problems.items())))
         self.bars_day = day
         self.scanner.set_bars(bars)
+        if self._cache_problem is not None and self._journal.write_error is None:
+            # The bar cache failed (a full disk?) and the journal has not written since:
+            # prove it takes a write now, and say it once if not (issue 14 item 6: no order
+            # until it can). Not on every load: the probe's pages stay in the file.
+            try:
+                self._journal.check_writable()
+            except (JournalError, sqlite3.Error) as exc:
+                logger.warning("the journal could not be checked after loading bars: {}", exc)
         self._journal_health.after_cache_write()
 
     async def _load_and_stream(self) -> None:
@@ -228,6 +331,11 @@ class Universe:
 
     async def _stream(self, symbols: list[str]) -> None:
         """Qualify and stream the universe's underlyings (module doc)."""
+        for s in symbols:
+            known = self._known.get(s)
+            if s not in self.stocks and known is not None and known.conId > 0:
+                self.stocks[s] = known
+        fresh: dict[str, Contract] = {}
         for attempt in range(QUALIFY_TRIES):
             wanted = [s for s in symbols if s not in self.stocks]
             if not wanted:
@@ -239,6 +347,9 @@ class Universe:
                 for q in await self._qualify(chunk):
                     if q is not None and q.conId > 0:
                         self.stocks[q.symbol] = q
+                        fresh[q.symbol] = q
+        self._known.update(fresh)
+        self._cache_contracts(fresh)
         missing = [s for s in symbols if s not in self.stocks]
         if missing:
             self._events(

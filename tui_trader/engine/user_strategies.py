@@ -48,6 +48,7 @@ from tui_trader.core.bars import Bars
 from tui_trader.core.scanner import ScanReport, scan
 from tui_trader.core.settings import Settings, StrategiesSettings
 from tui_trader.core.user_strategies import (
+    EVALUATOR,
     BoundStrategy,
     LookAhead,
     StrategyFault,
@@ -58,6 +59,7 @@ from tui_trader.core.user_strategies import (
     signal_arrays,
     symbol_frame,
 )
+from tui_trader.engine.strategy_pool import StrategyPool
 
 #: The folder, inside the user config dir, whose modules strategies are imported from.
 STRATEGIES_FOLDER = "strategies"
@@ -309,7 +311,9 @@ class UserScanPass:
     milliseconds and stays on the event loop, but a trader's pandas code over hundreds of
     symbols takes up to ``[strategies] timeout_s`` each, which on the UI's loop would
     freeze the dashboard. So :meth:`run` re-scans the same bars with the user strategies
-    in a thread (:func:`asyncio.to_thread`), records faults in the session (disabled, one
+    in a thread (:func:`asyncio.to_thread`), which hands the strategies to the worker
+    processes of :mod:`tui_trader.engine.strategy_pool` (``[strategies] workers``; 0:
+    the thread runs them itself), records faults in the session (disabled, one
     line, traceback logged), and hands the whole report (built-in and user signals,
     CONFLICT decided over all) to ``deliver`` (the store and the auto-trader). One pass
     at a time: a scan that arrives while one runs is skipped (:meth:`busy`); the next
@@ -332,6 +336,22 @@ class UserScanPass:
         self.passes = 0
         #: The last report delivered (built-in and user signals), None before the first.
         self.last: ScanReport | None = None
+        #: The worker processes (``[strategies] workers``; None: the thread alone),
+        #: started now so that they are warm by the first scan.
+        self.pool: StrategyPool | None = None
+        active = session.active()
+        if settings.strategies.workers > 0 and active:
+            self.pool = StrategyPool(
+                settings.strategies.workers,
+                paths=[str(strategies_dir())],
+                modules=sorted({s.fn.__module__ for s in active}),
+            )
+            self.pool.start()
+
+    def close(self) -> None:
+        """Stop the worker processes (the engine's stop)."""
+        if self.pool is not None:
+            self.pool.close()
 
     @property
     def wanted(self) -> bool:
@@ -350,9 +370,23 @@ class UserScanPass:
             return None
         self._running = True
         try:
-            s = self._settings
-            report = await asyncio.to_thread(
-                scan,
+            report = await asyncio.to_thread(self._scan, bars, active)
+        finally:
+            self._running = False
+        self.session.record(report.faults)
+        if not self.session.active():
+            self.close()  # every strategy disabled: the workers have nothing left to run
+        self.passes += 1
+        self.last = report
+        self._deliver(report)
+        return report
+
+    def _scan(self, bars: Bars, active: Sequence[BoundStrategy]) -> ScanReport:
+        """The scan with the user strategies, in the worker processes when there are."""
+        s = self._settings
+        token = EVALUATOR.set(self.pool.evaluate) if self.pool is not None else None
+        try:
+            return scan(
                 bars,
                 s.universe,
                 s.strategy,
@@ -361,12 +395,8 @@ class UserScanPass:
                 timeout_s=self.session.timeout_s,
             )
         finally:
-            self._running = False
-        self.session.record(report.faults)
-        self.passes += 1
-        self.last = report
-        self._deliver(report)
-        return report
+            if token is not None:
+                EVALUATOR.reset(token)
 
 
 def session_from_settings(

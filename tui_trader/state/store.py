@@ -27,9 +27,11 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from loguru import logger
+
+from tui_trader.core.chain_table import ChainView as ChainView
 
 # Re-exported: the UI and broker name these through the store, where they first lived.
 from tui_trader.core.models import AccountMode as AccountMode
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     # Field types only (annotations are strings here). core.scanner pulls numba and pandas,
     # core.spreads scipy: half a second the dashboard's first frame must not wait for.
     from tui_trader.core.models import JournalEvent, OrderIntent, SpreadOrderSpec
+    from tui_trader.core.position_risk import SpreadRisk
     from tui_trader.core.pricing import OrderPrice, PriceRefusal
     from tui_trader.core.risk import GateResult
     from tui_trader.core.scanner import ScanReport
@@ -67,6 +70,10 @@ class Health:
     endpoint: str | None = None
     connect_problem: str | None = None
     connect_hint: str | None = None
+    #: Universe symbols whose daily bars are loaded (or failed) of those wanted, while a
+    #: load runs: the footer's ``bars 312/500`` (issue 12; 0/0 before the first load).
+    bars_loaded: int = 0
+    bars_total: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +92,10 @@ class ScanResults:
     #: Seconds since each symbol's live price (None: none yet), refreshed every few
     #: seconds: a universe past the line budget is priced by rotating snapshots (issue 12).
     price_ages: tuple[tuple[str, float | None], ...] = ()
+    #: The daily-bar load's progress, as in ``Health`` (the Scanner's title watches this
+    #: slice only): ``report`` covers the loaded symbols while ``bars_loaded < bars_total``.
+    bars_loaded: int = 0
+    bars_total: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +224,11 @@ class PositionLeg:
     multiplier: int = 100
     bid: float | None = None
     ask: float | None = None
+    #: IB's model greeks per share for this leg's streamed ticker (None: none yet).
+    delta: float | None = None
+    gamma: float | None = None
+    theta: float | None = None
+    vega: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +265,8 @@ class SpreadPosition:
     target_distance: float | None = None
     #: The SPEC 9 exit rule that holds now (ExitReason value), None while none does.
     exit_reason: str | None = None
+    #: Greeks, delta in dollars, breakeven, max profit/loss (core.position_risk).
+    risk: SpreadRisk | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +380,20 @@ class Alerts:
     unsent: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Preflight:
+    """``tui-trader doctor``'s checks as the dashboard runs them once at start (issue 11),
+    written only by ``tui_trader.engine.doctor_start``: ``state`` is ``off`` (not run:
+    ``[doctor] at_start = false``, or no engine yet), ``running``, ``done`` (``crosses``
+    names the checks that failed, of ``checks``), ``skipped`` (no line for it, see that
+    module) or ``failed`` (it could not run; the Log says why)."""
+
+    state: Literal["off", "running", "done", "skipped", "failed"] = "off"
+    crosses: tuple[str, ...] = ()
+    checks: int = 0
+    finished_at: datetime | None = None
+
+
 #: The slices every store holds, with their defaults (BreakerState: the risk banner).
 SLICES: tuple[type[Any], ...] = (
     Health,
@@ -375,6 +407,8 @@ SLICES: tuple[type[Any], ...] = (
     BreakerState,
     Automation,
     Alerts,
+    Preflight,
+    ChainView,
 )
 
 

@@ -83,6 +83,8 @@ from tui_trader.tui.screens.arm import LIVE_WORD, ArmAnswer, ArmScreen, arm_ques
 from tui_trader.tui.screens.automation import AutomationScreen
 from tui_trader.tui.screens.backtest import BacktestScreen
 from tui_trader.tui.screens.base import TraderScreen
+from tui_trader.tui.screens.chain import ChainScreen
+from tui_trader.tui.screens.chart import ChartScreen, chart_symbol
 from tui_trader.tui.screens.confirm import ConfirmScreen, clear_kill_switch_question, order_text
 from tui_trader.tui.screens.help import HelpScreen
 from tui_trader.tui.screens.history import HistoryScreen
@@ -91,6 +93,7 @@ from tui_trader.tui.screens.orders import OrdersScreen
 from tui_trader.tui.screens.positions import PositionsScreen
 from tui_trader.tui.screens.preview import PreviewScreen
 from tui_trader.tui.screens.scanner import ScannerScreen
+from tui_trader.tui.screens.ticker_prompt import TickerPrompt
 from tui_trader.tui.themes import (
     DEFAULT_THEME,
     TRADING_VARIABLES,
@@ -148,6 +151,8 @@ class TraderApp(App[None]):
         Binding("6", "goto('backtest')", "Backtest", id="backtest"),
         Binding("7", "goto('history')", "History", id="history"),
         Binding("question_mark", "help", "Help", id="help"),
+        Binding("g", "chart", "Chart of the highlighted (Scanner) or previewed symbol", id="chart"),
+        Binding("colon", "ticker", "Trade any symbol: type a ticker, open its chain", id="ticker"),
         Binding("q", "request_quit", "Quit (asks when orders are working)", id="quit"),
         Binding("ctrl+q", "request_quit", "Quit", show=False, priority=True, id="quit_ctrl"),
         Binding(
@@ -521,6 +526,43 @@ class TraderApp(App[None]):
         while len(self.screen_stack) > 1:
             await self.pop_screen()
 
+    def action_ticker(self) -> None:
+        """Ask for any ticker and open its option chain (issue 13)."""
+        if not isinstance(self.screen, TickerPrompt):
+            self.push_screen(TickerPrompt(), self._open_chain)
+
+    async def _open_chain(self, symbol: str | None) -> None:
+        """One chain at a time: an open chain screen shows the new symbol (whatever was
+        pushed over it closes), else a chain screen is pushed."""
+        if symbol is None:
+            return
+        chains = [s for s in self.screen_stack if isinstance(s, ChainScreen)]
+        if chains:
+            while self.screen is not chains[-1]:
+                await self.pop_screen()
+            chains[-1].open(symbol)
+            return
+        screen = ChainScreen(symbol)
+        await self.push_screen(screen)
+        screen.open(symbol)
+
+    def action_chart(self) -> None:
+        """Open the Chart of the Scanner's highlighted symbol or the preview's underlying
+        (issue 13); elsewhere say where it works."""
+        if isinstance(self.screen, ChartScreen):
+            return
+        symbol = chart_symbol(self.screen)
+        if symbol is None:
+            key = self.key_display("chart") or "g"
+            self.notify(
+                f"No symbol to chart here: press {key} on the Scanner or a spread preview.",
+                title="Chart",
+                severity="warning",
+                topic="chart",
+            )
+            return
+        self.push_screen(ChartScreen(symbol))
+
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             self.pop_screen()
@@ -696,6 +738,9 @@ def create_app(
 
 def known_binding_ids() -> set[str]:
     """Every id ``[ui] keys`` may remap: the app's bindings and every screen's."""
+    from tui_trader.tui.screens.order_detail import OrderDetailScreen  # opened from Orders
+    from tui_trader.tui.screens.watchlist import SymbolPrompt  # opened from the Scanner
+
     return binding_ids(
         [
             TraderApp.BINDINGS,
@@ -706,9 +751,14 @@ def known_binding_ids() -> set[str]:
             LogScreen.BINDINGS,
             AutomationScreen.BINDINGS,
             BacktestScreen.BINDINGS,
+            ChartScreen.BINDINGS,
+            ChainScreen.BINDINGS,
+            TickerPrompt.BINDINGS,
             ConfirmScreen.BINDINGS,
             ArmScreen.BINDINGS,
             HelpScreen.BINDINGS,
+            OrderDetailScreen.BINDINGS,
+            SymbolPrompt.BINDINGS,
         ]
     )
 

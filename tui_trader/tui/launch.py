@@ -31,6 +31,9 @@ Decisions:
   sentence naming the log file, which has the traceback); the CLI prints it and exits
   non-zero. A gateway that is not up is no failure: the engine starts, the footer shows
   RECONNECTING and the session retries with backoff.
+- **Preflight.** Once the engine is attached, ``tui-trader doctor``'s checks run once in
+  the background (:mod:`tui_trader.engine.doctor_start`, ``[doctor] at_start``): crosses
+  on the Log and the health footer, never in the way of the first frame or trading.
 - The terminal belongs to the app, so logs go to a file (``tui-trader.log`` in the user log
   dir, or ``--log-file``) with account ids masked, never to the screen.
 - SIGHUP (the SSH session or terminal went away) and SIGTERM exit the app cleanly: the
@@ -46,7 +49,7 @@ import importlib
 import signal
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,6 +62,7 @@ from tui_trader.state.store import Store
 from tui_trader.tui.app import create_app
 
 if TYPE_CHECKING:
+    from tui_trader.config_edit import WatchlistFile
     from tui_trader.core.settings import Settings
     from tui_trader.tui.app import TraderApp
 
@@ -110,8 +114,10 @@ class EngineLauncher:
         clock: Callable[[], datetime] | None = None,
         speed: float = 1.0,
         start: datetime | None = None,
+        watchlist_to: WatchlistFile | None = None,
     ) -> None:
         self._app = app
+        self._watchlist_to = watchlist_to  # where Scanner watchlist edits are saved
         self._speed = speed
         self._start = start
         self._clock = clock
@@ -167,6 +173,7 @@ class EngineLauncher:
                 importlib.import_module(name)
                 await asyncio.sleep(0)  # let the app handle what queued meanwhile
             logger.info("engine modules imported in {:.2f} s", time.perf_counter() - drawn)
+            from tui_trader.engine.doctor_start import preflight_at_start, reference_clock
             from tui_trader.engine.engine import as_actions
 
             async with running_engine(
@@ -179,11 +186,18 @@ class EngineLauncher:
                 speed=self._speed,
                 start=self._start,
             ) as engine:
+                engine.watchlist.target = self._watchlist_to
                 app.attach_engine(as_actions(engine), engine.now)
                 self.attached = True
                 self.attached_after_s = time.perf_counter() - drawn
                 logger.info("engine attached {:.2f} s after the first frame", self.attached_after_s)
-                await self._stop.wait()
+                wall = self._clock or (lambda: datetime.now(UTC))
+                async with preflight_at_start(
+                    engine,
+                    enabled=engine.settings.doctor.at_start,
+                    now=reference_clock(engine, demo=self._demo, wall=wall),
+                ):
+                    await self._stop.wait()
         except Exception as exc:
             if isinstance(exc, EngineStartError):
                 logger.error("the engine cannot start: {}", exc)
@@ -204,9 +218,12 @@ async def run_dashboard(
     headless: bool = False,
     speed: float = 1.0,
     start: datetime | None = None,
+    watchlist_to: WatchlistFile | None = None,
 ) -> int:
     """Run the dashboard and its engine until the user quits; 0 after a clean exit.
     ``speed`` and ``start`` set the demo's market clock (``--speed``, ``--start``).
+    ``watchlist_to``: where the Scanner's watchlist edits are saved
+    (``config_edit.watchlist_file``; None: nowhere, the change lasts the session).
 
     Raises :class:`~tui_trader.engine.runtime.EngineStartError` or
     :class:`EngineFailedError` (after the app has ended) when the engine could not start.
@@ -219,7 +236,7 @@ async def run_dashboard(
                      theme=theme or settings.ui.theme, bell=settings.ui.bell)  # fmt: skip
     launcher = EngineLauncher(
         app, settings, demo=demo, seed=seed, journal_path=journal_path, log_path=path,
-        speed=speed, start=start,
+        speed=speed, start=start, watchlist_to=watchlist_to,
     )  # fmt: skip
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []

@@ -21,7 +21,7 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 
 from tui_trader.core.risk import BreakerState
-from tui_trader.state.store import Account, Alerts, Automation, Health
+from tui_trader.state.store import Account, Alerts, Automation, Health, Preflight
 from tui_trader.tui.widgets.cells import Palette
 from tui_trader.tui.widgets.footer import HealthFooter
 from tui_trader.tui.widgets.title import TitleBar
@@ -30,7 +30,9 @@ if TYPE_CHECKING:
     from tui_trader.tui.host import TraderHost
 
 #: The slices the health footer shows.
-FOOTER_SLICES: frozenset[type[Any]] = frozenset({Health, Account, BreakerState, Automation, Alerts})
+FOOTER_SLICES: frozenset[type[Any]] = frozenset(
+    {Health, Account, BreakerState, Automation, Alerts, Preflight}
+)
 
 
 class TraderScreen(Screen[None]):
@@ -129,6 +131,7 @@ class TraderScreen(Screen[None]):
             starting=trader.starting,
             automation=store.get(Automation),
             alerts_failing=alerts_failing,
+            preflight=store.get(Preflight),
         )
 
     def redraw(self) -> None:

@@ -15,12 +15,17 @@ from tui_trader.tui.keymap import effective_bindings
 from tui_trader.tui.screens.arm import ArmScreen
 from tui_trader.tui.screens.backtest import BacktestScreen
 from tui_trader.tui.screens.base import TraderScreen
+from tui_trader.tui.screens.chain import ChainScreen
+from tui_trader.tui.screens.chart import ChartScreen
 from tui_trader.tui.screens.confirm import ConfirmScreen
 from tui_trader.tui.screens.log import LogScreen
+from tui_trader.tui.screens.order_detail import OrderDetailScreen
 from tui_trader.tui.screens.orders import OrdersScreen
 from tui_trader.tui.screens.positions import PositionsScreen
 from tui_trader.tui.screens.preview import PreviewScreen
 from tui_trader.tui.screens.scanner import ScannerScreen
+from tui_trader.tui.screens.ticker_prompt import TickerPrompt
+from tui_trader.tui.screens.watchlist import SymbolPrompt
 
 #: Keys that are not in a BINDINGS list of ours but work everywhere.
 EXTRA_KEYS: tuple[tuple[str, str], ...] = (
@@ -30,6 +35,9 @@ EXTRA_KEYS: tuple[tuple[str, str], ...] = (
     ("home/end", "First / last row of a table"),
     ("left/right", "Scroll a wide table sideways (narrow terminals)"),
 )
+
+#: The watchlist's ticker prompt: enter belongs to its input box, not to a binding.
+PROMPT_ENTER = ("enter", "Next: the confirmation (what happens, where it is saved)")
 
 #: The Backtest screen's keys that belong to its widgets, not to a binding of ours.
 BACKTEST_KEYS: tuple[tuple[str, str], ...] = (
@@ -66,11 +74,15 @@ class HelpScreen(TraderScreen):
             ("Everywhere", rows(type(self.app).BINDINGS) + list(EXTRA_KEYS)),
             ("Scanner", rows(ScannerScreen.BINDINGS)),
             ("Spread preview", rows(PreviewScreen.BINDINGS)),
+            ("Chart", rows(ChartScreen.BINDINGS)),
+            ("Option chain (any symbol)", rows(TickerPrompt.BINDINGS) + rows(ChainScreen.BINDINGS)),
             ("Positions", rows(PositionsScreen.BINDINGS)),
             ("Orders", rows(OrdersScreen.BINDINGS)),
+            ("Order details (d on Orders)", rows(OrderDetailScreen.BINDINGS)),
             ("Log", rows(LogScreen.BINDINGS)),
             ("Backtest", rows(BacktestScreen.BINDINGS) + list(BACKTEST_KEYS)),
             ("Confirmation dialogs", rows(ConfirmScreen.BINDINGS)),
+            ("Adding a symbol (+ on the Scanner)", [PROMPT_ENTER, *rows(SymbolPrompt.BINDINGS)]),
             ("Arming the auto-trader", rows(ArmScreen.BINDINGS)),
             ("Help", rows(HelpScreen.BINDINGS)),
         ]

@@ -21,7 +21,6 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label
 
-from tui_trader.broker.contracts import ORDER_TIF
 from tui_trader.core.calendar import ET
 from tui_trader.core.models import Fill, OrderIntent
 from tui_trader.tui.screens.confirm import order_text
@@ -37,6 +36,10 @@ def _time(t: datetime) -> str:
 
 def detail_lines(intent: OrderIntent, fills: Sequence[Fill] | None) -> list[str]:
     """The dialog's text, one line each; ``fills`` None: no journal to read them from."""
+    # broker.contracts pulls ib_insync: not at import (Help lists this dialog's keys before
+    # the first frame, which needs none of the engine's heavy imports)
+    from tui_trader.broker.contracts import ORDER_TIF
+
     spec = intent.spec
     ib_id = MISSING if intent.order_id is None else str(intent.order_id)
     perm = MISSING if intent.perm_id is None else str(intent.perm_id)

@@ -6,12 +6,20 @@ IB, the walking step (step/max and when the next is due while the engine walks i
 walking" for a working order the engine does not walk), and IB's last error. ``c`` cancels
 the highlighted intent after a confirmation; an intent that is already final cannot be
 cancelled and says so.
+
+Widths (issue 13): at 120 columns every column fits. The Order column is the order in
+short (``BUY 4 MSFT 261231 520/540 C``: expiry as YYMMDD, no limit: the Limit column shows
+the one working at IB), Created is the time alone for today's orders, and IB's last error
+is cut to :data:`ERROR_WIDTH` characters (its code first) -- ``d`` shows the order's full
+details, the whole error text and the entry limit included. At 80 columns Created to Limit
+show; Walk, IB error and Intent are a few right-arrow presses away (a column a press), and
+``d`` has them all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 from rich.style import Style
@@ -19,7 +27,7 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 
 from tui_trader.core.calendar import ET
-from tui_trader.core.models import IntentStatus, OrderIntent
+from tui_trader.core.models import IntentStatus, OrderIntent, SpreadOrderSpec
 from tui_trader.state.store import Orders
 from tui_trader.tui.screens.base import TraderScreen
 from tui_trader.tui.screens.confirm import ConfirmScreen, order_text
@@ -30,13 +38,34 @@ COLUMNS: tuple[tuple[str, str, Justify], ...] = (
     ("time", "Created", "left"),
     ("status", "Status", "left"),
     ("order", "Order", "left"),
-    ("filled", "Filled", "right"),
+    ("filled", "Fill", "right"),
     ("avg", "Avg", "right"),
-    ("limit", "Working", "right"),
-    ("step", "Walk step", "right"),
-    ("error", "Last IB error", "left"),
+    ("limit", "Limit", "right"),
+    ("step", "Walk", "right"),
+    ("error", "IB error", "left"),
     ("id", "Intent", "left"),
 )
+#: The IB error cell's width: the code and the start of IB's words (module doc).
+ERROR_WIDTH = 10
+
+
+def short_order(spec: SpreadOrderSpec) -> str:
+    """The order in the table's words: ``BUY 4 MSFT 261231 520/540 C`` (module doc)."""
+    long_leg, short_leg = spec.long_leg, spec.short_leg
+    expiry = long_leg.expiry[2:] if len(long_leg.expiry) == 8 else long_leg.expiry
+    return (
+        f"{spec.action} {spec.quantity} {spec.underlying} {expiry} "
+        f"{long_leg.strike:g}/{short_leg.strike:g} {long_leg.right}"
+    )
+
+
+def error_cell(intent: OrderIntent) -> str:
+    """IB's last error cut to :data:`ERROR_WIDTH` (an ellipsis says it was cut)."""
+    if intent.last_error_code is None and not intent.last_error_text:
+        return MISSING
+    code = f"{intent.last_error_code} " if intent.last_error_code is not None else ""
+    text = f"{code}{intent.last_error_text or ''}".strip()
+    return text if len(text) <= ERROR_WIDTH else text[: ERROR_WIDTH - 1] + "…"
 
 
 def status_style(status: IntentStatus, palette: Palette) -> Style:
@@ -72,18 +101,18 @@ def walk_text(intent: OrderIntent, walk: object | None) -> str:
 
 
 def intent_cells(
-    intent: OrderIntent, palette: Palette, walk: object | None = None
+    intent: OrderIntent, palette: Palette, walk: object | None = None, today: date | None = None
 ) -> tuple[Text, ...]:
+    """One row; ``today`` (ET) shortens Created to the time for that day's orders."""
     spec = intent.spec
-    error = MISSING
-    if intent.last_error_code is not None or intent.last_error_text:
-        code = f"{intent.last_error_code} " if intent.last_error_code is not None else ""
-        error = f"{code}{intent.last_error_text or ''}".strip()
+    error = error_cell(intent)
     avg = intent.avg_fill_price
+    created = intent.created_at.astimezone(ET)
+    when = f"{created:%H:%M:%S}" if created.date() == today else f"{created:%m-%d %H:%M}"
     return (
-        left(f"{intent.created_at.astimezone(ET):%m-%d %H:%M:%S}"),
+        left(when),
         left(intent.status.value, status_style(intent.status, palette)),
-        left(order_text(spec, with_mode=False)),
+        left(short_order(spec)),
         right(f"{intent.filled}/{spec.quantity}"),
         right(number(avg) if avg is not None else MISSING),
         right(number(intent.working_limit) if intent.working_limit is not None else MISSING),
@@ -118,8 +147,13 @@ class OrdersScreen(TraderScreen):
         palette = self.palette
         intents = list(reversed(orders.intents))
         walks = {getattr(w, "intent_id", None): w for w in getattr(orders, "walking", ())}
+        now = self.trader.now()
+        today = now.astimezone(ET).date() if now is not None else None
         self.table.sync(
-            [(i.intent_id, intent_cells(i, palette, walks.get(i.intent_id))) for i in intents]
+            [
+                (i.intent_id, intent_cells(i, palette, walks.get(i.intent_id), today))
+                for i in intents
+            ]
         )
         counts: dict[str, int] = {}
         for i in orders.intents:

@@ -324,8 +324,10 @@ def payoff_inputs(
 
     iv_long, iv_short = leg_ivs(row, preview)
     spec = preview.spec
+    quantity = 1  # another spread than the order's: per contract
     if spec is not None and row.matches(spec):  # the order's spread: drawn at its limit
         row = at_limit(row, spec.limit_price, float(settings.selection.multiplier))
+        quantity = spec.quantity  # and for the whole order (issue 13)
     return PayoffInputs(
         long_strike=row.long_strike,
         short_strike=row.short_strike,
@@ -341,6 +343,7 @@ def payoff_inputs(
         t_years=row.dte / 365.0,
         rate=settings.pricing.risk_free_rate,
         q=settings.pricing.dividend_yield,
+        quantity=quantity,
     )
 
 
@@ -439,7 +442,7 @@ class PreviewScreen(TraderScreen):
 
     def _show_closing(self, preview: Preview) -> None:
         """The position being closed, in place of a candidate spread, and its payoff at
-        the price it was bought at (per contract)."""
+        the price it was bought at, for the closing order's quantity."""
         from tui_trader.tui.widgets.payoff import PayoffInputs, PayoffPlot
 
         spec, sp = preview.spec, self.closed_position()
@@ -480,6 +483,7 @@ class PreviewScreen(TraderScreen):
                 spot=None,
                 debit=debit,
                 multiplier=m,
+                quantity=spec.quantity,
             )
         )
 

@@ -14,6 +14,9 @@ A reason every row carries (``market_cap_unknown`` when the gateway gives no mar
 is said once, in the title (``every symbol: market_cap_unknown``), not on every row
 (issue 13): the Eligibility cells show the other reasons only.
 
+While the daily bars load (issue 12) the title leads with ``loading bars 312/500`` and the
+rows are the scan of the symbols loaded so far; the whole universe's scan follows the load.
+
 Change % is shown when the scan result carries ``change_pct`` (percent points, 1.5 =
 +1.5%); the current ``core.scanner.SymbolScan`` has no previous close, so the column shows
 ``-`` until it does.
@@ -258,6 +261,8 @@ class ScannerScreen(TraderScreen):
         Binding("slash", "filter", "Filter rows", id="filter"),
         Binding("s", "next_sort", "Sort by the next column", id="sort"),
         Binding("r", "rescan", "Rescan now", id="rescan"),
+        Binding("plus", "watch_add", "Add a symbol to the watchlist (asks)", id="watch_add"),
+        Binding("minus", "watch_remove", "Remove the highlighted symbol (asks)", id="watch_remove"),
         Binding("escape", "clear_filter", "Clear the filter", show=False, id="clear_filter"),
     ]
 
@@ -292,6 +297,9 @@ class ScannerScreen(TraderScreen):
 
     def _status(self, scan: ScanResults, shown: int) -> str:
         parts: list[str] = []
+        loading = scan.bars_total > 0 and scan.bars_loaded < scan.bars_total
+        if loading:
+            parts.append(f"loading bars {max(0, scan.bars_loaded)}/{scan.bars_total}")
         if scan.report is None:
             parts.append("no scan yet (r: scan now)")
             parts.append(f"sort: {self.sort.label}")
@@ -307,7 +315,7 @@ class ScannerScreen(TraderScreen):
                 parts.append("every symbol: " + ", ".join(sorted(shared)))
             if scan.updated_at is not None:
                 parts.append(f"scanned {scan.updated_at.astimezone(ET):%H:%M:%S} ET")
-        if scan.running:
+        if scan.running and not loading:
             parts.append("SCANNING")
         if scan.error:
             parts.append(f"last scan failed: {scan.error}")
@@ -369,3 +377,15 @@ class ScannerScreen(TraderScreen):
     def action_rescan(self) -> None:
         # quiet: the title bar says SCANNING and then the scan's time; a failure is a notice
         self.trader.call_engine("rescan", lambda e: e.rescan(), quiet=True)
+
+    def action_watch_add(self) -> None:
+        """Issue 13: add a symbol (:mod:`tui_trader.tui.screens.watchlist`)."""
+        from tui_trader.tui.screens.watchlist import ask_add
+
+        ask_add(self)
+
+    def action_watch_remove(self) -> None:
+        """Issue 13: remove the highlighted symbol (asks; refused with a position/order)."""
+        from tui_trader.tui.screens.watchlist import ask_remove
+
+        ask_remove(self, self.table.highlighted_key)

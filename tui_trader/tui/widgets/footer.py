@@ -3,8 +3,10 @@
 Line 1 is the link to IB: account mode (PAPER, or LIVE shown reversed and bold in the
 theme's ``$live`` colour), connection state and since when, market-data lines in use
 against the limit with evictions, the request queue with THROTTLED, and the last IB error
-code with its age; while connection attempts fail, the host:port tried and why instead
-of the lines, queue and error (issue 13).
+code with its age, and while the daily bars load their progress (``bars 312/500``,
+issue 12); while connection attempts fail, the host:port tried and why instead
+of the lines, queue and error (issue 13); while a cross of the start-up preflight stands,
+``doctor 2✗`` (issue 11, :func:`doctor_part`).
 Line 2 is time and trading state: the New York clock, the entry window
 (from ``core.calendar.window_status``), the day P&L, the circuit breakers when they halt
 entries (or a paper/live mismatch that refuses trading), the auto-trader's state (SPEC 11,
@@ -46,14 +48,21 @@ from tui_trader.core.auto import AutoMode
 from tui_trader.core.calendar import ET, WindowState, format_duration, window_status
 from tui_trader.core.markers import usable_number
 from tui_trader.core.risk import BreakerState, BreakerStatus
-from tui_trader.state.store import Account, AccountMode, Automation, ConnectionState, Health
+from tui_trader.state.store import (
+    Account,
+    AccountMode,
+    Automation,
+    ConnectionState,
+    Health,
+    Preflight,
+)
 from tui_trader.tui.widgets.cells import age, number, since
 
 if TYPE_CHECKING:
     from tui_trader.core.settings import TimingSettings
 
 #: Part ids of each line, in display order.
-LINE1 = ("mode", "conn", "lines", "queue", "error")
+LINE1 = ("mode", "conn", "lines", "queue", "error", "doctor", "bars")
 LINE2 = ("clock", "window", "pnl", "breaker", "auto", "quotes")
 #: Below this many columns the footer uses :func:`footer_parts`' compact wording.
 COMPACT_BELOW = 100
@@ -122,6 +131,46 @@ def auto_part(automation: Automation) -> Part:
             return Part(f"auto {other}", "-warn")
 
 
+#: The most characters of crossed check names the wide footer lists after the count.
+DOCTOR_NAMES_MAX = 24
+
+
+def doctor_part(preflight: Preflight | None, compact: bool) -> Part:
+    """The start-up preflight (issue 11) while a cross stands: ``doctor 2✗`` in red
+    (wide: the checks' names after it, as many as fit :data:`DOCTOR_NAMES_MAX`, then
+    ``+N``); ``doctor ?`` in amber when it could not run (the Log says why); nothing while
+    it runs, when all passed, or when it is off. Last on line 1 (the link to IB outranks
+    it; the Log has every cross with its fix), 10 columns compact: the usual line 1 at 80
+    columns is 55, so it fits beside a last error too."""
+    if preflight is None:
+        return Part("")
+    if preflight.state == "failed":
+        return Part("doctor ?", "-warn")
+    if preflight.state != "done" or not preflight.crosses:
+        return Part("")
+    text = f"doctor {len(preflight.crosses)}✗"
+    if not compact:
+        shown: list[str] = []
+        for name in preflight.crosses:
+            if cell_len(", ".join([*shown, name])) > DOCTOR_NAMES_MAX:
+                break
+            shown.append(name)
+        rest = len(preflight.crosses) - len(shown)
+        text += " " + ", ".join(shown) if shown else ""
+        text += f" +{rest}" if rest and shown else ""
+    return Part(text, "-bad")
+
+
+def bars_part(health: Health) -> Part:
+    """The daily bars' load while it runs (issue 12): ``bars 312/500``, symbols loaded (or
+    given up) of those wanted; nothing once every symbol is done. Last on line 1: a
+    narrow terminal clips the progress before anything about the link's safety."""
+    total, loaded = health.bars_total, health.bars_loaded
+    if total <= 0 or loaded >= total:
+        return Part("")
+    return Part(f"bars {max(0, loaded)}/{total}")
+
+
 def connect_problem_part(health: Health, compact: bool) -> Part | None:
     """Why the connection attempts fail (IB's or the system's words), while they fail:
     None when connected or when no attempt has failed. Compact: the words before IB's
@@ -143,6 +192,7 @@ def footer_parts(
     starting: bool = False,
     automation: Automation | None = None,
     alerts_failing: str | None = None,
+    preflight: Preflight | None = None,
 ) -> dict[str, Part]:
     """Every footer part by id (:data:`LINE1` + :data:`LINE2`), for the given state.
 
@@ -151,6 +201,7 @@ def footer_parts(
     ``now`` None: no clock yet; ``starting``: the engine is not attached yet (module doc).
     ``automation`` None: the auto-trader's default state (OFF). ``alerts_failing``: SPEC
     13's ``alerts: slack failing 3m``, shown where a halt would be when nothing is halted.
+    ``preflight``: the start-up doctor's result (:func:`doctor_part`).
     """
     parts: dict[str, Part] = {}
     if account.mode is AccountMode.LIVE:
@@ -205,6 +256,8 @@ def footer_parts(
         informational = 2100 <= health.last_error_code < 2200 or health.last_error_code == 1102
         alarming = health.last_error_code in _FARM_BROKEN
         parts["error"] = Part(text, "-bad" if alarming else "-muted" if informational else "-warn")
+    parts["doctor"] = doctor_part(preflight, compact)
+    parts["bars"] = bars_part(health)
 
     if now is None:
         parts["clock"] = Part(CLOCK_PLACEHOLDER, "-muted")
@@ -259,6 +312,7 @@ class _State:
     starting: bool
     automation: Automation | None
     alerts_failing: str | None = None
+    preflight: Preflight | None = None
 
 
 class HealthFooter(Widget):
@@ -320,12 +374,14 @@ class HealthFooter(Widget):
         starting: bool = False,
         automation: Automation | None = None,
         alerts_failing: str | None = None,
+        preflight: Preflight | None = None,
     ) -> None:
         """Render the given state, compact when the footer is narrow; remembered so a
         resize can re-render it."""
         self._state = _State(
-            health, account, breakers, now, timing, starting, automation, alerts_failing
-        )
+            health, account, breakers, now, timing, starting, automation, alerts_failing,
+            preflight,
+        )  # fmt: skip
         width = self.size.width or self.app.size.width
         self.show(
             footer_parts(
@@ -338,6 +394,7 @@ class HealthFooter(Widget):
                 starting=starting,
                 automation=automation,
                 alerts_failing=alerts_failing,
+                preflight=preflight,
             )
         )
 
@@ -353,6 +410,7 @@ class HealthFooter(Widget):
                 starting=s.starting,
                 automation=s.automation,
                 alerts_failing=s.alerts_failing,
+                preflight=s.preflight,
             )
 
     def show(self, parts: Mapping[str, Part]) -> None:

@@ -9,10 +9,13 @@ a grid of underlying prices, with the legs' implied vols from the Preview slice;
 usable IV for both legs (None, NaN, IB's markers, <= 0) it is not drawn and the legend says
 "today: no IV".
 
-Both curves are per spread (``qty`` 1, multiplier included), like max profit and max loss,
-so they meet at expiry: today's curve uses the same debit the expiry line does (the
-order's limit for the ordered spread). The title says "per contract": the order may be
-for several.
+Both curves are for ``quantity`` spreads (multiplier included): the whole order's P&L in
+account currency when the plotted spread is the order's (issue 13: "the chart is for one
+contract while the order is for several"), one spread otherwise. ``max_profit`` and
+``max_loss`` stay per spread, as ``core.spreads`` reports them; the plot scales them. The
+curves meet at expiry: today's curve uses the same debit the expiry line does (the order's
+limit for the ordered spread). The legend says ``x5`` for an order of five (``/ct`` for
+one) and the title "P&L of the order (x5)" or "P&L per contract".
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ TODAY_POINTS = 81
 class PayoffInputs:
     """Per spread: strikes and ``debit`` per share, money in account currency (multiplier
     included). ``iv_long``/``iv_short`` are annualised vols (0.25 = 25%), ``t_years``
-    calendar days to expiry / 365, ``rate``/``q`` continuous (``settings.pricing``)."""
+    calendar days to expiry / 365, ``rate``/``q`` continuous (``settings.pricing``).
+    ``quantity`` is how many spreads the plot is for (the order's quantity)."""
 
     long_strike: float
     short_strike: float
@@ -49,6 +53,17 @@ class PayoffInputs:
     t_years: float | None = None
     rate: float = 0.0
     q: float = 0.0
+    quantity: int = 1
+
+    @property
+    def scale(self) -> int:
+        """The number of spreads plotted: ``quantity``, at least one."""
+        return max(1, self.quantity)
+
+    @property
+    def label(self) -> str:
+        """``x5`` for five spreads, ``/ct`` for one."""
+        return "/ct" if self.scale == 1 else f"x{self.scale}"
 
     @property
     def has_today(self) -> bool:
@@ -68,17 +83,18 @@ class PayoffInputs:
 
 
 def payoff_points(p: PayoffInputs) -> tuple[list[float], list[float]]:
-    """The at-expiry polyline (x: underlying price, y: P&L per spread), left to right."""
+    """The at-expiry polyline (x: underlying price, y: P&L of ``quantity`` spreads), left
+    to right."""
     values = [p.long_strike, p.short_strike, p.breakeven]
     if p.spot is not None and usable_number(p.spot):
         values.append(p.spot)
     lo_k, hi_k = min(p.long_strike, p.short_strike), max(p.long_strike, p.short_strike)
     pad = max(max(values) - min(values), hi_k - lo_k) * 0.5
     x0, x1 = min(values) - pad, max(values) + pad
-    if p.is_call:  # bull call: lose below the long (lower) strike, win above the short
-        ys = [-p.max_loss, -p.max_loss, p.max_profit, p.max_profit]
-    else:  # bear put: win below the short (lower) strike, lose above the long
-        ys = [p.max_profit, p.max_profit, -p.max_loss, -p.max_loss]
+    loss, profit = p.max_loss * p.scale, p.max_profit * p.scale
+    # A bull call loses below the long (lower) strike and wins above the short; a bear put
+    # wins below the short (lower) strike and loses above the long.
+    ys = [-loss, -loss, profit, profit] if p.is_call else [profit, profit, -loss, -loss]
     return [x0, lo_k, hi_k, x1], ys
 
 
@@ -108,12 +124,20 @@ def today_points(p: PayoffInputs) -> tuple[list[float], list[float]] | None:
         p.q,
         p.debit,
         p.multiplier,
-        1,
+        p.scale,
     )
     keep = np.isfinite(pnl)
     if not keep.any():
         return None
     return [float(x) for x in grid[keep]], [float(y) for y in pnl[keep]]
+
+
+def y_ticks(p: PayoffInputs) -> tuple[list[float], list[str]]:
+    """The P&L axis' ticks: max loss, half of it, zero, half the max profit, max profit
+    (of ``quantity`` spreads), labelled in whole money with thousands separators."""
+    loss, profit = p.max_loss * p.scale, p.max_profit * p.scale
+    ticks = [-loss, -loss / 2, 0.0, profit / 2, profit]
+    return ticks, [f"{t:,.0f}" for t in ticks]
 
 
 class PayoffPlot(PlotextPlot):
@@ -134,13 +158,13 @@ class PayoffPlot(PlotextPlot):
             self.refresh()
             return
         xs, ys = payoff_points(p)
-        plt.plot(xs, ys, marker="braille", label="expiry /ct")
+        plt.plot(xs, ys, marker="braille", label=f"expiry {p.label}")
         today = today_points(p)
         if today is None:
             # An empty series still puts its label in the legend: why there is no curve.
             plt.plot([xs[0]], [ys[0]], marker=" ", label="today: no IV")
         else:
-            plt.plot(today[0], today[1], marker="braille", color="green", label="today /ct")
+            plt.plot(today[0], today[1], marker="braille", color="green", label=f"today {p.label}")
         plt.horizontal_line(0.0, color=zero_line_colour(self.app.current_theme))
         plt.vertical_line(p.breakeven, color="orange")
         spot = ""
@@ -150,7 +174,10 @@ class PayoffPlot(PlotextPlot):
         if not p.is_call:
             # The legend sits top left, where a bear put's max-profit plateau is: headroom
             # above the plateau keeps the line visible under the legend.
-            span = p.max_profit + p.max_loss
-            plt.ylim(-p.max_loss - 0.05 * span, p.max_profit + 0.45 * span)
-        plt.title(f"P&L per contract | BE {p.breakeven:.2f}{spot}")
+            loss, profit = p.max_loss * p.scale, p.max_profit * p.scale
+            span = profit + loss
+            plt.ylim(-loss - 0.05 * span, profit + 0.45 * span)
+        plt.yticks(*y_ticks(p))
+        whose = "per contract" if p.scale == 1 else f"of the order (x{p.scale})"
+        plt.title(f"P&L {whose} | BE {p.breakeven:.2f}{spot}")
         self.refresh()
