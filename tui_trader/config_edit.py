@@ -211,7 +211,7 @@ def _write(path: Path, text: str) -> None:
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
-        pass
+        pass  # a new file: written with the default bits below
     except OSError as exc:
         raise WatchlistSaveError(
             f"cannot save the watchlist to {path}: {exc.strerror or exc}"

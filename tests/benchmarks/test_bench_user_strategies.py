@@ -48,7 +48,7 @@ from tui_trader.core.backtest_market import STRATEGIES, prepare_market
 from tui_trader.core.bars import Bars
 from tui_trader.core.scanner import ScanReport, scan
 from tui_trader.core.settings import Settings, StrategySettings, UniverseSettings
-from tui_trader.core.user_strategies import EVALUATOR, BoundStrategy, UserStrategy
+from tui_trader.core.user_strategies import BoundStrategy, Evaluator, UserStrategy
 from tui_trader.engine.strategy_pool import StrategyPool
 from tui_trader.engine.user_strategies import UserScanPass, check_bars, session_from_settings
 from tui_trader.state.store import ScanResults, Store
@@ -138,11 +138,13 @@ def warm_pool(workers: int = 2) -> Iterator[StrategyPool]:
         pool.close()
 
 
-def timed_scans(bars: Bars, runs: int = 3) -> tuple[list[float], ScanReport]:
+def timed_scans(
+    bars: Bars, runs: int = 3, evaluator: Evaluator | None = None
+) -> tuple[list[float], ScanReport]:
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        report = scan(bars, OPEN, StrategySettings(), user=USER)
+        report = scan(bars, OPEN, StrategySettings(), user=USER, evaluator=evaluator)
         times.append(time.perf_counter() - started)
     return times, report
 
@@ -155,15 +157,12 @@ def test_scan_with_two_user_strategies_in_the_workers_within_2_s() -> None:
     built_in_s = time.perf_counter() - started
     thread, ref = timed_scans(bars)
     with warm_pool() as pool:
-        token = EVALUATOR.set(pool.evaluate)
-        try:
-            scan(bars, OPEN, StrategySettings(), user=USER)  # the workers' first pandas calls
-            cpu0, mine0 = cpu_s(pool.pids()), time.process_time()
-            times, report = timed_scans(bars)
-            cpu = (cpu_s(pool.pids()) - cpu0) / len(times)
-            mine = (time.process_time() - mine0) / len(times)
-        finally:
-            EVALUATOR.reset(token)
+        # the workers' first pandas calls
+        scan(bars, OPEN, StrategySettings(), user=USER, evaluator=pool.evaluate)
+        cpu0, mine0 = cpu_s(pool.pids()), time.process_time()
+        times, report = timed_scans(bars, evaluator=pool.evaluate)
+        cpu = (cpu_s(pool.pids()) - cpu0) / len(times)
+        mine = (time.process_time() - mine0) / len(times)
     assert report.faults == () and sum(r.eligible for r in report.results) == 500
     assert [r.signals for r in report.results] == [r.signals for r in ref.results]
     fired = sum(1 for r in report.results if {"SQUEEZE", "TREND"} & set(r.signals))

@@ -50,7 +50,7 @@ from tui_trader.core.strategies import (
     strategy_masks,
     universe_masks,
 )
-from tui_trader.core.user_strategies import BoundStrategy, StrategyFault, evaluate
+from tui_trader.core.user_strategies import BoundStrategy, Evaluator, StrategyFault, evaluate
 
 
 @dataclass(slots=True)
@@ -158,9 +158,11 @@ def scan(
     clock: Callable[[], float] = time.perf_counter,
     user: Sequence[BoundStrategy] = (),
     timeout_s: float = float("inf"),
+    evaluator: Evaluator | None = None,
 ) -> ScanReport:
     """Evaluate every symbol of ``bars`` at its last column (SPEC 2-4), then the ``user``
-    strategies on the eligible ones (module doc), each allowed ``timeout_s`` in all."""
+    strategies on the eligible ones (module doc), each allowed ``timeout_s`` in all, run
+    by ``evaluator`` (the engine's worker pool) when given, else in this thread."""
     caps = clean_market_caps(bars.symbols, market_caps)
     started = clock()
     ind = compute_indicators(bars)
@@ -179,7 +181,7 @@ def scan(
     user_fired: list[NDArray[np.bool_]] = []
     if user:
         rows = np.flatnonzero(eligible_now).tolist()
-        umask = evaluate(user, bars, rows, timeout_s, clock)
+        umask = evaluate(user, bars, rows, timeout_s, clock, evaluator)
         faults = umask.faults
         for s in user:
             lo = umask.long.get(s.name)

@@ -23,7 +23,7 @@ on. Everything here is pure: modules are imported, and faults logged, outside ``
 Why :class:`SymbolRows` and :func:`evaluate_rows` beside :func:`evaluate`: the engine
 runs the strategies in worker processes (:mod:`tui_trader.engine.strategy_pool`), which
 get chunks of symbols as plain arrays and run exactly the loop the thread runs, with a
-:data:`Guard` around each call; :data:`EVALUATOR` routes ``evaluate`` there. The loop's
+:data:`Guard` around each call; ``evaluate(..., evaluator=pool.evaluate)`` routes there. The loop's
 own cost per symbol is kept small (one float block copied per strategy, one date index
 shared by symbols with the same dates): ~0.1 ms of the ~6 ms a five-indicator pandas-ta
 strategy takes.
@@ -35,7 +35,6 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -333,11 +332,10 @@ def scatter(
     return UserMasks(long=long, short=short, faults=result.faults)
 
 
-#: Who evaluates user strategies in :func:`evaluate` in this context (None: in this
-#: thread). The engine sets its worker pool here around the scan it runs in a thread,
-#: so :func:`tui_trader.core.scanner.scan` need not know about processes.
+#: Who runs the strategies over a :class:`SymbolRows` part instead of this thread: the
+#: engine passes its worker pool's ``evaluate`` (through
+#: :func:`tui_trader.core.scanner.scan`), which knows nothing more about processes.
 Evaluator = Callable[[Sequence[BoundStrategy], SymbolRows, float], RowsResult]
-EVALUATOR: ContextVar[Evaluator | None] = ContextVar("user_strategy_evaluator", default=None)
 
 
 def evaluate(
@@ -346,12 +344,12 @@ def evaluate(
     rows: Iterable[int],
     timeout_s: float = float("inf"),
     clock: Callable[[], float] = time.perf_counter,
+    evaluator: Evaluator | None = None,
 ) -> UserMasks:
     """Run each strategy on each of ``rows`` (module doc); a strategy that faults, or whose
     total time over these rows exceeds ``timeout_s``, is dropped with its fault. Runs in
-    this thread, or through the context's :data:`EVALUATOR` when one is set."""
+    this thread, or through ``evaluator`` (the engine's worker pool) when one is given."""
     part = SymbolRows.of(bars, rows)
-    evaluator = EVALUATOR.get()
     if evaluator is None or not strategies or not len(part):
         result = evaluate_rows(strategies, part, timeout_s, clock)
     else:

@@ -48,7 +48,6 @@ from tui_trader.core.bars import Bars
 from tui_trader.core.scanner import ScanReport, scan
 from tui_trader.core.settings import Settings, StrategiesSettings
 from tui_trader.core.user_strategies import (
-    EVALUATOR,
     BoundStrategy,
     LookAhead,
     StrategyFault,
@@ -384,19 +383,15 @@ class UserScanPass:
     def _scan(self, bars: Bars, active: Sequence[BoundStrategy]) -> ScanReport:
         """The scan with the user strategies, in the worker processes when there are."""
         s = self._settings
-        token = EVALUATOR.set(self.pool.evaluate) if self.pool is not None else None
-        try:
-            return scan(
-                bars,
-                s.universe,
-                s.strategy,
-                self._caps,
-                user=active,
-                timeout_s=self.session.timeout_s,
-            )
-        finally:
-            if token is not None:
-                EVALUATOR.reset(token)
+        return scan(
+            bars,
+            s.universe,
+            s.strategy,
+            self._caps,
+            user=active,
+            timeout_s=self.session.timeout_s,
+            evaluator=self.pool.evaluate if self.pool is not None else None,
+        )
 
 
 def session_from_settings(
