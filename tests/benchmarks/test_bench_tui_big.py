@@ -34,13 +34,14 @@ import multiprocessing as mp
 import statistics
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from textual import events
 
+from tests.benchmarks.big_gateway import START, gateway_process
 from tui_trader.core.settings import Settings
 from tui_trader.sim.universe import universe_symbols
 from tui_trader.state.store import ScanResults, Store
@@ -48,11 +49,8 @@ from tui_trader.tui.app import TraderApp, create_app
 from tui_trader.tui.launch import EngineLauncher
 from tui_trader.tui.screens.scanner import ScannerScreen
 
-#: Wednesday 18 November 2026, 14:30 New York: inside the day's last 90 minutes.
-START = datetime(2026, 11, 18, 19, 30, tzinfo=UTC)
 N = 1_000
 MAX_LINES = 90
-SNAPSHOT_S = 0.5
 ROWS_TIMEOUT_S = 420.0
 MOVES = 200
 SORTS = 20
@@ -62,22 +60,6 @@ P99_LIMIT_MS = 50.0
 IDLE_WARMUP_S = 2.0
 IDLE_WINDOW_S = 10.0
 IDLE_LIMIT = 0.05
-
-
-def _gateway_process(port_q: Any, stop: Any) -> None:
-    from tui_trader.sim.gateway import GatewayLimits, start_gateway
-
-    async def main() -> None:
-        limits = GatewayLimits(max_market_data_lines=100, snapshot_s=SNAPSHOT_S)
-        gw = await start_gateway(
-            seed=7, start=START, symbols=universe_symbols(N), limits=limits, tick_interval=0.25
-        )
-        port_q.put(gw.port)
-        while not stop.is_set():
-            await asyncio.sleep(0.1)
-        await gw.stop()
-
-    asyncio.run(main())
 
 
 def _settings(port: int) -> Settings:
@@ -144,7 +126,7 @@ async def _until(check: Callable[[], bool], timeout: float) -> float | None:
 async def test_1000_rotating_rows_keypress_p99_and_idle_cpu(tmp_path: Path) -> None:
     ctx = mp.get_context("spawn")
     port_q, stop = ctx.Queue(), ctx.Event()
-    proc = ctx.Process(target=_gateway_process, args=(port_q, stop), daemon=True)
+    proc = ctx.Process(target=gateway_process, args=(port_q, stop, N), daemon=True)
     proc.start()
     try:
         loop = asyncio.get_running_loop()

@@ -30,46 +30,25 @@ import multiprocessing as mp
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.benchmarks.big_gateway import START, gateway_process
 from tui_trader.core.settings import Settings
 from tui_trader.engine.engine import Engine
 from tui_trader.sim.universe import universe_symbols
 from tui_trader.state.journal import Journal
 from tui_trader.state.store import Health, ScanResults
 
-#: Wednesday 18 November 2026, 14:30 New York: inside the day's last 90 minutes.
-START = datetime(2026, 11, 18, 19, 30, tzinfo=UTC)
 N = 500
 MAX_LINES = 90
 MAX_AGE_S = 60.0
-#: How long a snapshot holds its line on the simulated gateway (IB: well under a second
-#: for a liquid stock's snapshot, at most 11 s).
-SNAPSHOT_S = 0.5
 WINDOW_S = 75.0
 COLD_BUDGET_S = 60.0
 WARM_BUDGET_S = 10.0
 BAD_CODES = frozenset({100, 101, 162, 420})
-
-
-def _gateway_process(port_q: Any, stop: Any) -> None:
-    from tui_trader.sim.gateway import GatewayLimits, start_gateway
-
-    async def main() -> None:
-        limits = GatewayLimits(max_market_data_lines=100, snapshot_s=SNAPSHOT_S)
-        gw = await start_gateway(
-            seed=7, start=START, symbols=universe_symbols(N), limits=limits, tick_interval=0.25
-        )
-        port_q.put(gw.port)
-        while not stop.is_set():
-            await asyncio.sleep(0.1)
-        await gw.stop()
-
-    asyncio.run(main())
 
 
 def _settings(port: int) -> Settings:
@@ -101,7 +80,7 @@ def _full_scan(engine: Engine) -> bool:
 async def test_a_500_symbol_universe_within_90_lines() -> None:
     ctx = mp.get_context("spawn")
     port_q, stop = ctx.Queue(), ctx.Event()
-    proc = ctx.Process(target=_gateway_process, args=(port_q, stop), daemon=True)
+    proc = ctx.Process(target=gateway_process, args=(port_q, stop, N), daemon=True)
     proc.start()
     tmp = tempfile.TemporaryDirectory()
     engines: list[tuple[Engine, Journal]] = []
