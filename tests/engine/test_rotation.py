@@ -189,3 +189,34 @@ async def test_when_the_gateway_refuses_lines_the_app_backs_off_to_what_it_was_g
     assert all(n <= m <= LINES for n, m in footer[100:]) and footer[-1][1] == granted
     assert max(ages) <= max_age, max(ages)
     assert universe.snapshots.sent > len(SYMBOLS)
+
+
+async def test_a_symbol_is_never_snapshotted_twice_at_once(
+    engine_gateway: SimGateway, make_engine: MakeEngine, fake_time: FakeMonotonic
+) -> None:
+    """A snapshot holds its line for 0.5 s and the rotation ticks every 0.1 s here: a
+    symbol whose snapshot is still running is not due again (its price is old only until
+    the running one ends). Before, each tick asked again for the same oldest symbols, so
+    with IB's 0.5-0.75 s snapshots two of every three requests were repeats and the
+    500-symbol benchmark refreshed each price every 64 s instead of every ~30 s."""
+    gateway = engine_gateway
+    settings = engine_settings(
+        gateway.port,
+        universe={"symbols": list(SYMBOLS)},
+        connection={"max_lines": LINES},
+        scanner={"interval_s": 3600.0, "max_price_age_s": MAX_AGE_S},
+    )
+    engine = await make_engine(settings=settings)
+    engine.session.ib.client.MaxRequests = 0  # see engine_gateway
+    universe = engine.universe
+    repeats: list[str] = []
+    for _ in range(100):  # 10 s of market time, 0.1 s a step
+        fake_time.advance(0.1)
+        await gateway.pump()
+        await asyncio.sleep(0.004)
+        universe.rotation.tick()
+        await asyncio.sleep(0.004)  # the requests reach the gateway
+        held = [line.symbol for s in gateway._sessions for line, _ in s.snapshots.values()]
+        repeats += sorted({sym for sym in held if held.count(sym) > 1})
+    assert universe.snapshots.sent > len(SYMBOLS) - LINES  # it did rotate
+    assert not repeats, repeats

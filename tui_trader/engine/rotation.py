@@ -120,13 +120,15 @@ class Rotation:
         return ((now or self._clock()) - got[2]).total_seconds()
 
     def due(self, now: datetime | None = None) -> list[str]:
-        """Symbols to snapshot, most urgent first: no line streaming for them, and no
-        price or one older than half the allowed age."""
+        """Symbols to snapshot, most urgent first: no line streaming for them, no snapshot
+        of them running, and no price or one older than half the allowed age."""
         now = now or self._clock()
         half = 0.5 * self._max_age_s
         aged: list[tuple[float, str]] = []
         for sym, c in self._stocks().items():
             if self._streaming(c.conId):  # its line prices it (a snapshot would double it)
+                continue
+            if self.snapshots.running(c.conId):  # its price is on its way
                 continue
             age = self.price_age_s(sym, now)
             if age is None:
