@@ -6,6 +6,7 @@ fixtures of tests/engine); the screen half runs the dashboard over the demo stor
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -164,6 +165,40 @@ async def test_stale_t_reprices_instead_of_confirming(make_app: AppFactory) -> N
         assert app.screen.detail.startswith("Max loss 1,872.00 (8 x 2.34 x 100).")
 
 
+async def test_a_cents_flicker_is_not_stale_and_t_confirms(make_app: AppFactory) -> None:
+    """Priced at 2.18/2.34 (width 0.16): a move of 0.02 or 0.04 is the same market (quotes
+    flicker by cents all the time; "any move" left `t` re-pricing forever in the demo),
+    0.05 is STALE. The threshold is a nickel or a quarter of the width if wider."""
+    engine = RecordingEngine()
+    app = make_app(engine=engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_preview(app, pilot)
+        pv = app.store.get(Preview)
+        lo, sh = pv.legs
+        assert lo.bid is not None and lo.ask is not None
+
+        def long_leg_at(bid: float, ask: float) -> tuple[PreviewLeg, PreviewLeg]:
+            return (PreviewLeg(lo.con_id, lo.action, lo.expiry, lo.strike, lo.right, bid, ask), sh)
+
+        for move, stale in ((0.02, False), (-0.04, False), (0.05, True), (-0.05, True)):
+            moved = dataclasses.replace(pv, legs=long_leg_at(lo.bid + move, lo.ask + move))
+            assert is_stale(moved) is stale, move
+        assert isinstance(pv.price, OrderPrice)
+        wide = dataclasses.replace(
+            pv, price=dataclasses.replace(pv.price, natural_ask=2.62)
+        )  # priced 2.18/2.62, width 0.44: a quarter is 0.11
+        assert not is_stale(dataclasses.replace(wide, legs=long_leg_at(lo.bid, lo.ask + 0.38)))
+        assert is_stale(dataclasses.replace(wide, legs=long_leg_at(lo.bid, lo.ask + 0.39)))
+        app.store.update(Preview, legs=long_leg_at(lo.bid + 0.02, lo.ask + 0.02))
+        await pilot.pause()
+        box = str(app.screen.query_one("#order-panel").render())
+        assert "Natural 2.20/2.36" in box and "STALE" not in box
+        engine.calls.clear()
+        await pilot.press("t")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert engine.calls == []
+
+
 def test_the_ordered_spreads_detail_follows_the_limit(demo: Demo) -> None:
     """Defect 3: the ordered row's breakeven and money lines are at the order's limit."""
     row = spread_rows(demo.selection("AMZN"))[0]
@@ -235,6 +270,19 @@ async def test_the_closing_preview_speaks_of_selling(make_app: AppFactory) -> No
         assert isinstance(app.screen, ConfirmScreen)
         assert app.screen.detail.startswith(
             f"Credit 2.40: proceeds {proceeds:,.2f}, realised P&L {proceeds - 1_910.4:+,.2f}."
+        )
+        await pilot.press("escape")
+        # Once the what-if says the close's commission, the realised P&L is net of it (the
+        # cost holds the entry's): the number History will book.
+        app.store.set(Preview, dataclasses.replace(closing, commission=5.2))
+        await pilot.pause()
+        box = str(screen.query_one("#order-panel").render())
+        net = proceeds - 1_910.4 - 5.2
+        assert f"Realised P&L {net:+,.2f} net at the limit" in box
+        await pilot.press("t")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.detail.startswith(
+            f"Credit 2.40: proceeds {proceeds:,.2f}, realised P&L {net:+,.2f} net."
         )
 
 

@@ -5,20 +5,21 @@ must agree with each other and with the legs shown beside them (issue 13, defect
 
 - **One snapshot.** The natural market shown is the combination of the legs on screen
   (long bid - short ask / long ask - short bid), never an older figure. When it differs
-  from the market the order was priced in, the box says so plainly ("STALE") and ``t``
-  re-prices first (the engine's ``refresh_what_if`` re-plans from the quotes now).
+  materially from the market the order was priced in (:func:`is_stale`), the box says so
+  plainly ("STALE") and ``t`` re-prices first (the engine's ``refresh_what_if`` re-plans from the quotes now).
 - **At the limit.** Breakeven, max profit and max loss follow the order's limit and
   quantity, so ``[``/``]`` and ``+``/``-`` move them. Max loss is quantity x limit x
   multiplier; the walk's bound (the worst debit the gates sized for) is stated apart.
 - **Distance from the market.** The limit's distance from the mid and from the natural
   side it is paid at (ask for a BUY, bid for a SELL).
 - **Closing.** A SELL closes a held spread: the box speaks of credit, expected proceeds
-  and the realised P&L at the limit (against the position's cost, commissions of the
-  close excluded); the legs read with their closing actions.
+  and the realised P&L at the limit (against the position's cost, net of the close's
+  commission once the what-if said it); the legs read with their closing actions.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,6 +33,8 @@ from tui_trader.tui.widgets.cells import field_number, field_text, number
 
 #: Two naturals closer than this (per share) are the same market.
 SAME = 1e-9
+#: The smallest move of the natural (per share) that makes a priced order STALE.
+STALE_MOVE = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +73,19 @@ def priced_natural(preview: Preview) -> Natural | None:
 
 
 def is_stale(preview: Preview) -> bool:
-    """Whether the legs' quotes moved since the order was priced (module doc)."""
+    """Whether the legs' natural moved materially since the order was priced: by a nickel
+    or more, or by a quarter of the priced natural's width if that is wider (module doc).
+
+    Why not any move: option quotes flicker by a cent several times a second, in the
+    simulated market and at IB alike, so "any move" marked nearly every order STALE within
+    a second of pricing and ``t`` re-priced again and again instead of confirming (found in
+    the demo at 80x24: three presses in a row re-priced). A cent or two is not a different
+    market; the box shows the limit's distance from the mid and the natural side anyway."""
     shown, priced = legs_natural(preview), priced_natural(preview)
     if shown is None or priced is None:
         return False
-    return abs(shown.bid - priced.bid) > SAME or abs(shown.ask - priced.ask) > SAME
+    move = max(STALE_MOVE, 0.25 * abs(priced.ask - priced.bid)) - SAME
+    return abs(shown.bid - priced.bid) >= move or abs(shown.ask - priced.ask) >= move
 
 
 def closing_position(
@@ -140,7 +151,9 @@ def order_content(
             )
         )
     if limit is not None:
-        lines.append(_at_limit(spec, limit, multiplier, position))
+        lines.append(
+            _at_limit(spec, limit, multiplier, position, field_number(preview, "commission"))
+        )
     lines.append(
         Content(
             f"Net Δ{number(field_number(preview, 'net_delta'), 3, sign=True)}"
@@ -153,17 +166,47 @@ def order_content(
     return Content("\n").join(lines)
 
 
+def close_pnl(
+    spec: SpreadOrderSpec,
+    limit: float,
+    multiplier: float,
+    position: SpreadPosition | None,
+    commission: float | None,
+) -> tuple[float, bool] | None:
+    """A close's realised P&L at ``limit`` and whether it is net of the close's own
+    commission (known once the what-if said it; the position's cost already holds the
+    entry's): what the History screen will book. None without the position's cost."""
+    if position is None or position.cost is None or position.quantity <= 0:
+        return None
+    qty = spec.quantity
+    pnl = qty * limit * multiplier - position.cost * qty / position.quantity
+    if commission is None or not math.isfinite(commission):
+        return pnl, False
+    return pnl - commission, True
+
+
 def _at_limit(
-    spec: SpreadOrderSpec, limit: float, multiplier: float, position: SpreadPosition | None
+    spec: SpreadOrderSpec,
+    limit: float,
+    multiplier: float,
+    position: SpreadPosition | None,
+    commission: float | None = None,
 ) -> Content:
+    """What the order does at its limit (a close: :func:`close_pnl`)."""
     qty = spec.quantity
     if spec.action == "SELL":
         proceeds = qty * limit * multiplier
         parts: list[str | tuple[str, str]] = [f"Proceeds {number(proceeds)}"]
-        if position is not None and position.cost is not None and position.quantity > 0:
-            pnl = proceeds - position.cost * qty / position.quantity
+        got = close_pnl(spec, limit, multiplier, position, commission)
+        if got is not None:
+            pnl, net = got
             style = "$pnl-up" if pnl >= 0 else "$pnl-down"
-            parts += ["\nRealised P&L ", (_signed(pnl), style), " at the limit"]
+            parts += [
+                "\nRealised P&L ",
+                (_signed(pnl), style),
+                " net" if net else "",
+                " at the limit",
+            ]
         return Content.assemble(*parts)
     profit = (width_of(spec) - limit) * multiplier * qty
     return Content.assemble(
@@ -212,9 +255,9 @@ def confirm_detail(
     qty, limit = spec.quantity, spec.limit_price
     if spec.action == "SELL":
         text = f"Credit {number(limit)}: proceeds {number(qty * limit * multiplier)}"
-        if position is not None and position.cost is not None and position.quantity > 0:
-            pnl = qty * limit * multiplier - position.cost * qty / position.quantity
-            text += f", realised P&L {_signed(pnl)}"
+        got = close_pnl(spec, limit, multiplier, position, field_number(preview, "commission"))
+        if got is not None:
+            text += f", realised P&L {_signed(got[0])}{' net' if got[1] else ''}"
         nat = legs_natural(preview)
         floor = f" (now {number(max(nat.bid, 0.0))})" if nat is not None else ""
         return text + f". The walk may lower the limit toward the natural bid{floor}."
