@@ -28,7 +28,8 @@ from tests.broker.spreads_on_gateway import (
 from tests.sim.conftest import until
 from tui_trader.broker.contracts import combo_contract, combo_order
 from tui_trader.broker.marketdata import ib_number
-from tui_trader.broker.orders import OrderManager, OrderRefused, preview_from_state
+from tui_trader.broker.order_reports import preview_from_state
+from tui_trader.broker.orders import OrderManager, OrderRefused
 from tui_trader.core.models import EventLevel, IntentStatus, JournalEvent, SpreadOrderSpec
 from tui_trader.core.pricing import walk_price
 from tui_trader.core.risk import GateCode, GateResult

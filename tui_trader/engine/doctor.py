@@ -40,7 +40,7 @@ from typing import Any
 from ib_insync import IB, ComboLeg, Contract, LimitOrder, Option, Stock, Ticker
 from ib_insync.wrapper import RequestError
 
-from tui_trader.broker.orders import preview_from_state
+from tui_trader.broker.order_reports import preview_from_state
 from tui_trader.core.models import EventLevel
 from tui_trader.core.settings import Settings
 from tui_trader.engine.events import EventSink

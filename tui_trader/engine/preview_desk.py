@@ -54,7 +54,8 @@ from tui_trader.broker.chains import (
     underlying_quote,
 )
 from tui_trader.broker.marketdata import MarketData
-from tui_trader.broker.orders import OrderManager, WhatIfPreview
+from tui_trader.broker.order_reports import WhatIfPreview
+from tui_trader.broker.orders import OrderManager
 from tui_trader.broker.session import Session
 from tui_trader.core.entry import (
     AccountState,

@@ -6,7 +6,8 @@ must agree with each other and with the legs shown beside them (issue 13, defect
 - **One snapshot.** The natural market shown is the combination of the legs on screen
   (long bid - short ask / long ask - short bid), never an older figure. When it differs
   materially from the market the order was priced in (:func:`is_stale`), the box says so
-  plainly ("STALE") and ``t`` re-prices first (the engine's ``refresh_what_if`` re-plans from the quotes now).
+  plainly ("STALE") and ``t`` re-prices first (the engine's ``refresh_what_if`` re-plans
+  from the quotes now).
 - **At the limit.** Breakeven, max profit and max loss follow the order's limit and
   quantity, so ``[``/``]`` and ``+``/``-`` move them. Max loss is quantity x limit x
   multiplier; the walk's bound (the worst debit the gates sized for) is stated apart.
