@@ -13,6 +13,7 @@ import pytest
 from tests.engine.conftest import MakeEngine, engine_settings
 from tests.sim.conftest import FakeMonotonic, MakeGateway
 from tui_trader.core.models import SpreadLeg, SpreadOrderSpec
+from tui_trader.engine.engine import Engine
 from tui_trader.engine.rotation import snapshot_reserve
 from tui_trader.sim.gateway import GatewayLimits, SimGateway
 from tui_trader.sim.universe import universe_symbols
@@ -32,6 +33,17 @@ async def engine_gateway(make_gateway: MakeGateway) -> SimGateway:
     return await make_gateway(symbols=SYMBOLS, limits=limits)
 
 
+async def _rotating_engine(gateway: SimGateway, make_engine: MakeEngine) -> Engine:
+    """An engine on ``gateway`` with the 40 symbols, LINES lines and MAX_AGE_S (no scans)."""
+    settings = engine_settings(
+        gateway.port,
+        universe={"symbols": list(SYMBOLS)},
+        connection={"max_lines": LINES},
+        scanner={"interval_s": 3600.0, "max_price_age_s": MAX_AGE_S},
+    )
+    return await make_engine(settings=settings)
+
+
 async def test_rotation_keeps_every_price_young_within_the_line_budget(
     engine_gateway: SimGateway, make_engine: MakeEngine, fake_time: FakeMonotonic
 ) -> None:
@@ -44,13 +56,7 @@ async def test_rotation_keeps_every_price_young_within_the_line_budget(
         assert gateway.lines_in_use() <= LINES
 
     gateway._handle = watch  # type: ignore[method-assign]
-    settings = engine_settings(
-        gateway.port,
-        universe={"symbols": list(SYMBOLS)},
-        connection={"max_lines": LINES},
-        scanner={"interval_s": 3600.0, "max_price_age_s": MAX_AGE_S},
-    )
-    engine = await make_engine(settings=settings)
+    engine = await _rotating_engine(gateway, make_engine)
     engine.session.ib.errorEvent += lambda r, code, m, c: errors.append(code)
     engine.session.ib.client.MaxRequests = 0  # see engine_gateway
     universe = engine.universe
@@ -92,13 +98,7 @@ async def test_a_price_older_than_max_price_age_blocks_an_entry_with_that_reason
     """SPEC 8 with issue 12: an underlying priced longer ago than ``max_price_age_s`` is no
     price to open a trade on; the refusal says how old it is and which key limits it."""
     gateway = engine_gateway
-    settings = engine_settings(
-        gateway.port,
-        universe={"symbols": list(SYMBOLS)},
-        connection={"max_lines": LINES},
-        scanner={"interval_s": 3600.0, "max_price_age_s": MAX_AGE_S},
-    )
-    engine = await make_engine(settings=settings)
+    engine = await _rotating_engine(gateway, make_engine)
     engine.session.ib.client.MaxRequests = 0  # see engine_gateway
     universe = engine.universe
     tradable = [r for r in universe.scanner.report.results if r.tradable]  # type: ignore[union-attr]
@@ -200,13 +200,7 @@ async def test_a_symbol_is_never_snapshotted_twice_at_once(
     with IB's 0.5-0.75 s snapshots two of every three requests were repeats and the
     500-symbol benchmark refreshed each price every 64 s instead of every ~30 s."""
     gateway = engine_gateway
-    settings = engine_settings(
-        gateway.port,
-        universe={"symbols": list(SYMBOLS)},
-        connection={"max_lines": LINES},
-        scanner={"interval_s": 3600.0, "max_price_age_s": MAX_AGE_S},
-    )
-    engine = await make_engine(settings=settings)
+    engine = await _rotating_engine(gateway, make_engine)
     engine.session.ib.client.MaxRequests = 0  # see engine_gateway
     universe = engine.universe
     repeats: list[str] = []
