@@ -30,6 +30,7 @@ import io
 import os
 import stat
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -38,7 +39,7 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import Array, Table
 
-from tui_trader.config import default_config_path
+from tui_trader.config import ENV_PREFIX, default_config_path
 from tui_trader.core.settings import Settings
 
 Kind = Literal["config", "symbols_file"]
@@ -54,6 +55,18 @@ class WatchlistFile:
 
     path: Path
     kind: Kind
+    #: The environment variable that replaces ``[universe] symbols`` at every start ("":
+    #: none), so an edit saved to the config would not last (:meth:`override_note`).
+    overridden_by: str = ""
+
+    def override_note(self) -> str:
+        """The sentence that says a saved edit will not last; "" when it will."""
+        if not self.overridden_by:
+            return ""
+        return (
+            f"{self.overridden_by} is set and replaces [universe] symbols at every start: "
+            "unset it for this change to last."
+        )
 
     def describe(self) -> str:
         """The destination in words, e.g. ``[universe] symbols in /home/u/config.toml``."""
@@ -63,19 +76,26 @@ class WatchlistFile:
 
 
 def watchlist_file(
-    settings: Settings, config_path: Path | str | None, *, demo: bool
+    settings: Settings,
+    config_path: Path | str | None,
+    *,
+    demo: bool,
+    environ: Mapping[str, str] | None = None,
 ) -> WatchlistFile | None:
     """Where watchlist edits are saved (module doc); None: nowhere (the demo).
 
     ``config_path`` is ``--config`` as given (None: the default config file, as
-    ``load_settings`` reads it)."""
+    ``load_settings`` reads it). ``environ`` (default ``os.environ``) is looked at for
+    the variable that would replace the saved ``[universe] symbols`` at the next start."""
     if demo:
         return None
     symbols_file = settings.universe.symbols_file.strip()
     if symbols_file:
         return WatchlistFile(Path(symbols_file).expanduser(), "symbols_file")
     path = Path(config_path) if config_path is not None else default_config_path()
-    return WatchlistFile(path, "config")
+    env = os.environ if environ is None else environ
+    override = f"{ENV_PREFIX}UNIVERSE__SYMBOLS"
+    return WatchlistFile(path, "config", override if override in env else "")
 
 
 def save_watchlist(target: WatchlistFile, symbols: list[str]) -> None:

@@ -68,6 +68,26 @@ def test_where_it_saves(tmp_path: Path) -> None:
     assert watchlist_file(listed, None, demo=False) == WatchlistFile(Path("u.csv"), "symbols_file")
 
 
+def test_an_environment_override_is_said_where_the_edit_is_saved(tmp_path: Path) -> None:
+    """TUI_TRADER_UNIVERSE__SYMBOLS beats the config file at every start: an edit saved to
+    the file would silently not apply, so the destination says so."""
+    settings = Settings()
+    env = {"TUI_TRADER_UNIVERSE__SYMBOLS": '["SPY","QQQ"]'}
+    target = watchlist_file(settings, tmp_path / "c.toml", demo=False, environ=env)
+    assert target == WatchlistFile(tmp_path / "c.toml", "config", "TUI_TRADER_UNIVERSE__SYMBOLS")
+    assert target is not None and target.override_note() == (
+        "TUI_TRADER_UNIVERSE__SYMBOLS is set and replaces [universe] symbols at every start: "
+        "unset it for this change to last."
+    )
+    plain = watchlist_file(settings, tmp_path / "c.toml", demo=False, environ={})
+    assert plain is not None and plain.override_note() == ""
+    listed = settings.model_copy(
+        update={"universe": settings.universe.model_copy(update={"symbols_file": "u.csv"})}
+    )  # a symbols file is edited where it is: the variable does not name it
+    in_file = watchlist_file(listed, None, demo=False, environ=env)
+    assert in_file is not None and in_file.override_note() == ""
+
+
 def test_a_read_only_file_is_refused_and_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "symbols.txt"
     path.write_text("AAPL\n", encoding="utf-8")

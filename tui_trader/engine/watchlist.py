@@ -45,6 +45,7 @@ from tui_trader.core.settings import Settings, checked_symbols
 from tui_trader.engine.actions import Outcome
 from tui_trader.engine.events import EventSink
 from tui_trader.engine.universe import Universe
+from tui_trader.state.bar_cache import BarCache
 from tui_trader.state.journal import Journal
 from tui_trader.state.store import Orders, Positions, ScanResults, Store
 
@@ -155,7 +156,7 @@ class Watchlist:
         if self.target is None:
             return NOT_SAVED
         keeps = "its format" if self.target.kind == "symbols_file" else "comments and layout"
-        return f"Saved to {self.target.describe()} ({keeps} kept)."
+        return _with_note(f"Saved to {self.target.describe()} ({keeps} kept).", self.target)
 
     # ------------------------------------------------------------------ checks
 
@@ -232,16 +233,18 @@ class Watchlist:
             return Outcome(True, f"{text} {self._saved_note()}")
 
     async def _ask_ib(self, symbol: str) -> tuple[Bars, Contract] | str:
-        """The symbol's daily bars and qualified contract, or why there are none."""
-        bars, problems = await load_daily_bars(
-            self._session.ib,
-            [symbol],
-            self._journal,
-            self._session.pacer,
-            today=self._today(),
-            monotonic=self._monotonic,
-            sleep=self._sleep,
-        )
+        """The symbol's daily bars and qualified contract, or why there are none (its bars
+        cached for the day in the universe's bar cache, as the universe's own are)."""
+        with BarCache(self._universe.bar_cache_path) as cache:
+            bars, problems = await load_daily_bars(
+                self._session.ib,
+                [symbol],
+                cache,
+                self._session.pacer,
+                today=self._today(),
+                monotonic=self._monotonic,
+                sleep=self._sleep,
+            )
         why = problems.get(symbol)
         if why is not None:
             if is_unknown_symbol(why):
@@ -301,4 +304,10 @@ class Watchlist:
     def _saved_note(self) -> str:
         if self.target is None:
             return "Not saved (the demo saves no file)."
-        return f"Saved to {self.target.describe()}."
+        return _with_note(f"Saved to {self.target.describe()}.", self.target)
+
+
+def _with_note(saved: str, target: WatchlistFile) -> str:
+    """``saved``, then the override's warning when an environment variable would undo it."""
+    note = target.override_note()
+    return f"{saved} {note}" if note else saved
