@@ -4,13 +4,13 @@ vertical picked from it previewed and sent through the signal path's own desk.""
 
 from __future__ import annotations
 
-import math
-
 from tests.engine.conftest import ENGINE_SYMBOLS, MakeEngine, engine_settings
-from tests.engine.test_lines_agree import assert_agree
+from tests.engine.test_lines_agree import assert_agree, reconnected
+from tests.sim.conftest import until
 from tui_trader.core.chain_table import ChainView, nearest_index
 from tui_trader.core.models import IntentStatus
 from tui_trader.core.risk import GateCode
+from tui_trader.engine.engine import Engine
 from tui_trader.sim.gateway import SimGateway
 from tui_trader.state.store import Orders, Preview
 
@@ -38,8 +38,8 @@ async def test_a_symbol_outside_the_universe_opens_streams_and_gives_its_lines_b
         assert side.con_id > 0 and 0 < side.bid < side.ask
         assert 0.05 < side.iv < 2.0
     assert 0.2 < atm.call.delta < 0.8 and -0.8 < atm.put.delta < -0.2
-    assert math.isnan(atm.call.open_interest)  # the simulated gateway sends no tick 101
     streaming = await assert_agree(engine, engine_gateway, "chain open")
+    assert_open_interest(engine, engine_gateway)
     assert streaming == before + 1 + 20  # the stock and 10 strikes x 2 rights
 
     first = view.expiry
@@ -47,6 +47,7 @@ async def test_a_symbol_outside_the_universe_opens_streams_and_gives_its_lines_b
     assert out.ok, out.message
     assert engine.store.get(ChainView).expiry > first  # type: ignore[operator]
     assert await assert_agree(engine, engine_gateway, "next expiry") == streaming
+    assert_open_interest(engine, engine_gateway)
 
     shown = [r.strike for r in engine.store.get(ChainView).rows]
     assert (await engine.step_chain(0, 1)).ok  # half a window higher
@@ -63,6 +64,46 @@ async def test_a_symbol_outside_the_universe_opens_streams_and_gives_its_lines_b
     await engine.close_chain()
     assert engine.store.get(ChainView).symbol == ""
     assert await assert_agree(engine, engine_gateway, "chain closed") == before
+
+
+def assert_open_interest(engine: Engine, gateway: SimGateway) -> None:
+    """Every shown contract carries the simulated market's open interest (generic tick
+    101, asked for on the chain's option lines only) once the desk republishes."""
+    engine.chain_desk.refresh()
+    view = engine.store.get(ChainView)
+    sides = [s for r in view.rows for s in (r.call, r.put)]
+    assert len(sides) == 20 and all(s.con_id > 0 for s in sides)
+    for side in sides:
+        assert side.open_interest == gateway.market.open_interest(side.con_id)[1], side
+    atm = view.rows[nearest_index([r.strike for r in view.rows], view.spot) or 0]
+    assert atm.call.open_interest > 1_000 and atm.put.open_interest > 1_000
+    session = gateway.clients[engine.session.client_id or 0]
+    ticks = {line.con_id: line.generic_ticks for line in session.lines.values()}
+    options = {s.con_id for s in sides}
+    assert {ticks[c] for c in options} == {frozenset({101})}
+    assert all(not t for c, t in ticks.items() if c not in options)  # stocks: no 101
+
+
+async def test_the_chains_lines_ask_for_open_interest_again_after_a_drop_and_1101(
+    make_engine: MakeEngine, engine_gateway: SimGateway
+) -> None:
+    engine = await make_engine()
+    assert (await engine.open_chain("AAPL")).ok
+    streaming = await assert_agree(engine, engine_gateway, "chain open")
+    assert_open_interest(engine, engine_gateway)
+    engine_gateway.drop()
+    await reconnected(engine, 1)
+    assert await assert_agree(engine, engine_gateway, "reconnect after a drop") == streaming
+    assert_open_interest(engine, engine_gateway)
+    restores = engine.marketdata.restores
+    engine_gateway.send_error(1101)  # restored, data lost: IB dropped every line
+    await until(lambda: engine.marketdata.restores > restores, what="the restore after 1101")
+    assert await assert_agree(engine, engine_gateway, "after 1101") == streaming
+    assert_open_interest(engine, engine_gateway)
+    shown = engine.store.get(ChainView).rows[0].call.con_id
+    assert engine.marketdata.generic_ticks(shown) == "101"
+    await engine.close_chain()
+    assert engine.marketdata.generic_ticks(shown) == ""  # nothing kept for lines given back
 
 
 async def test_an_unknown_ticker_is_one_sentence(

@@ -31,7 +31,7 @@ from tui_trader.engine.engine import Engine
 from tui_trader.sim.gateway import SimGateway
 from tui_trader.state.store import Preview
 from tui_trader.tui.app import TraderApp
-from tui_trader.tui.screens.chain import ChainScreen, chain_cells
+from tui_trader.tui.screens.chain import ChainScreen, chain_cells, open_interest_text
 from tui_trader.tui.screens.confirm import ConfirmScreen
 from tui_trader.tui.screens.preview import PreviewScreen
 from tui_trader.tui.screens.ticker_prompt import TickerPrompt
@@ -186,16 +186,56 @@ def test_nan_quotes_are_dashes() -> None:
     assert cells[:5] == ["-"] * 5
 
 
+#: Open interest of the fixed chain by strike 440-485 (calls, puts): larger near the
+#: money (460/465), the 440 call without any (IB sent none), the 485 put unlisted.
+FIXED_OI = (
+    (math.nan, 8_412), (2_150, 15_230), (9_870, 31_905), (18_040, 64_210),
+    (52_377, 128_644), (131_902, 47_015), (58_260, 12_006), (22_481, 4_390),
+    (7_305, 1_260), (1_234_567, math.nan),
+)  # fmt: skip
+
+
+def test_open_interest_is_written_in_full_when_wide_and_compact_when_narrow() -> None:
+    full = [open_interest_text(v, compact=False) for v in (0, 7, 1_234, 131_902, 1_234_567)]
+    assert full == ["0", "7", "1,234", "131,902", "1,234,567"]
+    values = (0, 9_999, 10_000, 12_345, 99_949, 99_950, 131_902, 999_499, 999_500, 1_234_567,
+              98_765_432, 123_456_789)  # fmt: skip
+    compact = [open_interest_text(v, compact=True) for v in values]
+    assert compact == ["0", "9,999", "10.0k", "12.3k", "99.9k", "100k", "132k", "999k",
+                       "1.0M", "1.2M", "98.8M", "123M"]  # fmt: skip
+    assert all(len(c) <= 5 for c in compact)
+    for missing in (math.nan, math.inf, 1.7976931348623157e308, -1.0):
+        assert open_interest_text(missing, compact=True) == "-"
+    row = fixed_chain().rows[5]  # 465: 131,902 calls, 47,015 puts
+    wide = [str(c) for c in chain_cells(row, atm=False, pick="")]
+    narrow = [str(c) for c in chain_cells(row, atm=False, pick="", compact=True)]
+    assert (wide[0], wide[-1], narrow[0], narrow[-1]) == ("131,902", "47,015", "132k", "47.0k")
+
+
+async def test_the_screen_writes_open_interest_for_its_width(make_app: AppFactory) -> None:
+    app = make_app(engine=RecordingEngine())
+    async with app.run_test(size=NARROW) as pilot:
+        await chain_steps()(pilot)
+        chain = app.screen
+        assert isinstance(chain, ChainScreen)
+        assert str(chain.table.cells("465")[0]) == "132k"
+        assert str(chain.table.cells("440")[0]) == "-"  # IB sent none
+        await pilot.resize_terminal(*WIDE)
+        await pilot.pause()
+        assert str(chain.table.cells("465")[0]) == "131,902"
+        assert str(chain.table.cells("485")[0]) == "1,234,567"
+
+
 def fixed_chain() -> ChainView:
     """A chain a reader can check by eye: SPY at 462.30, strikes 440-485, calls' delta
-    falling with the strike; the 485 put unlisted, open interest sent for three rows."""
+    falling with the strike; the 485 put unlisted, open interest from ``FIXED_OI``."""
     rows = []
     for i, k in enumerate(range(440, 490, 5)):
         intrinsic_c, intrinsic_p = max(462.3 - k, 0.0), max(k - 462.3, 0.0)
+        call_oi, put_oi = FIXED_OI[i]
         call = OptionSide(
             1000 + i, round(intrinsic_c + 6.0 - 0.2 * i, 2), round(intrinsic_c + 6.2 - 0.2 * i, 2),
-            0.20 + 0.004 * i, round(0.85 - 0.07 * i, 2),
-            float(1200 * (i + 1)) if i < 3 else math.nan,
+            0.20 + 0.004 * i, round(0.85 - 0.07 * i, 2), float(call_oi),
         )  # fmt: skip
         put = (
             OptionSide()
@@ -206,6 +246,7 @@ def fixed_chain() -> ChainView:
                 round(intrinsic_p + 4.2 + 0.1 * i, 2),
                 0.22 + 0.003 * i,
                 round(-0.15 - 0.07 * i, 2),
+                float(put_oi),
             )
         )
         rows.append(ChainRow(float(k), call, put))

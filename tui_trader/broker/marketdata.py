@@ -43,6 +43,14 @@ Decisions:
   never sends a second ``reqMktData`` for a live key. Otherwise ib_insync would map the
   ticker to the newer reqId only, the older line could never be cancelled and IB would
   count it against the 100 for the rest of the connection while the budget does not.
+- **Generic ticks per line**: ``generic_ticks`` (the constructor's) go with every request;
+  :meth:`MarketData.subscribe` can add more for one contract (the chain desk asks for 101,
+  open interest, on its option lines only: IB sends it as ticks 27/28, ib_insync's
+  ``callOpenInterest``/``putOpenInterest``). A key's list only grows (a union of every
+  subscriber's) and is kept while the key streams or waits, so a re-request after a
+  reconnect asks for the same ticks. A line already live without them keeps its request
+  until IB drops it (never a second ``reqMktData``, see below): it shows no open interest
+  until then.
 - :meth:`MarketData.restore_all` is for "IB has lost every line" (a new connection, 1101):
   it re-requests every active line that is not live on this connection, pinned first then
   most recently used, then lets the queue into any room a reconnect regained
@@ -189,6 +197,7 @@ class MarketData:
         self._requested_at: dict[int, datetime] = {}
         self._last_tick: dict[int, datetime] = {}
         self._unknown: dict[int, UnknownContract] = {}
+        self._extra_ticks: dict[int, str] = {}  # per-key generic ticks (module doc)
         self._retries: dict[int, asyncio.TimerHandle] = {}
         self.requests_sent = 0
         self.restores = 0
@@ -238,6 +247,10 @@ class MarketData:
         if t is None or con_id not in self._fresh:
             return Quote(math.nan, math.nan, math.nan)
         return clean_quote(t)
+
+    def generic_ticks(self, con_id: int) -> str:
+        """The generic tick list a request for ``con_id`` carries (module doc)."""
+        return merge_generic_ticks(self._generic_ticks, self._extra_ticks.get(con_id, ""))
 
     def is_live(self, con_id: int) -> bool:
         """Requested on the current connection (a reconnect or 1101 clears this until
@@ -305,13 +318,20 @@ class MarketData:
 
     # -- changing --------------------------------------------------------------------------
 
-    def subscribe(self, contract: Contract, *, pin: str | None = None) -> Ticker | None:
+    def subscribe(
+        self, contract: Contract, *, pin: str | None = None, generic_ticks: str = ""
+    ) -> Ticker | None:
         """Ask for a line: the ticker when it streams, None when it waits in the queue (it
-        starts by itself once a line frees; see :meth:`ticker`) or IB does not know it."""
+        starts by itself once a line frees; see :meth:`ticker`) or IB does not know it.
+        ``generic_ticks`` ("101") are asked for this contract too (module doc)."""
         con_id = _con_id(contract)
         if con_id in self._unknown:
             return None
         self._contracts.setdefault(con_id, contract)
+        if generic_ticks:
+            self._extra_ticks[con_id] = merge_generic_ticks(
+                self._extra_ticks.get(con_id, ""), generic_ticks
+            )
         decision = self.budget.request(con_id, self._now_s(), pin=pin)
         self._apply(decision)
         self.publish()
@@ -396,7 +416,7 @@ class MarketData:
         books = getattr(self._ib.wrapper, "tickers", None)
         if old is not None and isinstance(books, dict) and id(contract) not in books:
             books[id(contract)] = old  # keep the caller's Ticker object (module doc)
-        ticker = self._ib.reqMktData(contract, self._generic_ticks)
+        ticker = self._ib.reqMktData(contract, self.generic_ticks(key))
         self._tickers[key] = ticker
         self._live.add(key)
         self._fresh.discard(key)
@@ -438,6 +458,7 @@ class MarketData:
             return
         self._contracts.pop(key, None)
         self._tickers.pop(key, None)
+        self._extra_ticks.pop(key, None)
 
     def _on_tickers(self, tickers: Iterable[Ticker]) -> None:
         now: datetime | None = None
@@ -535,6 +556,17 @@ class MarketData:
             self._ib.wrapper.endTicker(ticker, "mktData")
         self._live.discard(key)
         self._give_back(key)
+
+
+def merge_generic_ticks(*lists: str) -> str:
+    """Comma-separated generic tick lists joined, each tick once, in order of appearance
+    ("100", "101,100" -> "100,101")."""
+    seen: dict[str, None] = {}
+    for text in lists:
+        for part in text.split(","):
+            if part.strip():
+                seen.setdefault(part.strip(), None)
+    return ",".join(seen)
 
 
 def _con_id(contract: Contract) -> int:

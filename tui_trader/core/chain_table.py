@@ -46,6 +46,7 @@ class OptionSide:
     ask: float = math.nan
     iv: float = math.nan
     delta: float = math.nan
+    #: contracts, from IB's generic tick 101 (tick 27 for a call, 28 for a put)
     open_interest: float = math.nan
 
 

@@ -11,10 +11,12 @@ it sent to the one preview (issue 13, "trade any symbol").
   leaving the screen (:meth:`ChainDesk.close`) gives every line back. A contract that was
   streaming before the chain asked for it (a universe stock, an open position's leg) keeps
   its line: only our pin is lifted.
-- **Numbers**: bid/ask, the model greeks' IV and delta, and open interest when IB sends it
-  (ib_insync's ``callOpenInterest``/``putOpenInterest``; generic tick 101, which
-  ``MarketData`` does not ask for and the simulated gateway does not send): NaN otherwise,
-  a dash on screen.
+- **Numbers**: bid/ask, the model greeks' IV and delta, and open interest: the option
+  lines ask for generic tick 101 (``OPEN_INTEREST_TICKS``; the underlying's line does not
+  need it), which IB answers with tick 27 for a call, 28 for a put (ib_insync's
+  ``callOpenInterest``/``putOpenInterest``), the simulated gateway too. NaN where IB sent
+  none, a dash on screen: also for a contract that was streaming before the chain asked
+  for it (a position's leg), whose request carries no 101 until it is next re-requested.
 - **The order** is not built here: :meth:`ChainDesk.preview` hands the two chosen contracts
   to :meth:`PreviewDesk.preview_spread`, the signal path's own preview, gates and
   confirmation.
@@ -54,6 +56,8 @@ from tui_trader.state.store import Store
 
 #: Strikes shown (and streamed) per expiry, centred on the spot.
 VISIBLE_STRIKES = 10
+#: The generic tick the chain's option lines ask for: open interest (ticks 27/28).
+OPEN_INTEREST_TICKS = "101"
 
 
 def chain_pin(symbol: str) -> str:
@@ -101,12 +105,12 @@ class ChainDesk:
 
     # ------------------------------------------------------------------ lines
 
-    def _hold(self, contract: Contract) -> None:
+    def _hold(self, contract: Contract, generic_ticks: str = "") -> None:
         con_id = int(contract.conId)
         if con_id <= 0 or con_id in self._held:
             return
         self._held[con_id] = self._md.budget.status(con_id) is not LineStatus.NONE
-        self._md.subscribe(contract, pin=chain_pin(self._symbol))
+        self._md.subscribe(contract, pin=chain_pin(self._symbol), generic_ticks=generic_ticks)
 
     def _let_go(self, con_id: int) -> None:
         had_line = self._held.pop(con_id, True)
@@ -275,7 +279,7 @@ class ChainDesk:
         }
         self._contracts = {k: (found.get((k, "C")), found.get((k, "P"))) for k in strikes}
         for c in found.values():
-            self._hold(c)
+            self._hold(c, OPEN_INTEREST_TICKS)
         self._publish(loading=True)
         await self._wait_quotes()
         self._publish()

@@ -40,10 +40,22 @@ Quotes (``price_options``):
   bid / ask lines (NaN when the price has no implied vol: a zero bid, below intrinsic).
 - high/low of the day are not tracked for options (NaN); close is the model price at the
   previous session's close.
+
+Open interest (``open_interest``; sent for generic tick 101 as tick 27 for a call, 28 for
+a put): a day's number, as at IB (the OCC publishes it once a night), so it is fixed for a
+session and depends only on the session's listing spot, the days to expiry and the seed:
+``OI_PER_SHARE`` (1/2000) of the underlying's average daily share volume at the money of an
+expiry due now, falling off in standardised moneyness (a normal curve of width
+``OI_MONEYNESS_SD`` = 1.5 in z at the long-run vol, T floored at 7 days), in-the-money
+strikes holding ``OI_ITM_SHARE`` (60 %) of the out-of-the-money ones, decaying with the
+days to expiry (``exp(-days / 45)``), doubled for a monthly expiry, times a seeded
+log-normal factor per contract (sd ``OI_NOISE`` = 0.35, clipped at 2.5 sd). An integer
+number of contracts, >= 0.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import zlib
 from collections.abc import Sequence
@@ -85,6 +97,12 @@ REL_WIDTH_INDEX, REL_WIDTH_STOCK = 0.004, 0.012
 MIN_WIDTH_TICKS_INDEX, MIN_WIDTH_TICKS_STOCK = 1, 2
 INTRINSIC_WIDTH_SHARE = 0.05
 IV_TOL = 1e-8
+OI_PER_SHARE = 1.0 / 2000.0
+OI_MONEYNESS_SD = 1.5
+OI_ITM_SHARE = 0.6
+OI_TERM_DAYS = 45.0
+OI_MONTHLY = 2.0
+OI_NOISE = 0.35
 
 
 # --- expiries ---------------------------------------------------------------------------
@@ -223,6 +241,12 @@ def _free_slot(crc: int, regions: Sequence[tuple[int, int]], used: set[int]) -> 
                 return slot
             slot = start + (slot - start + 1) % size
     return None
+
+
+def is_monthly(expiry: date) -> bool:
+    """A standard monthly expiry: the third Friday, or the Thursday before it on a holiday."""
+    third = _third_friday(expiry.year, expiry.month)
+    return expiry in (third, third - timedelta(days=1))
 
 
 def occ_symbol(symbol: str, expiry: date, strike: float, right: Right) -> str:
@@ -388,6 +412,36 @@ def price_options(spot: FloatArray, strike: FloatArray, t: FloatArray, is_call: 
         vega=rows(g.vega),
         theta=rows(g.theta),
     )
+
+
+# --- open interest ----------------------------------------------------------------------
+
+
+def _seeded_normal(seed: int, con_id: int) -> float:
+    """A standard normal draw fixed by (seed, conId), clipped to +/-2.5: Box-Muller on two
+    uniforms from a hash, so no generator state is shared with the price paths."""
+    digest = hashlib.blake2b(f"oi:{seed}:{con_id}".encode(), digest_size=8).digest()
+    u1 = (int.from_bytes(digest[:4], "big") + 0.5) / 2**32
+    u2 = int.from_bytes(digest[4:], "big") / 2**32
+    z = math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+    return max(-2.5, min(2.5, z))
+
+
+def open_interest(seed: int, con_id: int, strike: float, ref_spot: float, days: int,
+                  avg_volume: float, vol: float, right: Right,
+                  monthly: bool) -> int:  # fmt: skip
+    """One option's open interest in contracts (module doc): ``days`` to expiry from the
+    session, ``ref_spot`` the session's listing spot, ``vol`` the long-run volatility."""
+    if not (ref_spot > 0 and strike > 0 and vol > 0 and avg_volume > 0):
+        return 0
+    t = max(days, 7) / 365.0
+    z = math.log(strike / ref_spot) / (vol * math.sqrt(t))
+    in_the_money = z < 0 if right == "C" else z > 0
+    shape = math.exp(-0.5 * (z / OI_MONEYNESS_SD) ** 2)
+    shape *= OI_ITM_SHARE if in_the_money else 1.0
+    term = math.exp(-max(days, 0) / OI_TERM_DAYS) * (OI_MONTHLY if monthly else 1.0)
+    noise = math.exp(OI_NOISE * _seeded_normal(seed, con_id))
+    return round(avg_volume * OI_PER_SHARE * shape * term * noise)
 
 
 def expiry_close_epoch(expiry: date, sessions: Sessions) -> float:

@@ -53,7 +53,14 @@ from tui_trader.sim.faults import (
 )
 from tui_trader.sim.lookup import chain_params, details, resolve, trading_hours
 from tui_trader.sim.market import Market
-from tui_trader.sim.subscriptions import LegRef, LineBook, MarketLine, publish, render
+from tui_trader.sim.subscriptions import (
+    LegRef,
+    LineBook,
+    MarketLine,
+    parse_generic_ticks,
+    publish,
+    render,
+)
 from tui_trader.sim.types import (
     AccountEvent,
     Action,
@@ -805,7 +812,10 @@ class SimGateway:
         if c is None:
             return None
         kind: Literal["STK", "OPT"] = "OPT" if isinstance(c, OptionContract) else "STK"
-        return MarketLine(s, req.req_id, kind, c.con_id, c.symbol, c.min_tick)
+        generic = parse_generic_ticks(req.generic_ticks)  # 101: open interest
+        return MarketLine(
+            s, req.req_id, kind, c.con_id, c.symbol, c.min_tick, generic_ticks=generic
+        )
 
     def _publish_pnl(self) -> None:
         for s in self._ready():

@@ -39,8 +39,10 @@ from tui_trader.sim.chains import (
     build_chain,
     epoch,
     expiry_close_epoch,
+    is_monthly,
     list_expiries,
     make_option,
+    open_interest,
     price_options,
     strike_grid,
     strike_key,
@@ -643,6 +645,21 @@ class Market:
                 self._active[con_id] = contract
         self._reprice_stale()
         return [self._oq_cache[con_id][1] for con_id in con_ids]
+
+    def open_interest(self, con_id: int) -> tuple[Right, int]:
+        """An option's right and open interest in contracts (generic tick 101): the day's
+        number, fixed for the session (``chains.open_interest``); KeyError for an unknown
+        conId."""
+        contract = self._active.get(con_id) or self.contract(con_id)
+        if not isinstance(contract, OptionContract):
+            raise KeyError(f"no listed option with conId {con_id}")
+        i = self._index[contract.symbol]
+        value = open_interest(
+            self.seed, con_id, contract.strike, float(self._ref_spot[i]),
+            (contract.expiry - self.session_day()).days, float(self._avg_volume[i]),
+            float(self._base_vol[i]), contract.right, is_monthly(contract.expiry),
+        )  # fmt: skip
+        return contract.right, value
 
     def _expiry_epoch(self, expiry: date) -> float:
         found = self._expiry_close.get(expiry)

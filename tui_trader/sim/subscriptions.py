@@ -11,6 +11,10 @@ What IB streams and how the simulator mirrors it:
   a last/high/low/close the market does not have is simply not sent;
 - options also get tickOptionComputation for bid (10), ask (11) and model (13), with
   IB's "no value" markers for NaN;
+- options whose request lists generic tick 101 also get their open interest, once a day's
+  number (``Market.open_interest``): tickSize 27 for a call, 28 for a put, as IB sends it
+  for an option contract (ib_insync's ``callOpenInterest`` / ``putOpenInterest``). Other
+  generic ticks, and 101 on a stock or a combo, add nothing;
 - combos (BAG) get the natural combo quote: bid = sum(BUY legs' bids) - sum(SELL legs'
   asks), ask the other way round (ratios applied), size the smallest leg size per ratio;
   any leg without a quote leaves the combo side at -1.
@@ -31,6 +35,9 @@ LineKind = Literal["STK", "OPT", "BAG"]
 BID, ASK, LAST, HIGH, LOW, CLOSE = 1, 2, 4, 6, 7, 9
 VOLUME = 8
 BID_GREEKS, ASK_GREEKS, MODEL_GREEKS = 10, 11, 13
+CALL_OPEN_INTEREST, PUT_OPEN_INTEREST = 27, 28
+#: The generic tick that asks for open interest.
+GENERIC_OPEN_INTEREST = 101
 _SIZE_KEY = 100
 _GREEKS_KEY = 200
 
@@ -64,6 +71,8 @@ class MarketLine:
     min_tick: float = 0.01
     legs: tuple[LegRef, ...] = ()
     last_sent: dict[int, bytes] = field(default_factory=dict)
+    #: The request's generic tick list (``parse_generic_ticks``).
+    generic_ticks: frozenset[int] = frozenset()
 
     @property
     def con_ids(self) -> tuple[int, ...]:
@@ -71,6 +80,17 @@ class MarketLine:
         if self.kind == "BAG":
             return tuple(leg.con_id for leg in self.legs)
         return (self.con_id,)
+
+
+def parse_generic_ticks(text: str) -> frozenset[int]:
+    """The generic tick numbers of a reqMktData's comma-separated list ("100,101,106");
+    entries that are not numbers are skipped (IB's own "mdoff" switches and the like)."""
+    out: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        if part.isdigit():
+            out.add(int(part))
+    return frozenset(out)
 
 
 def _price(x: float) -> float:
@@ -138,6 +158,10 @@ def render(line: MarketLine, market: Market) -> dict[int, bytes]:
         _quote_messages(line.req_id, market.quote(line.symbol), out)
     elif line.kind == "OPT":
         _option_messages(line.req_id, market.option_quote(line.con_id), out)
+        if GENERIC_OPEN_INTEREST in line.generic_ticks:
+            right, contracts = market.open_interest(line.con_id)
+            tick = CALL_OPEN_INTEREST if right == "C" else PUT_OPEN_INTEREST
+            out[_SIZE_KEY + tick] = p.tick_size(line.req_id, tick, float(contracts))
     else:
         bid, ask, bid_size, ask_size = combo_quote(market, line.legs)
         out[BID] = p.tick_price(line.req_id, BID, _price(bid), bid_size if bid == bid else 0.0)

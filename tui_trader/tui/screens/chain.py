@@ -4,6 +4,9 @@ expiry at a time, one row per strike, calls | strike | puts.
 - **Rows**: calls' OI, delta, IV, bid, ask | strike | puts' bid, ask, IV, delta, OI, from
   the ``ChainView`` slice (the engine's chain desk streams only these strikes). A number IB
   did not send is a dash. The strike nearest the underlying's price is highlighted.
+- **Open interest** (IB's generic tick 101) is written in full (``131,902``) from
+  ``OI_FULL_FROM`` (100) columns; narrower, above 9,999 it is compact (``132k``, ``1.2M``,
+  at most 5 characters) so the table still fits 80 columns.
 - **Keys**: ``[``/``]`` the previous/next expiry, ``<``/``>`` lower/higher strikes (half a
   window a press); ``d`` switches between SPEC 5's two
   verticals (bull call, bear put); ``b`` takes the highlighted strike as the leg bought
@@ -20,6 +23,7 @@ from typing import Any, ClassVar
 
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
@@ -33,9 +37,10 @@ from tui_trader.core.chain_table import (
     check_pick,
     nearest_index,
 )
+from tui_trader.core.markers import usable_number
 from tui_trader.tui.screens.base import TraderScreen
 from tui_trader.tui.screens.preview import PreviewScreen
-from tui_trader.tui.widgets.cells import Palette, left, number, percent, right, strike
+from tui_trader.tui.widgets.cells import MISSING, Palette, left, number, percent, right, strike
 from tui_trader.tui.widgets.tables import DiffTable, Justify
 from tui_trader.tui.widgets.title import TitleBar
 
@@ -56,16 +61,37 @@ COLUMNS: tuple[tuple[str, str, Justify], ...] = (
 
 _ATM = Style(bold=True, reverse=True)
 
+#: From this many columns open interest is written in full (module doc).
+OI_FULL_FROM = 100
+
+
+def open_interest_text(value: float | None, *, compact: bool = False) -> str:
+    """Open interest in contracts: ``1,234``; when ``compact`` and above 9,999, three
+    significant figures in at most 5 characters (``12.3k``, ``132k``, ``1.2M``); a dash
+    when IB sent none (NaN, its markers, a negative number)."""
+    if value is None or not usable_number(value) or value < 0:
+        return MISSING
+    v = float(value)
+    if not compact or v < 10_000:
+        return f"{v:,.0f}"
+    for unit, scale in (("k", 1e3), ("M", 1e6)):
+        x = v / scale
+        if float(f"{x:.1f}") < 100:
+            return f"{x:.1f}{unit}"
+        if float(f"{x:.0f}") < 1000:
+            return f"{x:.0f}{unit}"
+    return f"{v / 1e9:.1f}B"
+
 
 def row_key(k: float) -> str:
     return f"{k:g}"
 
 
-def _side_cells(side: OptionSide, *, calls: bool) -> list[Text]:
+def _side_cells(side: OptionSide, *, calls: bool, compact: bool) -> list[Text]:
     """Calls read outwards to the strike (OI, delta, IV, bid, ask), puts from it (bid,
     ask, IV, delta, OI), as in TWS: bid and ask sit beside the strike on both sides."""
     oi, delta, iv = (
-        right(number(side.open_interest, 0)),
+        right(open_interest_text(side.open_interest, compact=compact)),
         right(number(side.delta)),
         right(percent(side.iv, 0)),
     )
@@ -74,17 +100,18 @@ def _side_cells(side: OptionSide, *, calls: bool) -> list[Text]:
 
 
 def chain_cells(
-    row: ChainRow, *, atm: bool, pick: str, palette: Palette | None = None
+    row: ChainRow, *, atm: bool, pick: str, palette: Palette | None = None, compact: bool = False
 ) -> tuple[Text, ...]:
-    """One strike's cells (module doc); ``pick`` is "BUY"/"SELL"/"" for the chosen legs."""
+    """One strike's cells (module doc); ``pick`` is "BUY"/"SELL"/"" for the chosen legs,
+    ``compact`` the narrow screen's open interest."""
     pick_style: Style | str = ""
     if palette is not None and pick:
         pick_style = palette.up if pick == "BUY" else palette.down
     return (
-        *_side_cells(row.call, calls=True),
+        *_side_cells(row.call, calls=True, compact=compact),
         right(strike(row.strike), _ATM if atm else ""),
         left(pick, pick_style),
-        *_side_cells(row.put, calls=False),
+        *_side_cells(row.put, calls=False, compact=compact),
     )
 
 
@@ -166,11 +193,18 @@ class ChainScreen(TraderScreen):
         view = self.view()
         rows: Sequence[ChainRow] = view.rows if view is not None else ()
         atm = nearest_index([r.strike for r in rows], view.spot) if view is not None else None
+        compact = (self.size.width or self.app.size.width) < OI_FULL_FROM
         self.table.sync(
             [
                 (
                     row_key(r.strike),
-                    chain_cells(r, atm=i == atm, pick=self._pick_of(r), palette=self.palette),
+                    chain_cells(
+                        r,
+                        atm=i == atm,
+                        pick=self._pick_of(r),
+                        palette=self.palette,
+                        compact=compact,
+                    ),
                 )
                 for i, r in enumerate(rows)
             ]
@@ -182,6 +216,10 @@ class ChainScreen(TraderScreen):
                 self.table.select_key(row_key(rows[atm].strike))
         self.query_one("#chain-head", Static).update(self._head(view))
         self.set_status(self._status(view))
+
+    def on_resize(self, _event: events.Resize) -> None:
+        """Open interest is written for the width (module doc): redraw at the new one."""
+        self.redraw()
 
     def _pick_of(self, row: ChainRow) -> str:
         if row.strike == self.long_strike:
