@@ -10,10 +10,10 @@ session's throttle (``CLIENT_MAX_REQUESTS`` per ``CLIENT_REQUESTS_INTERVAL_S``) 
 
 The simulated market holds at most 124 stocks (its 60-ticker table and 64 made-up ones:
 the option conId scheme in ``sim/chains.py`` has 128 symbol codes), so a 500-symbol
-universe is loaded as its request volume: the 124 symbols into four fresh journals one
+universe is loaded as its request volume: the 124 symbols into four fresh bar caches one
 after the other, 496 qualifications and 496 historical requests, the later rounds
 identical to the first (which IB allows for daily bars, and which is stricter than 500
-different contracts). Then a day reload: the same four journals a day later (the caches
+different contracts). Then a day reload: the same four caches a day later (the caches
 are stale), 496 historical requests again right after the first 496. Neither may wait for
 pacing or get error 162. For comparison, those ~1,000 requests under the 60-per-10-minutes
 rule the app used to apply to daily bars would have waited (1000 / 60 - 1) windows of
@@ -39,7 +39,7 @@ from tui_trader.broker.bars import load_daily_bars
 from tui_trader.broker.pacing import HIST_MAX_PER_WINDOW, HIST_WINDOW_S, HistoricalPacer
 from tui_trader.broker.session import CLIENT_MAX_REQUESTS, CLIENT_REQUESTS_INTERVAL_S
 from tui_trader.sim.universe import TICKERS
-from tui_trader.state.journal import Journal
+from tui_trader.state.bar_cache import BarCache
 
 #: Wednesday 18 November 2026, 14:30 New York: the market is open for 90 minutes.
 START = datetime(2026, 11, 18, 19, 30, tzinfo=UTC)
@@ -106,9 +106,9 @@ async def test_500_symbols_daily_bars_load_and_day_reload(
             loaded = 0
             t0 = time.perf_counter()
             for r in range(ROUNDS):
-                with Journal(tmp_path / f"journal{r}.sqlite3") as journal:
+                with BarCache(tmp_path / f"bars{r}.sqlite3") as cache:
                     bars, problems = await load_daily_bars(
-                        ib, SYMBOLS, journal, pacer, today=day, sleep=sleep
+                        ib, SYMBOLS, cache, pacer, today=day, sleep=sleep
                     )
                 assert problems == {}
                 assert len(bars.symbols) == len(SYMBOLS)

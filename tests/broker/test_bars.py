@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 from ib_insync import Stock
 
 from tests.broker.conftest import FakeMonotonic
@@ -19,9 +21,16 @@ from tui_trader.broker.pacing import HistoricalPacer
 from tui_trader.core.bars import Bars
 from tui_trader.sim.gateway import GatewayLimits, SimGateway
 from tui_trader.sim.historical import HistoricalPacing
-from tui_trader.state.journal import Journal
+from tui_trader.state.bar_cache import BarCache
 
 TODAY = date(2026, 11, 18)
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Iterator[BarCache]:
+    """The loader's day cache: the engine's own kind (the journal keeps no bars)."""
+    with BarCache(tmp_path / "bars.sqlite3") as c:
+        yield c
 
 
 class FakeSleep:
@@ -41,11 +50,11 @@ async def test_bars_load_then_same_day_restart_reads_the_cache(
     gateway: SimGateway, connect: Connect, fake_time: FakeMonotonic, tmp_path: Path
 ) -> None:
     spy = HistoricalSpy(gateway)
-    path = tmp_path / "journal.sqlite3"
+    path = tmp_path / "bars.sqlite3"
     ib = await connect(1)
-    with Journal(path) as journal:
+    with BarCache(path) as cache:
         bars, problems = await load_daily_bars(
-            ib, ["AAPL", "SPY", "MSFT"], journal, HistoricalPacer(), today=TODAY,
+            ib, ["AAPL", "SPY", "MSFT"], cache, HistoricalPacer(), today=TODAY,
             monotonic=fake_time,
         )  # fmt: skip
     assert problems == {}
@@ -56,12 +65,12 @@ async def test_bars_load_then_same_day_restart_reads_the_cache(
     assert bars.last_date("AAPL") == TODAY
     ib.disconnect()
 
-    # a restart the same day: a new connection, a new journal object on the same file
+    # a restart the same day: a new connection, a new cache object on the same file
     fake_time.advance(20.0)
     ib2 = await connect(2)
-    with Journal(path) as journal:
+    with BarCache(path) as cache:
         again, problems2 = await load_daily_bars(
-            ib2, ["AAPL", "SPY", "MSFT"], journal, HistoricalPacer(), today=TODAY,
+            ib2, ["AAPL", "SPY", "MSFT"], cache, HistoricalPacer(), today=TODAY,
             monotonic=fake_time,
         )  # fmt: skip
     assert spy.count == 3  # zero historical requests the second time
@@ -73,32 +82,32 @@ async def test_bars_load_then_same_day_restart_reads_the_cache(
 
     # the next day the cache is stale and is refetched
     fake_time.advance(20.0)
-    with Journal(path) as journal:
+    with BarCache(path) as cache:
         await load_daily_bars(
-            ib2, ["AAPL"], journal, HistoricalPacer(), today=date(2026, 11, 19),
+            ib2, ["AAPL"], cache, HistoricalPacer(), today=date(2026, 11, 19),
             monotonic=fake_time,
         )  # fmt: skip
     assert spy.count == 4
 
 
 async def test_unknown_symbol_is_flagged_and_skipped(
-    gateway: SimGateway, connect: Connect, fake_time: FakeMonotonic, journal: Journal
+    gateway: SimGateway, connect: Connect, fake_time: FakeMonotonic, cache: BarCache
 ) -> None:
     spy = HistoricalSpy(gateway)
     ib = await connect(3)
     bars, problems = await load_daily_bars(
-        ib, ["AAPL", "ZZZZ", "SPY", "AAPL"], journal, HistoricalPacer(), today=TODAY,
+        ib, ["AAPL", "ZZZZ", "SPY", "AAPL"], cache, HistoricalPacer(), today=TODAY,
         monotonic=fake_time,
     )  # fmt: skip
     assert bars.symbols == ["AAPL", "SPY"]
     assert set(problems) == {"ZZZZ"}
     assert "unknown symbol" in problems["ZZZZ"] and "200" in problems["ZZZZ"]
     assert spy.count == 2  # nothing asked for the unknown one; the duplicate asked once
-    assert journal.get_bars("ZZZZ", TODAY) is None
+    assert cache.get_bars("ZZZZ", TODAY) is None
 
 
 async def test_pacing_waits_instead_of_violating(
-    make_gateway: MakeGateway, connect: Connect, fake_time: FakeMonotonic, journal: Journal
+    make_gateway: MakeGateway, connect: Connect, fake_time: FakeMonotonic, cache: BarCache
 ) -> None:
     symbols = ("AAPL", "SPY", "MSFT", "QQQ", "IWM")
     # IB paces only small bars; both sides here pace every bar size (a stricter login,
@@ -116,7 +125,7 @@ async def test_pacing_waits_instead_of_violating(
         max_per_window=3, window_s=600.0, small_bars_only=False
     )
     bars, problems = await load_daily_bars(
-        ib, symbols, journal, pacer, today=TODAY, monotonic=fake_time, sleep=sleep
+        ib, symbols, cache, pacer, today=TODAY, monotonic=fake_time, sleep=sleep
     )
     assert problems == {}
     assert sorted(bars.symbols) == sorted(symbols)
@@ -127,7 +136,7 @@ async def test_pacing_waits_instead_of_violating(
 
 
 async def test_pacing_violation_from_ib_is_retried(
-    make_gateway: MakeGateway, connect: Connect, fake_time: FakeMonotonic, journal: Journal
+    make_gateway: MakeGateway, connect: Connect, fake_time: FakeMonotonic, cache: BarCache
 ) -> None:
     # the gateway paces daily bars too (IB's default does not): a way to get error 162
     limits = GatewayLimits(
@@ -150,7 +159,7 @@ async def test_pacing_violation_from_ib_is_retried(
     errors: list[int] = []
     ib.errorEvent += lambda req_id, code, msg, contract: errors.append(code)
     bars, problems = await load_daily_bars(
-        ib, ["AAPL"], journal, HistoricalPacer(), today=TODAY, monotonic=fake_time,
+        ib, ["AAPL"], cache, HistoricalPacer(), today=TODAY, monotonic=fake_time,
         sleep=oversleep,
     )  # fmt: skip
     assert errors == [162]  # IB's pacing violation, answered by waiting and asking again
@@ -160,7 +169,7 @@ async def test_pacing_violation_from_ib_is_retried(
 
 
 async def test_pacing_retries_back_off_longer_each_time(
-    make_gateway: MakeGateway, connect: Connect, fake_time: FakeMonotonic, journal: Journal
+    make_gateway: MakeGateway, connect: Connect, fake_time: FakeMonotonic, cache: BarCache
 ) -> None:
     limits = GatewayLimits(
         historical=HistoricalPacing(max_requests=1, window=600.0, small_bars_only=False)
@@ -175,7 +184,7 @@ async def test_pacing_retries_back_off_longer_each_time(
     errors: list[int] = []
     ib.errorEvent += lambda req_id, code, msg, contract: errors.append(code)
     bars, problems = await load_daily_bars(
-        ib, ["AAPL"], journal, HistoricalPacer(), today=TODAY, monotonic=fake_time,
+        ib, ["AAPL"], cache, HistoricalPacer(), today=TODAY, monotonic=fake_time,
         sleep=sleep, max_pacing_retries=3,
     )  # fmt: skip
     assert errors == [162] * 4  # the first answer and three retries
@@ -184,7 +193,7 @@ async def test_pacing_retries_back_off_longer_each_time(
 
 
 async def test_a_day_reload_of_60_symbols_never_waits(
-    make_gateway: MakeGateway, connect: Connect, fake_time: FakeMonotonic, journal: Journal
+    make_gateway: MakeGateway, connect: Connect, fake_time: FakeMonotonic, cache: BarCache
 ) -> None:
     """IB paces only bars of 30 s or less: 60 daily requests, then the same 60 again at
     once (the replayed market crossed into a new day), go out without any wait and IB's
@@ -198,10 +207,10 @@ async def test_a_day_reload_of_60_symbols_never_waits(
     sleep = FakeSleep(fake_time)
     pacer: HistoricalPacer[Any] = HistoricalPacer()
     day1, problems1 = await load_daily_bars(
-        ib, symbols, journal, pacer, today=TODAY, monotonic=fake_time, sleep=sleep
+        ib, symbols, cache, pacer, today=TODAY, monotonic=fake_time, sleep=sleep
     )
     day2, problems2 = await load_daily_bars(
-        ib, symbols, journal, pacer, today=date(2026, 11, 19), monotonic=fake_time, sleep=sleep
+        ib, symbols, cache, pacer, today=date(2026, 11, 19), monotonic=fake_time, sleep=sleep
     )
     assert problems1 == problems2 == {}
     assert len(day1.symbols) == len(day2.symbols) == 60

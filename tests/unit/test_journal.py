@@ -30,7 +30,6 @@ from tui_trader.state.journal import (
     APPLICATION_ID,
     MIGRATIONS,
     SCHEMA_VERSION,
-    BarRow,
     Journal,
     JournalError,
     JournalVersionError,
@@ -106,12 +105,13 @@ def test_new_journal_is_wal_full_sync_and_current_schema(journal: Journal, path:
     assert path.exists()  # parent directory created
     assert journal.pragma("journal_mode") == "wal"
     assert journal.pragma("synchronous") == 2  # FULL
-    assert journal.pragma("user_version") == SCHEMA_VERSION == len(MIGRATIONS) == 3
-    assert journal.schema_version == 3
+    assert journal.pragma("user_version") == SCHEMA_VERSION == len(MIGRATIONS) == 4
+    assert journal.schema_version == 4
     raw = sqlite3.connect(path)
     tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     raw.close()
-    assert {"intents", "fills", "events", "bar_cache", "kv"} <= tables
+    assert {"intents", "fills", "events", "kv"} <= tables
+    assert "bar_cache" not in tables  # dropped by version 4: bars live in state.bar_cache
 
 
 def test_newer_schema_is_refused_and_left_untouched(path: Path) -> None:
@@ -120,7 +120,7 @@ def test_newer_schema_is_refused_and_left_untouched(path: Path) -> None:
     raw.execute("PRAGMA user_version = 7")
     raw.commit()
     raw.close()
-    with pytest.raises(JournalVersionError, match=r"schema version 7.*up to version 3"):
+    with pytest.raises(JournalVersionError, match=r"schema version 7.*up to version 4"):
         Journal(path)
     raw = sqlite3.connect(path)
     assert raw.execute("PRAGMA user_version").fetchone()[0] == 7
@@ -361,41 +361,6 @@ def test_events_last_n_oldest_first(journal: Journal) -> None:
     assert journal.events()[0].time == T0
 
 
-# -- bar cache ----------------------------------------------------------------------------
-
-BARS = [
-    BarRow(date(2026, 2, 26), 201.0, 203.5, 200.1, 202.7, 51_000_000.0),
-    BarRow(date(2026, 2, 27), 202.9, 204.0, 201.8, 203.2, 48_500_000.0),
-]
-
-
-def test_bar_cache_same_day_only(journal: Journal) -> None:
-    day = date(2026, 3, 2)
-    assert journal.get_bars("AAPL", day) is None
-    journal.put_bars("AAPL", list(reversed(BARS)), day)
-    assert journal.get_bars("AAPL", day) == BARS  # date order
-    assert journal.get_bars("AAPL", day + timedelta(days=1)) is None
-    assert journal.get_bars("MSFT", day) is None
-    # refetched the next day: replaces, not appends
-    journal.put_bars("AAPL", BARS[:1], day + timedelta(days=1))
-    assert journal.get_bars("AAPL", day + timedelta(days=1)) == BARS[:1]
-    assert journal.get_bars("AAPL", day) is None
-    journal.put_bars("AAPL", [], day)
-    assert journal.get_bars("AAPL", day) is None
-
-
-def test_bar_cache_keeps_nan_and_refuses_duplicate_days(journal: Journal) -> None:
-    day = date(2026, 3, 2)
-    row = BarRow(date(2026, 2, 27), math.nan, 204.0, 201.8, 203.2, math.nan)
-    journal.put_bars("AAPL", [row], day)
-    got = journal.get_bars("AAPL", day)
-    assert got is not None and math.isnan(got[0].open) and math.isnan(got[0].volume)
-    assert got[0].close == 203.2
-    with pytest.raises(ValueError, match="two bars for AAPL on 2026-02-26"):
-        journal.put_bars("AAPL", [BARS[0], BARS[0]], day)
-    assert journal.get_bars("AAPL", day) is not None  # the failed put changed nothing
-
-
 # -- key/value ----------------------------------------------------------------------------
 
 
@@ -545,22 +510,19 @@ def fill_up(journal: Journal) -> None:
 
 
 def test_a_full_disk_is_a_write_error_until_a_write_works_again(journal: Journal) -> None:
-    day = date(2026, 3, 2)
     assert journal.write_error is None
     fill_up(journal)
-    many = [
-        BarRow(date(2020, 1, 1) + timedelta(days=i), 1.0, 2.0, 0.5, 1.5, 9.0) for i in range(600)
-    ]
+    many = [[i, 1.0, 2.0, 0.5, 1.5, 9.0] for i in range(600)]  # a write needing new pages
     with pytest.raises(JournalWriteError, match=r"cannot be written.*database or disk is full"):
-        journal.put_bars("AAPL", many, day)
-    assert journal.get_bars("AAPL", day) is None  # rolled back whole
+        journal.put_kv("many", many)
+    assert journal.get_kv("many") is None  # rolled back whole
     assert journal.write_error is not None and "disk is full" in journal.write_error
     assert journal.check_writable() is not None  # still no room for a write of any size
     assert journal.write_error is not None
     journal._conn.execute("PRAGMA max_page_count = 1000000")  # space again
     assert journal.check_writable() is None and journal.write_error is None
-    journal.put_bars("AAPL", many, day)
-    assert journal.get_bars("AAPL", day) == many
+    journal.put_kv("many", many)
+    assert journal.get_kv("many") == many
 
 
 def test_a_version_1_journal_gains_the_candidates_table_and_keeps_its_orders(path: Path) -> None:
