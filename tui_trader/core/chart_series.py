@@ -8,8 +8,17 @@ Nothing here is a second implementation of anything: the indicators are
 Indicators and strategies are per row and per bar (a row is computed exactly as if it
 were alone), so the series equal the scanner's numbers for that symbol, and a marker sits
 on day ``d`` exactly when a scan of the bars up to ``d`` lists that strategy among the
-symbol's signals. The markers are SPEC 4's four strategies; user strategies (issue 15)
-run inside the engine's scan only and are not drawn.
+symbol's signals.
+
+The markers are SPEC 4's four strategies and, when the caller passes them, the trader's
+own (issue 15): :func:`tui_trader.core.user_strategies.evaluate`, the very function the
+scan runs them through, on the symbol's frame (its valid bars, the live bar included), so
+a user strategy is marked on the days its Series says LONG or SHORT, and on the last day
+exactly when the scan lists it (the scan runs them only for eligible symbols; the chart
+draws every day). It is pandas code that may be slow: the Chart screen calls this in a
+worker thread when there are user strategies. A user strategy that faults here (raises,
+wrong answer, over ``timeout_s``) is in :attr:`ChartSeries.faults` and has no markers;
+the built-in markers are drawn all the same.
 
 The live bar: the engine scans its loaded bars with today's provisional bar from the live
 price (SPEC 1); the dashboard has the loaded bars and the scan's row. :func:`chart_series`
@@ -20,6 +29,7 @@ signals.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -36,6 +46,7 @@ from tui_trader.core.indicators import (
 )
 from tui_trader.core.settings import StrategySettings
 from tui_trader.core.strategies import STRATEGY_DIRECTIONS, Direction, strategy_masks
+from tui_trader.core.user_strategies import BoolArray, BoundStrategy, StrategyFault, evaluate
 
 FloatArray = NDArray[np.float64]
 
@@ -45,12 +56,14 @@ WINDOW_SESSIONS = 120
 
 @dataclass(frozen=True, slots=True)
 class Marker:
-    """``strategy`` fired on session ``index`` of the window (``day``), trading ``direction``."""
+    """``strategy`` fired on session ``index`` of the window (``day``), trading ``direction``;
+    ``user``: it is one of the trader's own strategies (issue 15), not SPEC 4's."""
 
     index: int
     day: date
     strategy: str
     direction: Direction
+    user: bool = False
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -60,7 +73,9 @@ class ChartSeries:
 
     ``history`` is how many bars the symbol has in all (the window may show fewer), so the
     chart can say why an indicator is missing; ``live`` whether the last bar is the
-    provisional one built from the scan's live price.
+    provisional one built from the scan's live price. ``user_strategies``: the trader's
+    strategies evaluated without a fault, in config order (the legend names them, with
+    or without markers in the window); ``faults``: those that faulted instead.
     """
 
     symbol: str
@@ -77,6 +92,8 @@ class ChartSeries:
     markers: tuple[Marker, ...]
     history: int
     live: bool
+    user_strategies: tuple[str, ...] = ()
+    faults: tuple[StrategyFault, ...] = ()
 
     @property
     def sessions(self) -> int:
@@ -144,11 +161,14 @@ def chart_series(
     *,
     live: tuple[date, float] | None = None,
     window: int = WINDOW_SESSIONS,
+    user: Sequence[BoundStrategy] = (),
+    timeout_s: float = float("inf"),
 ) -> ChartSeries:
     """The chart of ``symbol`` from the universe's ``bars`` (module doc).
 
     ``live``: the scan's (date, close) for the symbol; when it is not already the last
-    bar as loaded it becomes the provisional last bar, as in the scan. KeyError when
+    bar as loaded it becomes the provisional last bar, as in the scan. ``user``: the
+    trader's strategies to mark too, each allowed ``timeout_s`` (module doc). KeyError when
     ``bars`` does not hold the symbol, ValueError when it has no valid bar or ``window``
     is below 1.
     """
@@ -174,7 +194,26 @@ def chart_series(
         for name, mask in masks.by_name().items()
         for k in np.flatnonzero(mask[0, cut])
     ]
-    markers.sort(key=lambda m: (m.index, list(STRATEGY_DIRECTIONS).index(m.strategy)))
+    user_names: list[str] = []
+    faults: tuple[StrategyFault, ...] = ()
+    if user:
+        umasks = evaluate(user, own, [0], timeout_s)
+        faults = umasks.faults
+        for s in user:
+            if s.name not in umasks.long:
+                continue
+            user_names.append(s.name)
+            sides: tuple[tuple[Direction, BoolArray], ...] = (
+                ("LONG", umasks.long[s.name]),
+                ("SHORT", umasks.short[s.name]),
+            )
+            for direction, umask in sides:
+                markers.extend(
+                    Marker(int(k), days[int(k)], s.name, direction, user=True)
+                    for k in np.flatnonzero(umask[0, cut])
+                )
+    order = {name: i for i, name in enumerate([*STRATEGY_DIRECTIONS, *user_names])}
+    markers.sort(key=lambda m: (m.index, order[m.strategy]))
 
     def part(a: FloatArray) -> FloatArray:
         out: FloatArray = np.ascontiguousarray(a[0, cut], dtype=np.float64)
@@ -195,4 +234,6 @@ def chart_series(
         markers=tuple(markers),
         history=n,
         live=is_live,
+        user_strategies=tuple(user_names),
+        faults=faults,
     )

@@ -12,15 +12,26 @@ date range. A new scan (a live price) redraws it.
 Without bars (no engine, the engine still loading them, a symbol the bars do not hold) the
 screen says so in words instead of drawing an empty chart.
 
+The trader's own strategies (issue 15): when the engine runs some
+(:class:`UserStrategiesSource`), their markers are added by the same
+:func:`~tui_trader.core.chart_series.chart_series` given the session's active strategies,
+in a worker thread (pandas code must not hold the UI's loop; the engine's worker pool
+takes one caller at a time and is the scan's, so the chart does not use it). The built-in
+chart shows at once, the user markers when the thread is done. A user strategy that
+faults on this chart, or that the session disabled, is one line under the chart
+(``#chart-notes``); the chart does not disable anything itself.
+
 Nothing heavy is imported with this module (the app imports it before its first frame):
 plotext and the indicator kernels come in when a chart is first opened.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, ClassVar
+import asyncio
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
+from loguru import logger
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Static
@@ -36,6 +47,16 @@ if TYPE_CHECKING:
 
     from tui_trader.core.bars import Bars
     from tui_trader.core.chart_series import ChartSeries
+    from tui_trader.core.user_strategies import BoundStrategy
+    from tui_trader.engine.user_strategies import UserScanPass
+
+
+@runtime_checkable
+class UserStrategiesSource(Protocol):
+    """An engine running the trader's own strategies (``tui_trader.engine.engine.Engine``
+    is one): its scan pass holds the session's active and disabled strategies."""
+
+    user_pass: UserScanPass
 
 
 def chart_symbol(screen: Screen[Any]) -> str | None:
@@ -63,7 +84,9 @@ class ChartScreen(TraderScreen):
         #: What the chart shows (None: nothing to chart; :attr:`problem` says why).
         self.series: ChartSeries | None = None
         self.problem = ""
-        self._key: tuple[int, tuple[date, float] | None] | None = None
+        self._key: tuple[int, tuple[date, float] | None, tuple[str, ...]] | None = None
+        #: Lines under the chart: user strategies faulted here or disabled (module doc).
+        self.notes: tuple[str, ...] = ()
         #: The series (or problem) the widgets show: a scan that changed nothing for this
         #: symbol (the price ages tick every second) leaves the plots alone.
         self._shown: tuple[ChartSeries | None, str] | None = None
@@ -74,6 +97,7 @@ class ChartScreen(TraderScreen):
         yield Static(id="chart-values")
         yield PricePlot(id="chart-price")
         yield RsiPlot(id="chart-rsi")
+        yield Static(id="chart-notes")
 
     def on_mount(self) -> None:
         # TraderScreen.on_mount runs too (Textual calls every class's handler): no super().
@@ -89,15 +113,30 @@ class ChartScreen(TraderScreen):
             return None
         return row.last_date, row.close
 
+    def _user(self) -> tuple[list[BoundStrategy], float, list[str]]:
+        """The session's active user strategies, their time allowed, and one line per
+        strategy the session disabled."""
+        engine = self.trader.engine
+        if not isinstance(engine, UserStrategiesSource):
+            return [], 0.0, []
+        session = engine.user_pass.session
+        disabled = [
+            f"Strategy {name} is disabled for this session: {reason}"
+            for name, reason in session.disabled.items()
+        ]
+        return session.active(), session.timeout_s, disabled
+
     def _compute(self, bars: Bars | None) -> None:
-        """:attr:`series` (or :attr:`problem`) for ``bars`` and the latest scan, computed
-        again only when either changed."""
+        """:attr:`series` (or :attr:`problem`) for ``bars``, the latest scan and the active
+        user strategies, computed again only when one of them changed."""
         live = self._live()
-        key = (id(bars), live)
+        user, timeout_s, disabled = self._user()
+        key = (id(bars), live, tuple(s.name for s in user))
         if key == self._key:
             return
         self._key = key
         self.series, self.problem = None, ""
+        self.notes = tuple(disabled)
         if bars is None:
             self.problem = (
                 "No daily bars yet: the engine is still starting."
@@ -116,11 +155,55 @@ class ChartScreen(TraderScreen):
             self.series = chart_series(bars, self.symbol, self.trader.settings.strategy, live=live)
         except ValueError as exc:
             self.problem = f"No chart for {self.symbol}: {exc}."
+            return
+        if user:
+            names = ", ".join(s.name for s in user)
+            self.notes = (f"Your strategies ({names}): computing…", *disabled)
+            self.run_worker(
+                self._with_user(bars, live, user, timeout_s, key, disabled),
+                group="chart-user",
+                exclusive=True,
+                exit_on_error=False,
+            )
+
+    async def _with_user(
+        self,
+        bars: Bars,
+        live: tuple[date, float] | None,
+        user: Sequence[BoundStrategy],
+        timeout_s: float,
+        key: tuple[int, tuple[date, float] | None, tuple[str, ...]],
+        disabled: Sequence[str],
+    ) -> None:
+        """The series with the user strategies' markers, computed in a thread; shown when
+        nothing changed meanwhile (module doc)."""
+        from tui_trader.core.chart_series import chart_series
+
+        settings = self.trader.settings.strategy
+        try:
+            series = await asyncio.to_thread(
+                chart_series, bars, self.symbol, settings, live=live, user=user, timeout_s=timeout_s
+            )
+        except Exception as exc:  # a bug, not a strategy's fault: the log has it
+            logger.exception("user strategies on the chart of {} failed", self.symbol)
+            if key == self._key:
+                self.notes = (f"Your strategies are not drawn: {exc}", *disabled)
+                self.render_body()
+            return
+        if key != self._key:
+            return  # a newer scan or other bars: their own computation follows
+        self.series = series
+        faults = [f"Strategy {f.name} is not drawn: {f.reason}" for f in series.faults]
+        self.notes = (*faults, *disabled)
+        self.render_body()
 
     def render_body(self) -> None:
         from tui_trader.tui.widgets.price_chart import PricePlot, RsiPlot, values_text
 
         self._compute(self.trader.daily_bars())
+        notes = self.query_one("#chart-notes", Static)
+        notes.update("\n".join(self.notes))
+        notes.display = bool(self.notes)
         if self._shown == (self.series, self.problem):
             return  # a theme change redraws the plots by itself (textual-plotext)
         self._shown = (self.series, self.problem)

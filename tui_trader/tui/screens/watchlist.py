@@ -1,7 +1,8 @@
 """Watchlist editing on the Scanner (issue 13): the ticker prompt and the questions.
 
-``+`` on the Scanner opens :class:`SymbolPrompt` (a one-line box for the ticker); enter
-asks a confirmation that states what happens (IB asked, bars loaded, streamed or rotated,
+``+`` on the Scanner opens :class:`SymbolPrompt` (the dashboard's one ticker prompt, in
+the watchlist's words; it refuses text that cannot be a ticker in place); enter asks a
+confirmation that states what happens (IB asked, bars loaded, streamed or rotated,
 scanned) and where it is saved (``config_edit``; the demo saves nothing). ``-`` asks to
 remove the highlighted symbol; a symbol with an open position or a working order is
 refused at once with the reason, no question asked. The engine does the work
@@ -17,15 +18,12 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 from loguru import logger
-from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
 from textual.notifications import SeverityLevel
-from textual.screen import ModalScreen
-from textual.widgets import Input, Label
 
 from tui_trader.engine.actions import Outcome
 from tui_trader.tui.screens.confirm import ConfirmScreen
+from tui_trader.tui.screens.ticker_prompt import WATCHLIST, TickerPrompt
 
 if TYPE_CHECKING:
     from tui_trader.tui.screens.base import TraderScreen
@@ -75,64 +73,17 @@ def remove_question(symbol: str, destination: str) -> tuple[str, str, str]:
     )
 
 
-class SymbolPrompt(ModalScreen[str | None]):
-    """A one-line box for the ticker to add; enter answers it, escape answers None."""
+class SymbolPrompt(TickerPrompt, inherit_bindings=False):
+    """The ticker prompt (:mod:`~tui_trader.tui.screens.ticker_prompt`) in the watchlist's
+    words. A class of its own only for its escape's binding id: ``[ui] keys`` remaps
+    ``watch_add_cancel`` apart from the chain prompt's ``ticker_cancel``, as before."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel adding a symbol", id="watch_add_cancel"),
     ]
 
-    DEFAULT_CSS = """
-    SymbolPrompt {
-        align: center middle;
-        background: $background 60%;
-    }
-    SymbolPrompt > Vertical {
-        width: 60;
-        max-width: 95%;
-        height: auto;
-        padding: 1 2;
-        border: thick $accent;
-        background: $surface;
-    }
-    SymbolPrompt #symbol-prompt-title {
-        text-style: bold;
-        color: $accent;
-        margin-bottom: 1;
-    }
-    SymbolPrompt #symbol-prompt-keys {
-        margin-top: 1;
-        color: $text-muted;
-    }
-    """
-
     def __init__(self, cursor_blink: bool = True) -> None:
-        super().__init__()
-        self._blink = cursor_blink
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label("Add a symbol to the watchlist", id="symbol-prompt-title")
-            box = Input(
-                placeholder="ticker, e.g. NVDA",
-                id="symbol-prompt",
-                max_length=16,
-                restrict=r"[A-Za-z0-9./\-]*",  # what a ticker may hold (core.settings)
-            )
-            box.cursor_blink = self._blink
-            yield box
-            yield Label("enter = next (asks first)   esc = cancel", id="symbol-prompt-keys")
-
-    def on_mount(self) -> None:
-        self.query_one("#symbol-prompt", Input).focus()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        text = event.value.strip().upper()
-        self.dismiss(text or None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+        super().__init__(WATCHLIST, cursor_blink)
 
 
 def _editor(screen: TraderScreen) -> WatchlistEditor | None:

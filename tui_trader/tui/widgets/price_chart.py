@@ -10,7 +10,9 @@ the scanner's own functions). What is decided here is only how to draw them:
   close as a braille line. The choice is made when the plot renders, at its real width.
 - **Markers**: ``▲`` under the session's low where a LONG strategy fired, ``▼`` over its
   high where a SHORT one did (both on a CONFLICT day); which strategy it was is in the
-  text above the plot (the latest days) and in the core series.
+  text above the plot (the latest days) and in the core series. The trader's own
+  strategies (issue 15) are ``△`` / ``▽`` one step further out, each in its own colour
+  (:data:`USER_COLOURS`, by config order), named in that colour in the legend line.
 - **No plotext legend**: a legend box covers the data on a 12-line plot. The values line
   above the plot is the legend instead, each name in its series' colour.
 - **Colours**: plotext's named colours only, which are the 16 ANSI colours, in every theme;
@@ -32,7 +34,7 @@ from textual_plotext.plot import Plot
 from tui_trader.tui.widgets.equity import ticks_in_order, y_ticks
 
 if TYPE_CHECKING:  # numba: the drawing needs only the arrays
-    from tui_trader.core.chart_series import ChartSeries, FloatArray
+    from tui_trader.core.chart_series import ChartSeries, FloatArray, Marker
 
 #: plotext colour of each series, and the Rich name of the same ANSI colour (the legend).
 COLOURS: dict[str, tuple[str, str]] = {
@@ -49,6 +51,28 @@ COLOURS: dict[str, tuple[str, str]] = {
 CANDLE_COLOURS = ["green", "red"]
 LONG_MARK = "▲"
 SHORT_MARK = "▼"
+#: The trader's own strategies' markers, and their colours (plotext, Rich) by config order.
+USER_LONG_MARK = "△"
+USER_SHORT_MARK = "▽"
+USER_COLOURS: tuple[tuple[str, str], ...] = (
+    ("magenta+", "bright_magenta"),
+    ("cyan+", "bright_cyan"),
+    ("orange+", "bright_yellow"),
+    ("blue", "blue"),
+)
+
+
+def user_colour(s: ChartSeries, name: str) -> tuple[str, str]:
+    """The (plotext, Rich) colour of user strategy ``name`` on ``s``'s chart."""
+    return USER_COLOURS[s.user_strategies.index(name) % len(USER_COLOURS)]
+
+
+def _glyph(m: Marker) -> str:
+    if m.user:
+        return USER_LONG_MARK if m.direction == "LONG" else USER_SHORT_MARK
+    return LONG_MARK if m.direction == "LONG" else SHORT_MARK
+
+
 #: RSI's overbought and oversold lines.
 RSI_LEVELS = (30.0, 70.0)
 #: Sessions whose markers the text lists (the latest first).
@@ -129,16 +153,26 @@ def draw_price(plt: Plot, s: ChartSeries | None, width: int, message: str = "") 
     stack = np.vstack([s.low, s.high, s.close, s.sma50, s.sma200, s.hhv20, s.llv20])
     lo, hi = float(np.nanmin(stack)), float(np.nanmax(stack))
     pad = max(hi - lo, abs(hi) * 0.01) * 0.05
-    long_days = sorted({m.index for m in s.markers if m.direction == "LONG"})
-    short_days = sorted({m.index for m in s.markers if m.direction == "SHORT"})
+    builtin = [m for m in s.markers if not getattr(m, "user", False)]
+    long_days = sorted({m.index for m in builtin if m.direction == "LONG"})
+    short_days = sorted({m.index for m in builtin if m.direction == "SHORT"})
     if long_days:
         ys = [float(s.low[k]) - pad for k in long_days]
         plt.scatter(long_days, ys, marker=LONG_MARK, color=COLOURS["LONG"][0])
     if short_days:
         ys = [float(s.high[k]) + pad for k in short_days]
         plt.scatter(short_days, ys, marker=SHORT_MARK, color=COLOURS["SHORT"][0])
+    user = [m for m in s.markers if getattr(m, "user", False)]
+    for m in user:  # one step further out than the built-in markers
+        y = (
+            float(s.low[m.index]) - 2 * pad
+            if m.direction == "LONG"
+            else float(s.high[m.index]) + 2 * pad
+        )
+        plt.scatter([m.index], [y], marker=_glyph(m), color=user_colour(s, m.strategy)[0])
+    margin = 3 * pad if user else 2 * pad
     plt.xlim(-0.5, s.sessions - 0.5)
-    plt.ylim(lo - 2 * pad, hi + 2 * pad)
+    plt.ylim(lo - margin, hi + margin)
     plt.xticks([])  # the dates are under the RSI panel, on the same axis: a line saved
     plt.yticks(*y_ticks([lo, hi], _price))
     ticks_in_order(cast(Any, plt).monitor)
@@ -188,13 +222,19 @@ def values_text(s: ChartSeries) -> Text:
 
 
 def markers_text(s: ChartSeries) -> Text:
-    """``▲ LONG ▼ SHORT`` and the strategies that fired on the latest marked sessions."""
+    """``▲ LONG ▼ SHORT``, the user strategies' names (``△▽ NAME``, in their colours) and
+    the strategies that fired on the latest marked sessions."""
     out = Text.assemble(
         (LONG_MARK, COLOURS["LONG"][1]),
         " LONG ",
         (SHORT_MARK, COLOURS["SHORT"][1]),
         " SHORT",
     )
+    for name in getattr(s, "user_strategies", ()):
+        colour = user_colour(s, name)[1]
+        out.append_text(
+            Text.assemble(" ", (USER_LONG_MARK + USER_SHORT_MARK, colour), (f" {name}", colour))
+        )
     days = sorted({m.index for m in s.markers}, reverse=True)[:LISTED_MARKER_DAYS]
     if not days:
         out.append(f" · no signal in these {s.sessions} sessions")
@@ -205,7 +245,10 @@ def markers_text(s: ChartSeries) -> Text:
         fired = [m for m in s.markers if m.index == k]
         names = Text(" ").join(
             Text.assemble(
-                (LONG_MARK if m.direction == "LONG" else SHORT_MARK, COLOURS[m.direction][1]),
+                (
+                    _glyph(m),
+                    user_colour(s, m.strategy)[1] if m.user else COLOURS[m.direction][1],
+                ),
                 m.strategy,
             )
             for m in fired
