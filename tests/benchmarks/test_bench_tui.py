@@ -334,3 +334,40 @@ async def test_idle_cpu_under_5_percent_with_a_50_ticks_feed(tmp_path: Path) -> 
     )
     assert ticks / wall >= 40
     assert share < IDLE_LIMIT
+
+
+SWITCHES = 20
+#: Under the 50 ms keypress target with room for the loop's other work (the feed, a redraw).
+SWITCH_CPU_LIMIT_MS = 40.0
+
+
+async def test_cpu_per_screen_switch_with_1000_rows_and_a_50_ticks_feed(tmp_path: Path) -> None:
+    """Issue 12/13: ``2`` (Positions) then ``1`` (Scanner) with 1,000 rows while a 50
+    ticks/s feed moves prices, so the Scanner is stale on its return and redraws. CPU
+    seconds (``time.process_time``), not wall time, so a shared machine's load does not
+    count: the keypress p99 of the big benchmark is this cost plus whatever else the loop
+    runs. Textual restyles a resumed screen's every node and repaints it whole; the app's
+    own part is the footer and a Scanner redraw (row and age caches: only changed rows)."""
+    app = scanner_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        feed = Feed(app.store, changes_per_s=10, per_change=5)  # 50 ticks/s
+        task = asyncio.create_task(feed.run())
+        await pilot.press("2", "1")  # both screens built once before measuring
+        await pilot.pause()
+        cpu = 0.0
+        for _ in range(SWITCHES):
+            for key in ("2", "1"):
+                c0 = time.process_time()
+                await pilot.press(key)
+                await pilot.pause()
+                cpu += time.process_time() - c0
+            await asyncio.sleep(0.1)  # let the feed make the Scanner stale
+        task.cancel()
+        assert isinstance(app.screen, ScannerScreen)
+    per_switch_ms = cpu / (2 * SWITCHES) * 1000
+    print(
+        f"\n[tui] CPU per screen switch (Positions and back, {ROWS} rows, 50 ticks/s): "
+        f"{per_switch_ms:.1f} ms (limit {SWITCH_CPU_LIMIT_MS:.0f} ms)"
+    )
+    assert per_switch_ms < SWITCH_CPU_LIMIT_MS

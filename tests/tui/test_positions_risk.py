@@ -21,6 +21,7 @@ from tests.tui.test_snapshots import NARROW, WIDE, SnapCompare, steps
 from tui_trader.engine.positions_risk import with_risk
 from tui_trader.state.store import PositionLeg, Positions, Store
 from tui_trader.tui.screens.positions import RISK_NARROW, RISK_WIDE, PositionsScreen
+from tui_trader.tui.widgets.tables import DiffTable
 
 #: XOM's spot (the demo market does not list XOM; NVDA's is the market's mid).
 XOM_SPOT = 116.2
@@ -185,3 +186,63 @@ async def test_the_risk_row_of_the_selected_spread_stays_in_view(
         total = str(screen.query_one("#risk-total").render())
         assert total.startswith("Total 12 spreads:")
         assert screen.query_one("#risk-total").region.bottom <= 22  # above the footer
+
+
+def _cursor_rows(table: DiffTable) -> list[str]:
+    """The keys of the rows ``table`` draws with its cursor style (what the eye sees)."""
+    cursor_bg = table.get_component_rich_style("diff-table--cursor").bgcolor
+    drawn = []
+    for index, key in enumerate(table.keys):
+        line = table.render_line(index + 1 - round(table.scroll_y))
+        if any(seg.style is not None and seg.style.bgcolor == cursor_bg for seg in line):
+            drawn.append(key)
+    return drawn
+
+
+@pytest.mark.parametrize("size", [WIDE, NARROW], ids=["120x40", "80x24"])
+async def test_the_risk_row_of_the_selected_spread_is_highlighted(
+    make_app: AppFactory, demo: Demo, store: Store, size: tuple[int, int]
+) -> None:
+    """Issue 13 defect: the positions cursor moved, the risk table showed no highlight.
+    The risk row of the selected spread is drawn with the cursor bar, and only it; the
+    risk table still takes no focus (the keys move the positions table)."""
+    app = make_app(store_=risk_store(demo, store))
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, PositionsScreen)
+        risk = screen.risk_table
+        first, second = screen.table.keys
+        assert _cursor_rows(risk) == [first]
+        await pilot.press("down")
+        await pilot.pause()
+        assert screen.table.highlighted_key == second
+        assert _cursor_rows(risk) == [second]
+        assert not risk.can_focus and app.focused is screen.table
+        await pilot.press("up")
+        await pilot.pause()
+        assert _cursor_rows(risk) == [first]
+
+
+async def test_a_click_on_a_risk_row_selects_its_spread(
+    make_app: AppFactory, demo: Demo, store: Store
+) -> None:
+    """The two tables are one view: a click on the XOM risk row selects XOM in the
+    positions table (``c`` would close it), and the risk table keeps no focus."""
+    app = make_app(store_=risk_store(demo, store))
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, PositionsScreen)
+        first, second = screen.table.keys
+        assert screen.table.highlighted_key == first
+        risk = screen.risk_table
+        await pilot.click(risk, offset=(2, 1 + 1 + 1))  # border line, header, 2nd row
+        await pilot.pause()
+        assert screen.table.highlighted_key == second
+        assert _cursor_rows(risk) == [second] and app.focused is screen.table
+        await pilot.click(risk, offset=(2, 1 + 1))  # the 1st row
+        await pilot.pause()
+        assert screen.table.highlighted_key == first and _cursor_rows(risk) == [first]

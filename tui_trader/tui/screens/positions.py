@@ -272,8 +272,8 @@ class PositionsScreen(TraderScreen):
     def compose_body(self) -> Iterable[Any]:
         yield Static(id="account-line")
         yield DiffTable(COLUMNS, id="positions-table")
-        narrow = DiffTable(RISK_NARROW, id="risk-narrow", cursor=False)
-        wide = DiffTable(RISK_WIDE, id="risk-wide", cursor=False)
+        narrow = DiffTable(RISK_NARROW, id="risk-narrow", cursor=False, mirror=True)
+        wide = DiffTable(RISK_WIDE, id="risk-wide", cursor=False, mirror=True)
         for table in (narrow, wide):
             table.add_class("risk-table")
             table.border_title = "Risk per position (contracts x multiplier)"
@@ -311,12 +311,15 @@ class PositionsScreen(TraderScreen):
         self.set_status(status)
 
     def on_diff_table_row_highlighted(self, event: DiffTable.RowHighlighted) -> None:
-        """The risk tables follow the positions' cursor: the selected spread's risk row
-        stays in view however many spreads are open."""
-        if event.table is not self.table or event.key is None:
+        """The risk tables follow the positions' cursor (and a click on a risk row moves
+        it): the selected spread's risk row is highlighted and stays in view however
+        many spreads are open. Each table announces only a change of key, so following
+        one another cannot loop."""
+        if event.key is None:
             return
-        for table_id in ("#risk-narrow", "#risk-wide"):
-            self.query_one(table_id, DiffTable).select_key(event.key)
+        for table in (self.table, *self.query(".risk-table").results(DiffTable)):
+            if table is not event.table:
+                table.select_key(event.key)
 
     def action_close_position(self) -> None:
         key = self.table.highlighted_key

@@ -10,6 +10,10 @@ built, after "Last":
   keeps its old tuple, so the table skips it (the table treats an identical tuple as
   unchanged, and compares cells by identity).
 - ``-`` (muted) when the symbol has no live price yet.
+- The ages by symbol are looked up once per publication (the same ``price_ages`` tuple is
+  handed over on every redraw between two publications), and a row whose raw age is the
+  one seen last time is not formatted again: a redraw caused by a few price ticks then
+  costs a dictionary look-up per row, not a dict build and 1,000 ``age_text`` calls.
 """
 
 from __future__ import annotations
@@ -46,8 +50,11 @@ class AgeCells:
 
     def __init__(self) -> None:
         self._texts: dict[str, Text] = {}
-        self._rows: dict[str, tuple[tuple[Text, ...], Text, tuple[Text, ...]]] = {}
+        #: key -> (the row's cells, its raw age, the age cell, the full row) seen last.
+        self._rows: dict[str, tuple[tuple[Text, ...], float | None, Text, tuple[Text, ...]]] = {}
         self._palette: Palette | None = None
+        self._ages: Sequence[tuple[str, float | None]] | None = None
+        self._by_symbol: dict[str, float | None] = {}
 
     def _cell(self, shown: str, palette: Palette) -> Text:
         cell = self._texts.get(shown)
@@ -65,17 +72,27 @@ class AgeCells:
         """``rows`` with each symbol's age cell inserted at :data:`AGE_AT`."""
         if palette is not self._palette:
             self._texts, self._rows, self._palette = {}, {}, palette
-        by_symbol = dict(ages)
+        if ages is not self._ages:
+            self._ages, self._by_symbol = ages, dict(ages)
+        by_symbol = self._by_symbol
         out: list[Row] = []
         seen = self._rows
         for key, cells in rows:
-            age = self._cell(age_text(by_symbol.get(key)), palette)
+            raw = by_symbol.get(key)
             last = seen.get(key)
-            if last is not None and last[0] is cells and last[1] is age:
-                out.append((key, last[2]))
-                continue
+            if last is not None and last[1] == raw:  # None == None; a NaN age is redone
+                if last[0] is cells:
+                    out.append((key, last[3]))
+                    continue
+                age = last[2]
+            else:
+                age = self._cell(age_text(raw), palette)
+                if last is not None and last[2] is age and last[0] is cells:
+                    seen[key] = (cells, raw, age, last[3])
+                    out.append((key, last[3]))
+                    continue
             full = (*cells[:AGE_AT], age, *cells[AGE_AT:])
-            seen[key] = (cells, age, full)
+            seen[key] = (cells, raw, age, full)
             out.append((key, full))
         if len(seen) > 2 * len(rows) + 64:
             shown = {k for k, _ in rows}

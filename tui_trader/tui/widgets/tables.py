@@ -58,7 +58,9 @@ def same_cell(a: Text, b: Text) -> bool:
 class DiffTable(ScrollView, can_focus=True):
     """Row-cursor table fed whole snapshots through :meth:`sync`; ``columns`` are
     ``(key, label, justify)``; ``cursor`` False makes a read-only table (no cursor, not
-    focusable)."""
+    focusable); ``mirror`` True with it keeps the cursor bar drawn on a table that takes
+    no focus, for a table that follows another's cursor (the Positions risk table: the
+    trader must see which risk row belongs to the selected spread, issue 13)."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {"diff-table--header", "diff-table--cursor"}
 
@@ -125,10 +127,11 @@ class DiffTable(ScrollView, can_focus=True):
         *,
         id: str | None = None,
         cursor: bool = True,
+        mirror: bool = False,
     ) -> None:
         super().__init__(id=id)
         self.can_focus = cursor
-        self.show_cursor = cursor
+        self.show_cursor = cursor or mirror
         self._column_keys = [key for key, _, _ in columns]
         self._column_index = {key: i for i, key in enumerate(self._column_keys)}
         self._labels = tuple(Text(label, justify=justify) for _, label, justify in columns)
@@ -389,9 +392,12 @@ class DiffTable(ScrollView, can_focus=True):
         self.move_cursor(row=len(self._order) - 1)
 
     def on_click(self, event: events.Click) -> None:
-        if not self.show_cursor or event.y < 1:
+        """Put the cursor on the clicked row; a click on the header, a border or the
+        padding does nothing (``event.y`` counts from the border: the risk table has one)."""
+        offset = event.get_content_offset(self)
+        if not self.show_cursor or offset is None or offset.y < 1:
             return
-        self.move_cursor(row=round(self.scroll_y) + event.y - 1)
+        self.move_cursor(row=round(self.scroll_y) + offset.y - 1)
 
     # -- drawing --------------------------------------------------------------------
 
