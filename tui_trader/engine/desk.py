@@ -12,11 +12,15 @@ journaling and placing the order. Nothing is re-priced behind the sender's back:
 order sent is the order passed.
 
 After a send: an opening order's entry snapshot is journaled for the exits (SPEC 9), and
-its legs are pinned so their quotes keep streaming while it works.
+its legs are pinned so their quotes keep streaming while it works. An entry the last scan
+has no row for (a vertical picked on the chain screen for a symbol outside the universe)
+gets its row from the symbol's own daily bars (``engine.manual_entry``), awaited before the
+outcome is said: a cached day costs nothing, a fetch one historical request.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 
@@ -24,6 +28,7 @@ from tui_trader.broker.account import AccountView
 from tui_trader.broker.marketdata import MarketData
 from tui_trader.broker.orders import OrderManager, OrderRefused
 from tui_trader.broker.session import Session
+from tui_trader.core.calendar import ET
 from tui_trader.core.entry import SendContext
 from tui_trader.core.models import ConnectionState, EventLevel, OrderIntent, SpreadOrderSpec
 from tui_trader.core.risk import BreakerState, GateResult
@@ -31,6 +36,7 @@ from tui_trader.core.settings import Settings
 from tui_trader.engine.actions import Outcome
 from tui_trader.engine.events import EventSink, JournalHealth
 from tui_trader.engine.exit_monitor import ExitMonitor
+from tui_trader.engine.manual_entry import ManualEntry
 from tui_trader.engine.universe import Universe
 from tui_trader.state.journal import Journal
 from tui_trader.state.store import Store
@@ -69,6 +75,14 @@ class OrderDesk:
         self._journal_health = journal_health
         self._pins_changed = pins_changed
         self._clock = clock
+        self.manual_entry = ManualEntry(
+            settings,
+            session,
+            universe,
+            store,
+            today=lambda: self._clock().astimezone(ET).date(),
+            sleep=asyncio.sleep,
+        )
 
     def quote_age(self, con_id: int) -> float | None:
         return self._md.quote_age_s(con_id, self._clock())
@@ -126,15 +140,30 @@ class OrderDesk:
         except OrderRefused as exc:
             return Outcome(False, exc.reason), None
         if spec.action == "BUY":
-            self._exits.save_entry(
-                intent,
-                spec,
-                self._universe.scan_row(spec.underlying),
-                self._universe.spot(spec.underlying),
-            )
+            await self._save_entry(intent, spec)
         self._pins_changed()  # the legs stream as the order's before a chain is released
         self._events(EventLevel.INFO, "order", f"sent {spec.describe()}", intent.intent_id)
         return Outcome(True, f"Sent {spec.describe()} as {intent.intent_id}."), intent
+
+    async def _save_entry(self, intent: OrderIntent, spec: SpreadOrderSpec) -> None:
+        """The entry snapshot for SPEC 9 (module doc): the scan row's, else one made from
+        the symbol's daily bars; an ERROR event saying why when neither can be had."""
+        symbol = spec.underlying
+        row = self._universe.scan_row(symbol)
+        if row is not None:
+            self._exits.save_entry(intent, spec, row, self._universe.spot(symbol))
+            return
+        manual = self.manual_entry
+        price = await manual.price(symbol, manual.chain_spot(symbol))
+        if price is None:
+            self._exits.no_levels(intent, spec, f"there is no price for {symbol}")
+            return
+        made, why = await manual.row(symbol, price)
+        if made is None:
+            self._exits.no_levels(intent, spec, why or "no scan row could be made")
+            return
+        self._exits.save_entry(intent, spec, made, price)
+        self._exits.republish()
 
     async def cancel(self, intent_id: str, reason: str = "by the user") -> Outcome:
         try:

@@ -26,6 +26,11 @@ from tui_trader.engine.positions_risk import with_risk
 from tui_trader.state.journal import Journal
 from tui_trader.state.store import Positions, SpreadPosition, Store
 
+#: What the trader should do about a position without levels (no exit will ever fire).
+WATCH_IT = (
+    "No exit will fire for it: watch it yourself, set a stop in TWS, or close it (c on Positions)."
+)
+
 
 class ExitMonitor:
     """Writes the Positions slice (module doc) with each spread's exit levels and risk
@@ -129,6 +134,17 @@ class ExitMonitor:
                 EventLevel.ERROR,
                 "exit",
                 f"No stop/target levels for {spec.describe()}: the entry snapshot could not "
-                f"be saved ({exc}). Watch this position yourself.",
+                f"be saved ({exc}). {WATCH_IT}",
                 intent.intent_id,
             )
+
+    def no_levels(self, intent: OrderIntent, spec: SpreadOrderSpec, why: str) -> None:
+        """Say (an ERROR event) that an entry has no SPEC 9 levels because ``why``."""
+        logger.error("no entry snapshot for {}: {}", intent.intent_id, why)
+        self._events(
+            EventLevel.ERROR,
+            "exit",
+            f"No stop/target levels for {spec.describe()}: the entry snapshot could not be "
+            f"made because {why}. {WATCH_IT}",
+            intent.intent_id,
+        )
