@@ -30,8 +30,7 @@ from tui_trader.engine.runtime import running_engine
 from tui_trader.sim import protocol as p
 from tui_trader.sim.gateway import SimGateway
 from tui_trader.sim.universe import universe_symbols
-from tui_trader.state.bar_cache import BarCache, BarCacheError, default_cache_path
-from tui_trader.state.journal import BarRow
+from tui_trader.state.bar_cache import BarCache, BarCacheError, BarRow, default_cache_path
 from tui_trader.state.store import EventLog, Health, ScanResults
 from tui_trader.tui.widgets.footer import bars_part
 

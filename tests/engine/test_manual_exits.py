@@ -13,8 +13,7 @@ from tui_trader.core.models import EventLevel
 from tui_trader.engine.engine import Engine
 from tui_trader.sim.gateway import SimGateway
 from tui_trader.sim.historical import select_bars
-from tui_trader.state.bar_cache import BarCache
-from tui_trader.state.journal import BarRow
+from tui_trader.state.bar_cache import BarCache, BarRow
 from tui_trader.state.store import EventLog, Orders, Positions
 
 OUTSIDE = [s for s in ENGINE_SYMBOLS if s != "SPY"]

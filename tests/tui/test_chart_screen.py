@@ -205,7 +205,7 @@ async def test_g_on_the_scanner_and_on_a_preview_opens_the_chart(
         text = values_text(app)
         assert f"Close {chart.series.latest('close'):,.2f}" in text
         assert "SMA200 " in text and "RSI14 " in text and "▲ LONG ▼ SHORT" in text
-        assert "(120 sessions)" in str(chart.query_one("#title-text").render())
+        assert "120 sessions to " in str(chart.query_one("#title-text").render())
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is scanner
@@ -289,7 +289,11 @@ async def test_a_new_scan_moves_the_live_bar_and_nothing_else_redraws(
         assert after is not None and after.live and after.days[-1] == monday
         assert after.latest("close") == 231.5 and after.days[-2] == before.days[-1]
         assert "Close 231.50" in values_text(app)
-        assert "to 2026-11-23 (120 sessions)" in str(chart.query_one("#title-text").render())
+        assert "120 sessions to 2026-11-23" in str(chart.query_one("#title-text").render())
+        status = chart.query_one("#title-status")
+        said = str(status.render())
+        assert said == "esc back · last bar live"
+        assert status.region.width >= len(said)  # whole at 80 columns, not cut
 
 
 async def test_help_lists_the_chart_keys(make_app: AppFactory) -> None:

@@ -10,23 +10,21 @@ Decisions:
   500 arrive in a second or two, not after 500 contract-details requests); one IB does not
   know (error 200) is reported in the problems and skipped, never fatal for the others.
 - **Cache**: a :class:`BarStore` (the engine's is
-  :class:`~tui_trader.state.bar_cache.BarCache`, in the user's cache folder; the journal
-  still satisfies it for tools that pass one) holds each symbol's bars with
-  ``fetched_on = today``. A symbol cached today is not asked for again, so a restart the
-  same day sends no historical request at all. A cache from an earlier day is stale and
-  refetched. During the session IB's answer ends with today's partial bar; it is cached
-  like the others and :func:`apply_live_price` moves it with live prices (SPEC 1), so a
-  same-day restart keeps today's volume. Unknown symbols are not cached: they are
-  re-qualified (one contract-details request, no historical one) on the next load.
-  Contracts qualified for the load go into the caller's ``contracts`` dict (and a
-  :class:`BarCache`'s contract table); those already in it are not qualified again
-  (issue 12's warm start). A cache that cannot be written (a full disk:
-  :class:`~tui_trader.state.bar_cache.BarCacheError` or
-  :class:`~tui_trader.state.journal.JournalWriteError`, or a busy lock) loses nothing:
-  the fetched bars are used from memory, the failure is logged once per load, no further
-  symbol of that load is written, and the caller sees it in the store's ``problem`` (a
-  cache) or ``write_error`` (a journal). Throwing fetched bars away would only refetch
-  them into IB's pacing limits (a ten-minute wait) and fail again.
+  :class:`~tui_trader.state.bar_cache.BarCache`, in the user's cache folder) holds each
+  symbol's bars with ``fetched_on = today``. A symbol cached today is not asked for again,
+  so a restart the same day sends no historical request at all. A cache from an earlier
+  day is stale and refetched. During the session IB's answer ends with today's partial
+  bar; it is cached like the others and :func:`apply_live_price` moves it with live prices
+  (SPEC 1), so a same-day restart keeps today's volume. Unknown symbols are not cached:
+  they are re-qualified (one contract-details request, no historical one) on the next
+  load. Contracts qualified for the load go into the caller's ``contracts`` dict (and a
+  :class:`BarCache`'s contract table); those already in it are not qualified again (issue
+  12's warm start). A cache that cannot be written (a full disk:
+  :class:`~tui_trader.state.bar_cache.BarCacheError`, or a busy lock) loses nothing: the
+  fetched bars are used from memory, the failure is logged once per load, no further
+  symbol of that load is written, and the caller sees it in the cache's ``problem``.
+  Throwing fetched bars away would only refetch them into IB's pacing limits (a ten-minute
+  wait) and fail again.
 - **Progress**: ``on_progress(rows, done, total)`` is called once the cached bars are read
   and after each symbol's request ends (bars or a problem), with every symbol's rows so far,
   so the caller can show ``bars 312/500`` and scan what has loaded.
@@ -65,8 +63,7 @@ from loguru import logger
 from tui_trader.broker.marketdata import clean_price
 from tui_trader.broker.pacing import HistoricalKey, HistoricalPacer
 from tui_trader.core.bars import BAR_COLUMNS, Bars
-from tui_trader.state.bar_cache import BarCache, BarCacheError
-from tui_trader.state.journal import BarRow, JournalError
+from tui_trader.state.bar_cache import BarCache, BarCacheError, BarRow
 
 DEFAULT_DURATION = "2 Y"
 BAR_SIZE = "1 day"
@@ -312,7 +309,7 @@ async def _fetch(
             return
         try:
             store.put_bars(sym, sym_rows, today)
-        except (BarCacheError, JournalError, sqlite3.Error) as exc:
+        except (BarCacheError, sqlite3.Error) as exc:
             caching = False
             logger.error("daily bars used from memory, not cached: {}", exc)
 

@@ -3,7 +3,9 @@ it sent to the one preview (issue 13, "trade any symbol").
 
 - **Any symbol**, in the universe or not: the stock is qualified here (an unknown ticker is
   one sentence in :class:`~tui_trader.core.chain_table.ChainView`), never added to the
-  universe (the scanner's symbols stay the configured ones).
+  scanner's symbols (they stay the configured ones). A vertical bought from it keeps the
+  stock among the universe's priced stocks (``engine.manual_entry``) so its exits have a
+  spot to judge.
 - **Lines**: the underlying and the *visible* strikes of one expiry stream under the pin
   ``chain:<symbol>`` (``VISIBLE_STRIKES`` strikes, calls and puts: 2 x 10 + 1 lines), through
   :class:`~tui_trader.broker.marketdata.MarketData`'s budget like every other line, so

@@ -61,8 +61,8 @@ from tui_trader.engine.actions import Outcome
 from tui_trader.engine.events import EventSink, JournalHealth
 from tui_trader.engine.rotation import Rotation, universe_stream_room
 from tui_trader.engine.scanner import LivePrices, LiveScanner, ScanTiming
-from tui_trader.state.bar_cache import BarCache, default_cache_path
-from tui_trader.state.journal import BarRow, Journal, JournalError
+from tui_trader.state.bar_cache import BarCache, BarRow, default_cache_path
+from tui_trader.state.journal import Journal, JournalError
 from tui_trader.state.store import Health, ScanResults, Store
 
 Sleep = Callable[[float], Awaitable[object]]

@@ -26,8 +26,8 @@ Decisions:
   :class:`BarCacheError` from :meth:`BarCache.put_bars`, which the loader turns into
   "used from memory" (issue 14 item 6).
 - **Journal-held bars** (the cache before issue 12, in the journal's ``bar_cache`` table)
-  are ignored: reading them would tie this cache to the journal's schema for a one-off
-  saving of a single refetch on the first start after the upgrade.
+  were never read back: the journal's schema step 4 drops that table, costing one refetch
+  on the first start after the upgrade.
 """
 
 from __future__ import annotations
@@ -39,14 +39,24 @@ from contextlib import suppress
 from dataclasses import fields
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from ib_insync import Contract, Stock
 from loguru import logger
 from platformdirs import user_cache_dir
 
-from tui_trader.state.journal import BarRow
+
+class BarRow(NamedTuple):
+    """One daily bar as IB returned it (prices per share; NaN allowed)."""
+
+    day: date
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
 
 APP_NAME = "tui-trader"
 CACHE_FILE = "bars.sqlite3"

@@ -27,9 +27,8 @@ cache folder); schema version 4 dropped the journal's old ``bar_cache`` table.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple
 
 from platformdirs import user_data_dir
 
@@ -74,7 +73,6 @@ __all__ = [
     "SCHEMA_VERSION",
     "_FILL_COLUMNS",
     "_INTENT_COLUMNS",
-    "BarRow",
     "HistoryInputs",
     "Journal",
     "JournalError",
@@ -94,22 +92,6 @@ __all__ = [
 ]
 
 APP_NAME = "tui-trader"
-
-
-class BarRow(NamedTuple):
-    """One daily bar as IB returned it (prices per share; NaN allowed).
-
-    The journal no longer stores bars (:mod:`tui_trader.state.bar_cache` does); the type
-    stays importable from here because the bar cache, the loader and the universe import it
-    from here.
-    """
-
-    day: date
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
 
 
 def default_journal_path() -> Path:

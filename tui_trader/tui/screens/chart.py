@@ -6,8 +6,9 @@ sessions of the engine's daily bars (:meth:`TraderHost.daily_bars`, the bars the
 runs on; in the demo the simulated gateway's history) with today's provisional bar from
 the latest scan, as :func:`~tui_trader.core.chart_series.chart_series` computes them: price
 (candles when the width allows) with SMA50, SMA200, HHV20, LLV20 and the days a strategy
-fired, RSI14 beneath, and the last session's numbers as text. The title bar says the
-date range. A new scan (a live price) redraws it.
+fired, RSI14 beneath, and the last session's numbers as text. The title bar says how
+many sessions to which day, the status whether the last bar is live. A new scan (a live
+price) redraws it.
 
 Without bars (no engine, the engine still loading them, a symbol the bars do not hold) the
 screen says so in words instead of drawing an empty chart.
@@ -221,14 +222,15 @@ class ChartScreen(TraderScreen):
         values.update(values_text(s))
         price.show(s)
         rsi.show(s)
-        first, last = s.days[0].isoformat(), s.days[-1].isoformat()
+        # Short enough for 80 columns: the title and "esc back · last bar live" fit side
+        # by side (the first day is the last less the sessions shown).
         self.query_one(TitleBar).set_title(
-            f"Chart · {self.symbol} · {first} to {last} ({s.sessions} sessions)"
+            f"Chart · {self.symbol} · {s.sessions} sessions to {s.days[-1].isoformat()}"
         )
         back = self.trader.key_display("close_chart", ChartScreen.BINDINGS)
-        status = f"{back} back · {s.history} bars loaded"
+        status = f"{back} back"
         if s.live:
-            status += " · last bar live (from the scan)"
+            status += " · last bar live"
         self.set_status(status)
 
     def action_back(self) -> None:
