@@ -5,6 +5,7 @@ gateway never counts more lines than the budget (nor refuses one: no error 101).
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from typing import Any
 
@@ -204,13 +205,33 @@ async def test_a_symbol_is_never_snapshotted_twice_at_once(
     engine.session.ib.client.MaxRequests = 0  # see engine_gateway
     universe = engine.universe
     repeats: list[str] = []
+    rotation = universe.rotation
+    first = rotation.due()
+    assert all(rotation.price_age_s(sym) is None for sym in first)  # none priced yet:
+    assert first == sorted(first) and len(first) > len(SYMBOLS) - 2 * LINES  # by symbol
+    passes: list[int] = []
+    full_pass = rotation.due
+
+    def counted(now: Any = None) -> list[str]:
+        passes.append(1)
+        return full_pass(now)
+
+    rotation.due = counted  # type: ignore[method-assign]
     for _ in range(100):  # 10 s of market time, 0.1 s a step
         fake_time.advance(0.1)
         await gateway.pump()
         await asyncio.sleep(0.004)
-        universe.rotation.tick()
+        due = full_pass()
+        ages = [rotation.price_age_s(sym) for sym in due]
+        assert ages == sorted(ages, key=lambda a: -math.inf if a is None else -a)  # oldest first
+        assert all(a is None or a >= MAX_AGE_S / 2 for a in ages)
+        if rotation.tick():  # it took the most urgent
+            assert universe.snapshots.running(universe.stocks[due[0]].conId)
         await asyncio.sleep(0.004)  # the requests reach the gateway
         held = [line.symbol for s in gateway._sessions for line, _ in s.snapshots.values()]
         repeats += sorted({sym for sym in held if held.count(sym) > 1})
     assert universe.snapshots.sent > len(SYMBOLS) - LINES  # it did rotate
     assert not repeats, repeats
+    # the ticks reused their list of due symbols: one pass over the universe a second
+    # (a tenth of max_price_age_s), not one a tick
+    assert 9 <= len(passes) <= 11, len(passes)

@@ -9,6 +9,7 @@ Scanner.
 from __future__ import annotations
 
 import pytest
+from textual.app import App
 
 from tests.tui.conftest import AppFactory, RecordingEngine
 from tui_trader.tui.screens.automation import AutomationScreen
@@ -103,3 +104,28 @@ async def test_help_from_a_number_key_screen_still_toggles(make_app: AppFactory)
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("4")
         assert type(app.screen) is LogScreen and len(app.screen_stack) == 1
+
+
+async def test_a_screen_shown_before_comes_back_without_textuals_50_ms_hold(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 12 (keypress p99 under 50 ms with 1,000 rows): Textual's ``switch_mode``
+    holds every update for 50 ms (``delay_update``) to mask a new screen's compose, so
+    each ``2`` took 54 ms. Only a mode's first visit, which composes its screen, holds."""
+    held: list[float] = []
+    original = App.delay_update
+
+    def spy(self: App[None], delay: float = 0.05) -> None:
+        held.append(delay)
+        original(self, delay)
+
+    monkeypatch.setattr(App, "delay_update", spy)
+    app = make_app(engine=RecordingEngine())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")  # Positions composed: held once
+        assert type(app.screen) is PositionsScreen and held == [0.05]
+        await pilot.press("1", "2", "1", "3")  # Scanner and Positions exist: no hold
+        assert type(app.screen) is OrdersScreen and held == [0.05, 0.05]  # Orders' first
+        await pilot.press("2", "3", "1")
+        assert type(app.screen) is ScannerScreen and held == [0.05, 0.05]
+        assert app._batch_count == 0  # nothing left holding the screen's updates

@@ -38,7 +38,7 @@ Decisions:
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Hashable
+from collections.abc import Hashable, KeysView
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -177,6 +177,11 @@ class LineBudget[K: Hashable]:
         """Seconds since the key was last requested or touched (None: not active)."""
         last = self._active.get(key)
         return None if last is None else now - last
+
+    def held_keys(self) -> KeysView[K]:
+        """Every streaming key, in no particular order: for sums and ages over the lines,
+        read on every snapshot's end (:meth:`active_keys` sorts by pin and use)."""
+        return self._active.keys()
 
     def active_keys(self) -> list[K]:
         """Every streaming key, pinned first, then most recently used first: the order to

@@ -272,8 +272,8 @@ class MarketData:
     ) -> float | None:
         """The oldest age among active lines (or among ``con_ids`` that are active); a
         line that never ticked counts from when it was requested. None: no such line."""
-        active = set(self.budget.active_keys())
-        keys = active if con_ids is None else active.intersection(con_ids)
+        held = self.budget.held_keys()
+        keys = held if con_ids is None else held & set(con_ids)
         oldest: float | None = None
         for k in keys:
             t = self._last_tick.get(k) or self._requested_at.get(k)
@@ -287,7 +287,7 @@ class MarketData:
         """The youngest age among active lines (a line that never ticked counts from when
         it was requested): how long the whole feed has been silent. None: no line."""
         freshest: float | None = None
-        for k in self.budget.active_keys():
+        for k in self.budget.held_keys():
             t = self._last_tick.get(k) or self._requested_at.get(k)
             if t is None:
                 continue
