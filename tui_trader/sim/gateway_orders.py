@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 
 from tui_trader.sim import protocol as p
@@ -136,7 +137,9 @@ class OrderDesk(AccountPublisher):
             return p.wire_bag(r.symbol, legs)
         return p.wire_contract(r.contract)
 
-    def _open_order_msg(self, state: OrderState, what_if: WhatIf | None = None) -> bytes:
+    def _wire_order(self, state: OrderState, *, with_flags: bool) -> p.WireOrder:
+        """The order's fields as openOrder echoes them; completedOrder leaves out transmit
+        and whatIf (``with_flags`` False: their defaults)."""
         r = state.request
         order = p.WireOrder(
             action=r.action,
@@ -146,9 +149,12 @@ class OrderDesk(AccountPublisher):
             tif=r.tif,
             account=r.account or self.account,
             order_ref=r.order_ref,
-            transmit=r.transmit,
-            what_if=r.what_if,
         )
+        return replace(order, transmit=r.transmit, what_if=r.what_if) if with_flags else order
+
+    def _open_order_msg(self, state: OrderState, what_if: WhatIf | None = None) -> bytes:
+        r = state.request
+        order = self._wire_order(state, with_flags=True)
         return p.open_order(
             r.order_id,
             self._order_contract(r),
@@ -177,15 +183,7 @@ class OrderDesk(AccountPublisher):
             s.send(
                 p.completed_order(
                     self._order_contract(r),
-                    p.WireOrder(
-                        action=r.action,
-                        total_quantity=r.quantity,
-                        order_type=r.order_type,
-                        lmt_price=r.limit_price,
-                        tif=r.tif,
-                        account=r.account or self.account,
-                        order_ref=r.order_ref,
-                    ),
+                    self._wire_order(state, with_flags=False),
                     perm_id=state.perm_id,
                     status=state.status,
                     filled=state.filled,
