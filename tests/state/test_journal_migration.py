@@ -9,10 +9,10 @@ table's schema and rows byte-for-byte as they were, readable through the ``Journ
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
 from pathlib import Path
 
-from tui_trader.core.models import IntentStatus, SpreadLeg, SpreadOrderSpec
+from tests.unit.test_journal import SPEC, T0
+from tui_trader.core.models import IntentStatus
 from tui_trader.state.journal import (
     APPLICATION_ID,
     MIGRATIONS,
@@ -22,24 +22,6 @@ from tui_trader.state.journal import (
     migrate,
 )
 
-T0 = datetime(2026, 3, 2, 20, 50, tzinfo=UTC)
-SPEC = SpreadOrderSpec(
-    underlying="AAPL",
-    direction="LONG",
-    legs=(
-        SpreadLeg(
-            con_id=1001, symbol="AAPL", expiry="20260417", strike=200, right="C", action="BUY"
-        ),
-        SpreadLeg(
-            con_id=1002, symbol="AAPL", expiry="20260417", strike=205, right="C", action="SELL"
-        ),
-    ),
-    action="BUY",
-    quantity=2,
-    order_type="LMT",
-    limit_price=2.10,
-    mode="paper",
-)
 #: The version the previous release wrote: the last one with a ``bar_cache`` table.
 PREVIOUS = 3
 
