@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -239,6 +240,44 @@ async def test_legs_bought_by_hand_show_as_one_external_spread(
         "DU…456",
         None,
     )
+
+
+async def test_only_a_held_legs_quote_recomputes_the_positions(
+    gateway: SimGateway, connect: Any, journal: Journal
+) -> None:
+    """Issue 12: with 1,000 symbols, the universe's lines and rotating snapshots bring
+    dozens of ticker batches a second; each recomputed every position and the account.
+    A batch recomputes only when it holds a held leg's quote (the mark moves)."""
+    ib: IB = await connect(1)
+    chain = await stream_calls(ib, gateway)
+    lo, sh, other = chain.options[4], chain.options[6], chain.options[0]
+    view = AccountView(ib, journal, clock=TestClock(), store=Store())
+    await view.refresh()
+    await asyncio.sleep(0.2)  # the P&L and account answers to refresh() are in (no pump:
+    runs: list[int] = []  # the simulated market stands still, nothing else arrives)
+    original = view.recompute
+
+    def counted() -> Any:
+        runs.append(1)
+        return original()
+
+    view.recompute = counted  # type: ignore[method-assign]
+
+    async def batch(*contracts: Any) -> int:
+        before = len(runs)
+        ib.pendingTickersEvent.emit({ib.ticker(c) for c in contracts})
+        await asyncio.sleep(0.01)  # a scheduled recompute runs on the next loop turn
+        return len(runs) - before
+
+    assert await batch(lo, other) == 0  # nothing held: no quote moves a mark
+    buy = ib.placeOrder(lo, MarketOrder("BUY", 2, account="DU123456"))
+    sell = ib.placeOrder(sh, MarketOrder("SELL", 2, account="DU123456"))
+    await until(lambda: buy.isDone() and sell.isDone())
+    await until(lambda: len(view.spreads) == 1 and view.spreads[0].quantity == 2)
+    await asyncio.sleep(0.2)  # the fills' position, portfolio and P&L updates are in
+    assert await batch(other) == 0  # not a leg
+    assert await batch(other, sh) == 1  # a leg: one recompute for the batch
+    assert await batch(lo) == 1
 
 
 async def test_live_configuration_on_a_paper_account_is_flagged(

@@ -3,16 +3,19 @@ the price sanitiser every quote goes through."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from ib_insync import IB, Contract, Stock, Ticker
 
 from tests.broker.conftest import T_START, FakeMonotonic, until
 from tests.sim.conftest import Connect, MakeGateway
+from tui_trader.broker import marketdata as marketdata_module
 from tui_trader.broker.lines import LineBudget, LineStatus
 from tui_trader.broker.marketdata import (
     IB_UNSET_DOUBLE,
@@ -351,3 +354,35 @@ async def test_touch_keeps_a_line_from_eviction(
     assert md.budget.evictions == 1
     await ib.reqCurrentTimeAsync()
     assert lines_on_gateway(gateway, 10) == 2
+
+
+async def test_a_burst_of_line_changes_is_one_store_update_with_the_last_count(
+    make_gateway: MakeGateway,
+    connect: Connect,
+    fake_time: FakeMonotonic,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 12: the snapshot rotation takes and gives back a line ~40 times a second;
+    each wrote Health (and redrew the footer's ``lines N/M``). ``publish_soon`` gathers a
+    burst into one update that says the count after it."""
+    monkeypatch.setattr(marketdata_module, "PUBLISH_SOON_S", 0.0)  # next loop turn
+    gateway = await make_gateway()
+    ib = await connect(3, gateway)
+    store = Store()
+    md = MarketData(ib, LineBudget(10), clock=clock_of(fake_time), store=store)
+    contracts = await option_contracts(ib, 6)
+    updates: list[int] = []
+    store.subscribe(Health, lambda change: updates.append(change.value.lines_active))
+    for c in contracts:
+        md.budget.request(c.conId, 0.0)  # a line taken, as Snapshots.request does
+        md.publish_soon()
+    md.budget.release(contracts[0].conId, 0.0)  # and one given back
+    md.publish_soon()
+    assert updates == []  # nothing yet: the burst is still coming
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert updates == [5]  # one update, the count after the burst
+    md.publish_soon()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert updates == [5]  # nothing changed since: the store drops an equal update

@@ -59,10 +59,15 @@ async def test_the_scanner_title_says_the_load_and_shows_what_has_loaded(
         assert len(screen.table.keys) == 25
         assert "bars 25/60" in screen.query_one(HealthFooter).text
 
+        store.update(ScanResults, report=demo.report)  # a partial scan of 25 more
+        await pilot.pause()
+        assert not app.gc_pacer.settling  # the load is not in yet
         store.update(ScanResults, bars_loaded=60)  # the last symbols arrive...
         store.update(Health, bars_loaded=60)
         store.update(ScanResults, report=demo.report, running=False)  # ...the full scan
         await pilot.pause()
+        # the universe is loaded: the collector's next quiet pass settles it (gcpacing)
+        assert app.gc_pacer.settling or app.gc_pacer.collections == 1
         title = str(screen.query_one("#title-status").render())
         assert title.startswith("60 symbols") and "loading" not in title
         assert len(screen.table.keys) == 60

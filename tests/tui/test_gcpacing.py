@@ -63,3 +63,31 @@ def test_start_freezes_and_takes_over_full_collections_stop_gives_them_back() ->
     finally:
         p.stop()
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_settle_runs_the_next_quiet_pass_at_once_and_freezes_what_survives() -> None:
+    """After the universe's one-off load (the app calls settle after the first complete
+    scan): a full pass at the next quiet tick, not up to 30 s later, then freeze."""
+    clock, runs = Clock(), []
+    p = pacer(clock, runs)
+    kept: list[list[int]] = []
+    try:
+        p.start()
+        frozen = gc.get_freeze_count()
+        kept += [[i] for i in range(3)]  # the "load": tracked, alive after the pass
+        clock.t = 105.0
+        p.key_pressed()
+        p.settle()
+        assert p.settling
+        clock.t = 105.5
+        assert not p.tick() and runs == []  # typing: it waits for a quiet second
+        clock.t = 106.0
+        assert p.tick() and runs == [106.0] and not p.settling
+        assert gc.get_freeze_count() > frozen  # what survived is out of later passes
+        clock.t = 135.9
+        assert not p.tick()  # then the usual schedule, from this pass
+        clock.t = 136.0
+        assert p.tick() and runs == [106.0, 136.0]
+    finally:
+        p.stop()
+    assert kept and gc.get_freeze_count() == 0

@@ -483,6 +483,8 @@ class AccountView:
         self._intents: list[OrderIntent] | None = None
         self._scheduled = False
         self._spreads: tuple[SpreadPosition, ...] = ()
+        #: conIds of the legs held at the last recompute (see :meth:`_on_tickers`).
+        self._leg_ids: frozenset[int] = frozenset()
         self._events = Subscriptions(
             [
                 (ib.positionEvent, self._on_positions),
@@ -492,7 +494,7 @@ class AccountView:
                 (ib.accountValueEvent, self._on_update),
                 (ib.pnlEvent, self._on_update),
                 (ib.pnlSingleEvent, self._on_update),
-                (ib.pendingTickersEvent, self._on_update),
+                (ib.pendingTickersEvent, self._on_tickers),
             ]
         )
         self.start()
@@ -517,6 +519,15 @@ class AccountView:
 
     def _on_update(self, *_: Any) -> None:
         self._schedule()
+
+    def _on_tickers(self, tickers: Iterable[Ticker]) -> None:
+        """A quote moves the marks only when it is a held leg's: the universe's lines and
+        its rotating snapshots (dozens of ticker batches a second with 1,000 symbols)
+        recomputed every position and account figure for nothing (issue 12's idle CPU).
+        The account's own values and P&L come with their own events."""
+        legs = self._leg_ids
+        if legs and any(t.contract is not None and t.contract.conId in legs for t in tickers):
+            self._schedule()
 
     def _schedule(self) -> None:
         if self._scheduled:
@@ -599,6 +610,7 @@ class AccountView:
         legs = [
             _position_leg(p, portfolio, quotes, day, greeks) for p in positions if p.position != 0
         ]
+        self._leg_ids = frozenset(p.contract.conId for p in positions if p.position != 0)
         if self._intents is None:
             self._intents = self._journal.intents()
         self._spreads = tuple(group_positions(legs, self._intents, self._today()))

@@ -126,7 +126,7 @@ class Snapshots:
         task = asyncio.ensure_future(self._one(key, contract))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        self._md.publish()
+        self._md.publish_soon()
         return True
 
     async def _one(self, key: int, contract: Contract) -> None:
@@ -203,7 +203,7 @@ class Snapshots:
                 shrink.new_max,
             )
             self._md.apply_all(shrink.decisions)
-        self._md.publish()
+        self._md.publish_soon()
 
     def _now_s(self) -> float:
         return self._clock().timestamp()

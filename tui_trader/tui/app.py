@@ -75,6 +75,7 @@ from tui_trader.state.store import (
     ConnectionState,
     Health,
     Orders,
+    ScanResults,
     Store,
 )
 from tui_trader.tui.gcpacing import GcPacer
@@ -212,6 +213,8 @@ class TraderApp(App[None]):
         #: How many coalesced redraws ran (tests and benchmarks read it).
         self.flush_count = 0
         self.gc_pacer = GcPacer()
+        self._universe_settled = False
+        self._changes: list[tuple[Change[Any], bool]] = []
         #: Input cursors blink unless switched off (snapshot tests need a still picture).
         self.cursor_blink = True
         #: Notice topics: pending (notification identity -> topic) and shown (topic -> it).
@@ -300,12 +303,26 @@ class TraderApp(App[None]):
         active app), where timers and notifications cannot be created. ``call_later``
         only posts a message, which is safe from any context, and keeps the order.
 
+        The changes wait in a list drained by one such message: a message per change
+        (with a 1,000-symbol rotation, dozens a second) cost Textual a fresh
+        ``inspect.signature`` of the callback each, a callback with arguments being a new
+        ``partial`` every time.
+
         Changes made while the engine is starting (the journal's orders, the first
         connection) are its initial state, not events: redrawn, never toasted.
         """
-        self.call_later(self._apply_change, change, not self.starting)
+        self._changes.append((change, not self.starting))
+        if len(self._changes) == 1:
+            self.call_later(self._apply_changes)
+
+    def _apply_changes(self) -> None:
+        changes, self._changes = self._changes, []
+        for change, alert in changes:
+            self._apply_change(change, alert)
 
     def _apply_change(self, change: Change[Any], alert: bool = True) -> None:
+        if change.slice is ScanResults and not self._universe_settled:
+            self._settle_after_first_scan(change.value)
         try:
             if alert:
                 self._alert(change)
@@ -318,6 +335,13 @@ class TraderApp(App[None]):
                 self.set_timer(self._refresh_interval, self.flush)
             else:
                 self.call_later(self.flush)
+
+    def _settle_after_first_scan(self, scan: ScanResults) -> None:
+        """The first complete scan (every symbol's bars loaded): the engine's one-off load
+        is in, so the collector settles it (:meth:`GcPacer.settle`)."""
+        if scan.report is not None and not scan.running and scan.bars_loaded >= scan.bars_total:
+            self._universe_settled = True
+            self.gc_pacer.settle()
 
     def flush(self) -> None:
         """Redraw what the changes since the last flush touched (one batched repaint)."""
