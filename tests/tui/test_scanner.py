@@ -87,6 +87,20 @@ def test_the_row_cache_redraws_only_the_cells_a_tick_changed(demo: Demo) -> None
     assert all(third[s][0] is not second[s][0] for s in second)
 
 
+def test_a_filter_keeps_the_other_rows_cells_for_when_it_is_cleared(demo: Demo) -> None:
+    """A filter letter showed a few rows and pruned every other row's cells (the cache's
+    limit counted the rows shown, not the scan's); escape then drew them all again."""
+    results = list(demo.report.results)
+    cache = RowCache()
+    scanner_rows(results, SORTS[0], "", PALETTE, cache)
+    moved = [replace(r, close=r.close + 0.01) for r in results]  # a tick on every row
+    drawn = dict(scanner_rows(moved, SORTS[0], "", PALETTE, cache))  # 120 prices cached
+    filtered = scanner_rows(moved, SORTS[0], "aapl", PALETTE, cache)
+    assert [k for k, _ in filtered] == ["AAPL"]
+    cleared = dict(scanner_rows(moved, SORTS[0], "", PALETTE, cache))
+    assert all(cleared[s] is drawn[s] for s in drawn)  # nothing drawn again
+
+
 def test_the_filter_matches_symbol_direction_signal_and_reason(demo: Demo) -> None:
     aapl = row_of(demo, "AAPL")
     assert matches(aapl, "aap") and matches(aapl, "short") and matches(aapl, "low_b")

@@ -189,8 +189,12 @@ class RowCache:
         results: Sequence[SymbolScan],
         palette: Palette,
         hide: frozenset[str] = frozenset(),
+        keep: Sequence[SymbolScan] | None = None,
     ) -> list[tuple[str, tuple[Text, ...]]]:
-        """``hide``: reasons left out of the Eligibility cells (:func:`shared_reasons`)."""
+        """``hide``: reasons left out of the Eligibility cells (:func:`shared_reasons`).
+        ``keep``: the rows whose cells stay cached (default ``results``); the whole scan
+        when ``results`` is the filter's part of it, so that a filter letter does not
+        prune the other rows' cells and its escape does not draw them all again."""
         if palette is not self._palette or hide != self._hide:
             self._cells = [{} for _ in CELLS]
             self._last = {}
@@ -215,9 +219,10 @@ class RowCache:
                 cells = seen[1]
             last[r.symbol] = (r, cells)
             out.append((r.symbol, cells))
-        limit = 2 * len(results) + 64
+        kept = results if keep is None else keep
+        limit = 2 * len(kept) + 64
         if any(len(cache) > limit for cache in caches):
-            self._prune({r.symbol for r in results})
+            self._prune({r.symbol for r in kept})
         return out
 
     def _prune(self, shown: set[str]) -> None:
@@ -247,7 +252,7 @@ def scanner_rows(
     kept = sorted((r for r in results if matches(r, needle)), key=sort.key)
     if cache is None:
         cache = RowCache()
-    return cache.rows(kept, palette, shared_reasons(results))
+    return cache.rows(kept, palette, shared_reasons(results), keep=results)
 
 
 class ScannerScreen(TraderScreen):
