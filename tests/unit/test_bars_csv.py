@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tui_trader.core.bars import Bars, DroppedBar, DuplicateBarError
 from tui_trader.core.indicators import compute_indicators
@@ -222,6 +224,52 @@ def test_provisional_bar_replaces_or_appends() -> None:
     assert later.close[a, -1] == 10.9 and later.volume[a, -1] == 40.0
     # The original is untouched.
     assert bars.close[a, -1] == 11.0
+
+
+#: Live prices as IB may send them: fine, zero, negative, NaN, inf, the unset marker.
+_LIVE = st.one_of(
+    st.floats(min_value=0.01, max_value=500.0),
+    st.sampled_from([0.0, -1.0, float("nan"), float("inf"), 1.7976931348623157e308]),
+)
+_VOLUME = st.one_of(
+    st.floats(min_value=0.0, max_value=1e7),
+    st.sampled_from([-5.0, float("nan"), float("inf"), 1.7976931348623157e308]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    quotes=st.dictionaries(st.sampled_from(["AAA", "BBB", "CCC", "DDD", "ZZZ"]), _LIVE),
+    volumes=st.dictionaries(st.sampled_from(["AAA", "BBB", "CCC", "DDD"]), _VOLUME),
+)
+def test_one_batch_of_live_prices_is_each_symbol_applied_alone(
+    quotes: dict[str, float], volumes: dict[str, float]
+) -> None:
+    """Money path (SPEC 1's provisional bar): the batch is validated in one numpy pass;
+    each symbol's bar, and each refusal, must be what that symbol alone would give."""
+    bars = _bars(
+        [
+            (D1, "AAA", 10, 11, 9, 10.5, 100),
+            (D2, "AAA", 10.5, 11.5, 10, 11, 120),
+            (D2, "BBB", 20.5, 21, 20, 20.8, 210),
+            (D3, "CCC", 5, 6, 4, 5.5, 50),  # a partial bar for D3 already: extended
+            (D1, "DDD", 7, 8, 6, 7.5, 70),
+        ]
+    )
+    batch = bars.with_provisional(D3, quotes, volumes)
+    for sym in ("AAA", "BBB", "CCC", "DDD"):
+        alone = bars.with_provisional(
+            D3,
+            {sym: quotes[sym]} if sym in quotes else {},
+            {sym: volumes[sym]} if sym in volumes else {},
+        )
+        assert batch.dropped.get(sym) == alone.dropped.get(sym)
+        i, j = batch.index(sym), alone.index(sym)
+        assert batch.last_date(sym) == alone.last_date(sym)
+        for name in ("open", "high", "low", "close", "volume"):
+            got, want = getattr(batch, name)[i], getattr(alone, name)[j]
+            np.testing.assert_array_equal(got[~np.isnan(got)], want[~np.isnan(want)])
+    assert "ZZZ" not in batch and batch.asof == D3
 
 
 def test_provisional_without_volume_is_nan_not_guessed() -> None:

@@ -320,46 +320,47 @@ class Bars:
         """
         dropped = {s: list(v) for s, v in self.dropped.items()}
         day64 = np.datetime64(day, "D")
-        replace: list[tuple[int, float, float]] = []
-        append: list[tuple[int, float, float]] = []
-        for sym, price in last.items():
-            if sym not in self._rows:
-                continue
-            i = self.index(sym)
-            p = float(price)
-            vol = float("nan") if volume is None or sym not in volume else float(volume[sym])
-            pa = np.array([p])
-            code = int(_drop_codes(pa, pa, pa, pa, np.array([0.0 if np.isnan(vol) else vol]))[0])
-            if code:
-                dropped.setdefault(sym, []).append(DroppedBar(day, DROP_REASONS[code - 1]))
-                continue
-            d_last = self.dates[i, -1]
-            if not np.isnat(d_last) and d_last > day64:
-                raise ValueError(
-                    f"provisional bar for {sym} on {day.isoformat()} is older than its "
-                    f"latest bar ({_to_date(d_last).isoformat()})"
-                )
-            same_day = not np.isnat(d_last) and d_last == day64
-            (replace if same_day else append).append((i, p, vol))
+        # One numpy pass over every quoted symbol (a live scan of 1,000 symbols validated
+        # them one small array at a time: most of the scan's own cost, issue 12).
+        syms = [s for s in last if s in self._rows]
+        quoted = len(syms)
+        idx = np.fromiter((self.index(s) for s in syms), dtype=np.int64, count=quoted)
+        price = np.fromiter((float(last[s]) for s in syms), dtype=np.float64, count=quoted)
+        vol = np.fromiter(
+            (float("nan") if volume is None or s not in volume else float(volume[s]) for s in syms),
+            dtype=np.float64,
+            count=quoted,
+        )
+        codes = _drop_codes(price, price, price, price, np.where(np.isnan(vol), 0.0, vol))
+        for k in np.flatnonzero(codes):
+            dropped.setdefault(syms[k], []).append(DroppedBar(day, DROP_REASONS[codes[k] - 1]))
+        ok = codes == 0
+        d_last = self.dates[idx, -1]
+        dated = ok & ~np.isnat(d_last)
+        later = np.flatnonzero(dated & (d_last > day64))
+        if later.size:
+            k = int(later[0])
+            raise ValueError(
+                f"provisional bar for {syms[k]} on {day.isoformat()} is older than its "
+                f"latest bar ({_to_date(d_last[k]).isoformat()})"
+            )
+        same_day = dated & (d_last == day64)
+        to_append = ok & ~same_day
 
         names = ("dates", "open", "high", "low", "close", "volume")
         arrays: dict[str, NDArray[np.generic]] = {
             n: getattr(self, n).copy(order="F") for n in names
         }
 
-        if replace:
-            r = np.asarray([t[0] for t in replace], dtype=np.int64)
-            pr = np.asarray([t[1] for t in replace], dtype=np.float64)
-            vr = np.asarray([t[2] for t in replace], dtype=np.float64)
+        if same_day.any():
+            r, pr, vr = idx[same_day], price[same_day], vol[same_day]
             arrays["high"][r, -1] = np.maximum(arrays["high"][r, -1], pr)
             arrays["low"][r, -1] = np.minimum(arrays["low"][r, -1], pr)
             arrays["close"][r, -1] = pr
             arrays["volume"][r, -1] = np.where(np.isnan(vr), arrays["volume"][r, -1], vr)
 
-        if append:
-            a = np.asarray([t[0] for t in append], dtype=np.int64)
-            pa_ = np.asarray([t[1] for t in append], dtype=np.float64)
-            va_ = np.asarray([t[2] for t in append], dtype=np.float64)
+        if to_append.any():
+            a, pa_, va_ = idx[to_append], price[to_append], vol[to_append]
             is_app = np.zeros(self.n_symbols, dtype=bool)
             is_app[a] = True
             width = self.n_days + 1
