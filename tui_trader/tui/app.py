@@ -11,7 +11,8 @@ Decisions:
   ``refresh_interval`` (0.25 s: at most four a second) publishes the set of changed slices
   inside ``batch_update`` (:attr:`TraderApp.store_changed`) and the screens diff their
   tables. Toasts for fills, rejections, connection changes and breaker trips are raised at
-  once, from the change itself, so none is lost to coalescing.
+  once, from the change itself, so none is lost to coalescing (the rules:
+  :mod:`tui_trader.tui.toasts`).
 - **One slow timer.** The footer's clock ticks once a second; nothing else polls, so an
   idle dashboard costs next to no CPU over SSH.
 - **Garbage collection at quiet moments** (:mod:`tui_trader.tui.gcpacing`): the start-up
@@ -64,16 +65,13 @@ from textual.theme import BUILTIN_THEMES, Theme
 from textual.widget import AwaitMount
 
 from tui_trader.core.auto import AutoMode
-from tui_trader.core.models import IntentStatus, OrderIntent
-from tui_trader.core.risk import BreakerState, BreakerStatus
+from tui_trader.core.risk import BreakerState
 from tui_trader.core.settings import Settings
 from tui_trader.engine.actions import EngineActions, Outcome
 from tui_trader.state.store import (
     Account,
     Automation,
     Change,
-    ConnectionState,
-    Health,
     Orders,
     ScanResults,
     Store,
@@ -87,7 +85,7 @@ from tui_trader.tui.screens.backtest import BacktestScreen
 from tui_trader.tui.screens.base import TraderScreen
 from tui_trader.tui.screens.chain import ChainScreen
 from tui_trader.tui.screens.chart import ChartScreen, chart_symbol
-from tui_trader.tui.screens.confirm import ConfirmScreen, clear_kill_switch_question, order_text
+from tui_trader.tui.screens.confirm import ConfirmScreen, clear_kill_switch_question
 from tui_trader.tui.screens.help import HelpScreen
 from tui_trader.tui.screens.history import HistoryScreen
 from tui_trader.tui.screens.log import LogScreen
@@ -102,6 +100,7 @@ from tui_trader.tui.themes import (
     ThemeError,
     available_themes,
 )
+from tui_trader.tui.toasts import toasts_for
 from tui_trader.tui.widgets.plot_theme import register_plot_themes
 
 if TYPE_CHECKING:
@@ -405,72 +404,15 @@ class TraderApp(App[None]):
             for oldest in sorted(shown, key=lambda n: n.raised_at)[:excess]:
                 del shown[oldest]
 
-    def _toast(
-        self, message: str, *, title: str = "", severity: str = "information", topic: str = ""
-    ) -> None:
-        self.notify(message, title=title, severity=severity, topic=topic or None)  # type: ignore[arg-type]
-        if severity == "error" and self._bell_on_alert:
-            self.bell()
-
     def _alert(self, change: Change[Any]) -> None:
-        if change.slice is Health:
-            old, new = change.previous.state, change.value.state
-            if old != new:
-                severity = {
-                    ConnectionState.CONNECTED: "information",
-                    ConnectionState.DOWN: "error",
-                }.get(new, "warning")
-                self._toast(f"{old.value} -> {new.value}", title="Connection", severity=severity)
-        elif change.slice is Orders:
-            before = {i.intent_id: i for i in change.previous.intents}
-            for intent in change.value.intents:
-                self._alert_order(before.get(intent.intent_id), intent)
-        elif change.slice is BreakerState:
-            was, now = change.previous.status, change.value.status
-            if was is BreakerStatus.ACTIVE and now is BreakerStatus.HALTED:
-                reason = change.value.reason or "a circuit breaker tripped"
-                self._toast(
-                    f"New entries halted: {reason}.",
-                    title="HALTED",
-                    severity="error",
-                    topic="breakers",
-                )
-            elif was is BreakerStatus.HALTED and now is BreakerStatus.ACTIVE:
-                self._toast(
-                    "New entries allowed again.", title="Breakers cleared", topic="breakers"
-                )
-
-    def _alert_order(self, old: OrderIntent | None, new: OrderIntent) -> None:
-        if old is not None and old.status == new.status and old.filled == new.filled:
-            return
-        what = order_text(new.spec)
-        if new.status is IntentStatus.REJECTED and (old is None or not old.is_terminal):
-            reason = new.last_error_text or (
-                f"IB error {new.last_error_code}" if new.last_error_code else "no reason given"
+        """Show the toasts the change raises (:mod:`tui_trader.tui.toasts`); a bell for an
+        error when ``[ui] bell`` is on."""
+        for toast in toasts_for(change):
+            self.notify(
+                toast.message, title=toast.title, severity=toast.severity, topic=toast.topic or None
             )
-            self._toast(
-                f"{what}: {reason}",
-                title="Order rejected",
-                severity="error",
-                topic=f"{new.intent_id} rejected",
-            )
-        elif new.filled > (old.filled if old else 0):
-            avg = "" if new.avg_fill_price is None else f" avg {new.avg_fill_price:.2f}"
-            title = "Filled" if new.status is IntentStatus.FILLED else "Partial fill"
-            self._toast(
-                f"{what}: {new.filled}/{new.spec.quantity}{avg}",
-                title=title,
-                topic=f"{new.intent_id} {title}",
-            )
-        elif old is not None and new.status is IntentStatus.CANCELLED:
-            self._toast(what, title="Order cancelled", topic=f"{new.intent_id} cancelled")
-        elif old is not None and new.status is IntentStatus.UNKNOWN:
-            self._toast(
-                f"{what}: outcome unknown, check TWS.",
-                title="Order unknown",
-                severity="warning",
-                topic=f"{new.intent_id} unknown",
-            )
+            if toast.severity == "error" and self._bell_on_alert:
+                self.bell()
 
     # -- the engine's daily bars (the Backtest screen) ------------------------------------
 
