@@ -189,3 +189,41 @@ async def test_scanner_shows_an_empty_state_before_the_first_scan(make_app: AppF
         assert isinstance(screen, ScannerScreen)
         assert screen.query_one(DiffTable).keys == []
         assert "no scan yet" in str(screen.query_one("#title-status").render())
+
+
+async def test_an_ages_change_reuses_the_sorted_rows_and_a_new_report_does_not(
+    make_app: AppFactory, demo: Demo
+) -> None:
+    """Issue 12: the price ages are republished every few seconds with the report
+    unchanged; only the age cells are redone, the filter, sort and format are not."""
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ScannerScreen)
+        built: list[int] = []
+        rows = screen._cache.rows
+
+        def counting(*args: object, **kwargs: object) -> object:
+            built.append(1)
+            return rows(*args, **kwargs)  # type: ignore[arg-type]
+
+        screen._cache.rows = counting  # type: ignore[method-assign]
+        app.store.update(ScanResults, price_ages=(("AAPL", 7.0), ("MSFT", 65.0)))
+        await pilot.pause()
+        assert built == []
+        assert screen.table.cells("AAPL")[3].plain == "7s"
+        assert screen.table.cells("MSFT")[3].plain == "65s"
+        app.store.update(ScanResults, price_ages=(("AAPL", 12.0),))
+        await pilot.pause()
+        assert built == [] and screen.table.cells("AAPL")[3].plain == "12s"
+        assert screen.table.cells("MSFT")[3].plain == "-"
+        results = [
+            replace(r, close=230.0) if r.symbol == "AAPL" else r for r in demo.report.results
+        ]
+        app.store.update(ScanResults, report=replace(demo.report, results=results))
+        await pilot.pause()
+        assert built == [1] and screen.table.cells("AAPL")[2].plain == "230.00"
+        await pilot.press("s")
+        assert built == [1, 1]
+        await pilot.press("slash", "a")
+        assert len(built) == 3 and screen.filter_text == "a"

@@ -223,3 +223,38 @@ async def test_click_moves_the_cursor_and_a_read_only_table_has_none() -> None:
         cursor_line, other = ro.render_line(1), ro.render_line(2)
         assert cursor_line.text == other.text.replace("B", "A")
         assert [s.style for s in cursor_line] == [s.style for s in other]  # no cursor bar
+
+
+async def test_a_new_row_count_repaints_the_table_without_laying_out_the_screen() -> None:
+    """A filter letter changes the row count: the table's scrollbar and scroll position
+    follow, but the screen is not arranged again (that pass repainted every widget)."""
+    app = TableApp()
+    async with app.run_test(size=(30, 10)) as pilot:
+        table = app.query_one(DiffTable)
+        table.sync(numbered(200))
+        table.focus()
+        await pilot.press("end")
+        await pilot.pause()
+        assert table.show_vertical_scrollbar and table.scroll_y == 201 - 10
+        layouts: list[bool] = []
+        screen = app.screen
+        arrange = screen._refresh_layout
+
+        def counting(*args: object, **kwargs: object) -> None:
+            layouts.append(True)
+            arrange(*args, **kwargs)  # type: ignore[arg-type]
+
+        screen._refresh_layout = counting  # type: ignore[method-assign]
+        table.sync(numbered(30))  # fewer rows: the scroll position comes back in range
+        await pilot.pause()
+        assert layouts == []
+        assert table.virtual_size.height == 31 and table.scroll_y == 31 - 10
+        assert table.vertical_scrollbar.window_virtual_size == 31
+        assert screen_text(table)[-1].startswith(" S0029")
+        table.sync(numbered(5))  # no scrollbar any more: that one is a layout change
+        await pilot.pause()
+        assert not table.show_vertical_scrollbar and table.scroll_y == 0
+        assert screen_text(table)[1:6] == [f" S000{i}  1.00" for i in range(5)]
+        table.sync(numbered(300))
+        await pilot.pause()
+        assert table.show_vertical_scrollbar and table.virtual_size.height == 301

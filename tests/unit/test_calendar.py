@@ -220,3 +220,25 @@ def test_market_open_follows_the_regular_session() -> None:
     assert not market_open(datetime(2026, 11, 26, 12, 0, tzinfo=et))  # Thanksgiving
     assert market_open(datetime(2026, 11, 27, 12, 59, tzinfo=et))  # early close at 13:00
     assert not market_open(datetime(2026, 11, 27, 13, 0, tzinfo=et))
+
+
+def test_the_footers_every_second_question_is_answered_without_the_calendar(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The footer asks for the window on every redraw: after the first answer for a day
+    the exchange calendar (a pandas index search each time) is not consulted again."""
+    import tui_trader.core.calendar as cal
+
+    first = window_status(et("2026-03-10", "14:00"), TIMING)
+    asked: list[str] = []
+    real = cal._calendar
+
+    def counting(name: str) -> object:
+        asked.append(name)
+        return real(name)
+
+    monkeypatch.setattr(cal, "_calendar", counting)
+    later = window_status(et("2026-03-10", "14:00:07"), TIMING)
+    assert asked == []
+    assert later.window == first.window and later.next_open == first.next_open
+    assert (first.opens_in - later.opens_in) == timedelta(seconds=7)

@@ -81,8 +81,9 @@ _ERR_MAX_RATE = 100
 _ERR_MAX_TICKERS = 101
 #: Seconds before re-requesting a line IB dropped for the message rate (error 100).
 RATE_RETRY_S = 1.2
-#: How long :meth:`MarketData.publish_soon` gathers line changes into one store update.
-PUBLISH_SOON_S = 0.1
+#: How long :meth:`MarketData.publish_soon` gathers line changes into one store update:
+#: the footer's ``lines N/M`` follows the snapshot rotation once a second (issue 12).
+PUBLISH_SOON_S = 1.0
 _ERR_NO_SECURITY = 200
 _DATA_LOST = 1101  # reqId -1: connectivity restored, IB dropped every market-data line
 
@@ -322,9 +323,14 @@ class MarketData:
     def publish_soon(self) -> None:
         """:meth:`publish` once for a burst of line changes, ``PUBLISH_SOON_S`` from the
         first (at once outside a running loop). The snapshot rotation takes and gives
-        back a line about 40 times a second with a 1,000-symbol universe; the footer's
-        ``lines N/M`` is redrawn a few times a second, so one store update per burst says
-        the same and costs a fortieth (issue 12's idle CPU)."""
+        back a line about 40 times a second with a 1,000-symbol universe, so the count of
+        lines in use (snapshots included) moves by one or two all the time: one store
+        update a second shows the same footer and costs a fortieth (issue 12's idle CPU;
+        at 0.1 s, phases where the count kept moving redrew the footer three times a
+        second and cost the dashboard ~1 % of a core). The budget itself is exact at every
+        moment (it is what decides a request); only its display waits. Everything else
+        that changes the budget (a stream asked for or given back, a refusal that shrinks
+        it) still publishes at once."""
         if self._store is None or self._publish_pending:
             return
         try:

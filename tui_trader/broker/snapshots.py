@@ -203,7 +203,9 @@ class Snapshots:
                 shrink.new_max,
             )
             self._md.apply_all(shrink.decisions)
-        self._md.publish_soon()
+            self._md.publish()  # a smaller budget is news: the footer says it at once
+        else:
+            self._md.publish_soon()
 
     def _now_s(self) -> float:
         return self._clock().timestamp()

@@ -76,16 +76,25 @@ def _et_date(now: datetime) -> date:
     return now.astimezone(ET).date()
 
 
+#: The per-day look-ups below are pure (a calendar's sessions never change while the
+#: process runs) and the footer asks for today's window on every redraw: each answer is
+#: kept, so a redraw costs a dictionary look-up, not a pandas index search (~0.3 ms).
+_day_cache = functools.lru_cache(maxsize=4096)
+
+
+@_day_cache
 def _is_session(d: date, calendar: str) -> bool:
     _check_range(d)
     return bool(_calendar(calendar).is_session(d.isoformat()))
 
 
+@_day_cache
 def _close_utc(d: date, calendar: str) -> datetime:
     close: datetime = _calendar(calendar).session_close(d.isoformat()).to_pydatetime()
     return close.astimezone(UTC)
 
 
+@_day_cache
 def _next_session(d: date, calendar: str) -> date:
     """The first session strictly after ``d``."""
     nxt = d + timedelta(days=1)

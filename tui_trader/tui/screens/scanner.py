@@ -180,7 +180,8 @@ class RowCache:
 
     def __init__(self) -> None:
         self._cells: list[dict[Any, Text]] = [{} for _ in CELLS]
-        self._last: dict[str, tuple[SymbolScan, tuple[Text, ...]]] = {}
+        #: symbol -> (the result seen last, its cells, the values they show)
+        self._last: dict[str, tuple[SymbolScan, tuple[Text, ...], tuple[Any, ...]]] = {}
         self._palette: Palette | None = None
         self._hide: frozenset[str] = frozenset()
 
@@ -208,8 +209,8 @@ class RowCache:
                 out.append((r.symbol, seen[1]))
                 continue
             built: list[Text] = []
-            for i, ((_, draw), cache) in enumerate(zip(CELLS, caches, strict=True)):
-                value = self._value(i, r)
+            values = tuple(self._value(i, r) for i in range(len(CELLS)))
+            for value, (_, draw), cache in zip(values, CELLS, caches, strict=True):
                 cell = cache.get(value)
                 if cell is None:
                     cell = cache[value] = draw(value, palette)
@@ -217,7 +218,7 @@ class RowCache:
             cells = tuple(built)
             if seen is not None and all(a is b for a, b in zip(seen[1], cells, strict=True)):
                 cells = seen[1]
-            last[r.symbol] = (r, cells)
+            last[r.symbol] = (r, cells, values)
             out.append((r.symbol, cells))
         kept = results if keep is None else keep
         limit = 2 * len(kept) + 64
@@ -226,10 +227,12 @@ class RowCache:
         return out
 
     def _prune(self, shown: set[str]) -> None:
-        """Keep the rows and cells of the symbols shown; drop the rest."""
+        """Keep the rows and cells of the symbols shown; drop the rest. Every scan whose
+        prices moved comes here (its new values outgrow the limit), so the values each
+        row shows are kept with it rather than computed again."""
         self._last = {s: v for s, v in self._last.items() if s in shown}
         for i in range(len(CELLS)):
-            self._cells[i] = {self._value(i, r): cells[i] for r, cells in self._last.values()}
+            self._cells[i] = {values[i]: cells[i] for _, cells, values in self._last.values()}
 
     def _value(self, i: int, r: SymbolScan) -> Any:
         """What column ``i`` shows for ``r`` (the Eligibility reasons without the hidden)."""
@@ -277,6 +280,10 @@ class ScannerScreen(TraderScreen):
         self.filter_text = ""
         self._cache = RowCache()
         self._ages = AgeCells()  # issue 12: each row's price age, after "Last"
+        #: The formatted rows and what they were built from (report, sort, filter,
+        #: palette): see :meth:`_formatted`.
+        self._formatted_for: tuple[object, int, str, Palette] | None = None
+        self._formatted_rows: list[tuple[str, tuple[Text, ...]]] = []
 
     def compose_body(self) -> Iterable[Any]:
         # The filter line is mounted on the first "/": an Input mounted while the app is
@@ -294,11 +301,26 @@ class ScannerScreen(TraderScreen):
 
     def render_body(self) -> None:
         scan = self.trader.store.get(ScanResults)
-        results = scan.report.results if scan.report is not None else []
-        rows = scanner_rows(results, self.sort, self.filter_text, self.palette, self._cache)
-        rows = self._ages.add(rows, scan.price_ages, self.palette)
+        rows = self._ages.add(self._formatted(scan), scan.price_ages, self.palette)
         self.table.sync(rows)
         self.set_status(self._status(scan, len(rows)))
+
+    def _formatted(self, scan: ScanResults) -> list[tuple[str, tuple[Text, ...]]]:
+        """The scan's rows, filtered, sorted and formatted: built again only when the
+        report, the sort, the filter or the palette changed. Most ``ScanResults`` changes
+        are the price ages' (every few seconds, issue 12) or the SCANNING flag's, which
+        leave the report as it was: filtering and sorting 1,000 results again for them
+        was a third of the Scanner's redraw."""
+        key = (scan.report, self.sort_index, self.filter_text, self.palette)
+        last = self._formatted_for
+        if last is not None and key[0] is last[0] and key[3] is last[3] and key[1:3] == last[1:3]:
+            return self._formatted_rows
+        results = scan.report.results if scan.report is not None else []
+        self._formatted_rows = scanner_rows(
+            results, self.sort, self.filter_text, self.palette, self._cache
+        )
+        self._formatted_for = key
+        return self._formatted_rows
 
     def _status(self, scan: ScanResults, shown: int) -> str:
         parts: list[str] = []

@@ -242,7 +242,7 @@ class DiffTable(ScrollView, can_focus=True):
             self._lines.clear()
         size = Size(self._total_width(), len(keys) + 1)
         if size != self.virtual_size:  # setting it, even unchanged, repaints the whole table
-            self.virtual_size = size
+            self._set_virtual_size(size)
         self._keep_cursor(cursor_key, before)
         if structural or resized:
             self.refresh()
@@ -253,6 +253,22 @@ class DiffTable(ScrollView, can_focus=True):
                 if 1 <= y < height:
                     self.refresh_lines(self._index[key] + 1)
         self._announce()
+
+    def _set_virtual_size(self, size: Size) -> None:
+        """A new row count or width without a layout pass of the whole screen.
+
+        ``virtual_size`` is a layout reactive: setting it makes Textual arrange and paint
+        every widget of the screen again (~20 ms with a 1,000-row Scanner), which every
+        filter letter paid. Nothing outside this widget depends on it: its region comes
+        from CSS, and its scrollbars are its own. So the value is set without the
+        reactive's side effect, the scrollbars are updated the way Textual's own size
+        update does (``Widget._scroll_update``, Textual pinned in pyproject.toml), and only
+        this widget is repainted. A scrollbar that appears or goes away is a layout
+        change, and Textual's ``show_*_scrollbar`` reactives still ask for one."""
+        self.set_reactive(DiffTable.virtual_size, size)
+        if self.is_mounted and self.container_size:
+            self._scroll_update(size)
+        self.refresh()
 
     def _merge(self, old: tuple[Text, ...], cells: Sequence[Text]) -> tuple[Text, ...]:
         """The new cells (the caller's own tuple, so a caller's row cache and the table
