@@ -258,3 +258,18 @@ async def test_a_new_row_count_repaints_the_table_without_laying_out_the_screen(
         table.sync(numbered(300))
         await pilot.pause()
         assert table.show_vertical_scrollbar and table.virtual_size.height == 301
+
+
+async def test_columns_measured_after_a_removal_use_each_rows_current_cells() -> None:
+    """Each row's widths are kept with its cells (a filter letter measures from them):
+    a cell that changed narrower counts at its new width when rows go away."""
+    app = TableApp()
+    async with app.run_test(size=(30, 6)) as pilot:
+        table = app.query_one(DiffTable)
+        table.sync(rows(("AAPL", "1,234.50"), ("C", "1")))
+        table.sync(rows(("AAPL", "2"), ("C", "1")))  # narrower: the column keeps its width
+        await pilot.pause()
+        assert screen_text(table)[1] == " AAPL         2"
+        table.sync(rows(("AAPL", "2")))  # a row removed: measured again, from AAPL's "2"
+        await pilot.pause()
+        assert screen_text(table)[:2] == [" Sym   Px", " AAPL   2"]
