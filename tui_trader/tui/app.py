@@ -76,6 +76,7 @@ from tui_trader.state.store import (
     ScanResults,
     Store,
 )
+from tui_trader.tui.frame_rate import use_frame_rate
 from tui_trader.tui.gcpacing import GcPacer
 from tui_trader.tui.host import DailyBarsSource, TraderHost
 from tui_trader.tui.keymap import binding_ids, effective_bindings, validate_keymap
@@ -108,6 +109,7 @@ if TYPE_CHECKING:
 
 #: Seconds between redraws from the store (at most four a second).
 DEFAULT_REFRESH_S = 0.25
+use_frame_rate()  # frames on a 120/s grid: a key's frame waits at most 8 ms (frame_rate.py)
 #: Seconds between footer clock ticks.
 CLOCK_TICK_S = 1.0
 
