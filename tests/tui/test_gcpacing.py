@@ -91,3 +91,22 @@ def test_settle_runs_the_next_quiet_pass_at_once_and_freezes_what_survives() -> 
     finally:
         p.stop()
     assert kept and gc.get_freeze_count() == 0
+
+
+def test_a_pending_settle_still_runs_at_the_limit_under_constant_typing() -> None:
+    """settle makes the pass due at once; it must not lift the max-defer guarantee (with
+    a settle pending, a busy keyboard held off every full pass for good)."""
+    clock, runs = Clock(), []
+    p = pacer(clock, runs)
+    try:
+        p.start()
+        clock.t = 105.0
+        p.settle()
+        for step in range(1, 200):  # a key every half second, for 100 s
+            clock.t = 105.0 + step * 0.5
+            p.key_pressed()
+            if p.tick():
+                break
+        assert runs == [150.0] and not p.settling  # due at 130, deferred 20 s
+    finally:
+        p.stop()

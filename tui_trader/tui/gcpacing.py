@@ -111,7 +111,9 @@ class GcPacer:
         """Run a full collection if one is due and the keyboard is quiet (or it has waited
         ``max_defer_s``); True when it ran."""
         now = self._clock()
-        due = self._every if self._settle else now - self._last_full
+        due = now - self._last_full
+        if self._settle:  # due at once, but still counted from the last pass for the limit
+            due = max(due, self._every)
         if due < self._every:
             return False
         if now - self._last_key < self._quiet and due < self._every + self._max_defer:
