@@ -107,9 +107,10 @@ from tui_trader.tui.widgets.plot_theme import register_plot_themes
 if TYPE_CHECKING:
     from tui_trader.core.bars import Bars
 
+use_frame_rate()  # frames on a 120/s grid: a key's frame waits at most 8 ms (frame_rate.py)
+
 #: Seconds between redraws from the store (at most four a second).
 DEFAULT_REFRESH_S = 0.25
-use_frame_rate()  # frames on a 120/s grid: a key's frame waits at most 8 ms (frame_rate.py)
 #: Seconds between footer clock ticks.
 CLOCK_TICK_S = 1.0
 
